@@ -1,0 +1,39 @@
+# crm-dedup: `make run` (demo) and `make test` are all a new machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DB     ?= var/demo.duckdb
+
+.PHONY: install run test lint format bench models clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: install                      ## demo data -> import -> scan -> groups (DuckDB file under var/)
+	$(BIN)/crm-dedup demo --db $(DB)
+
+test: install                     ## lint + the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install                    ## accuracy, speed and memory numbers (prints; never fails on them)
+	$(BIN)/python bench/bench_core.py
+
+models: install                   ## retrain the shipped default models on generated data
+	$(BIN)/python -m training.default_models
+
+clean:
+	rm -rf var .pytest_cache

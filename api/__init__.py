@@ -1,0 +1,1 @@
+"""crm-dedup's outer layer: settings, the command line and (later) the FastAPI service."""

@@ -1,0 +1,297 @@
+"""The `crm-dedup` console script: calls what the API routers call; data on stdout, talk on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from api.settings import Settings
+from resolver.entities import ExtraField, spec_for
+from resolver.errors import CrmDedupError, InputError
+from resolver.ingest import parse_column_map, read_records
+from resolver.linkage import Model, Progress, load_model
+from resolver.records import ENTITIES, Entity
+from resolver.scan import fit_model, ingest, scan
+from resolver.store import Store
+
+logger = logging.getLogger("crm_dedup.cli")
+
+GROUPS_CSV_COLUMNS = ("group_id", "record_id", "group_score", "is_survivor", "needs_review",
+                      "name", "phones", "emails", "review_reasons")
+_MAX_PROBLEMS_SHOWN = 20
+
+
+def _err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+@contextmanager
+def _bar(label: str, enabled: bool) -> Iterator[Progress]:
+    """A tqdm bar on stderr that appears only if the step takes longer than two seconds."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=label, total=0, file=sys.stderr, delay=2, leave=False, unit="")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _model(settings: Settings, entity: Entity, threshold: float | None) -> Model:
+    model = load_model(entity, settings.models_dir)
+    if threshold is not None:
+        from dataclasses import replace
+
+        model = replace(model, review_threshold=threshold,
+                        auto_merge_threshold=max(threshold, model.auto_merge_threshold))
+    return model
+
+
+def _extras(items: Sequence[str] | None) -> list[ExtraField]:
+    return [ExtraField.parse(item) for item in items or []]
+
+
+def _read(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Any]:
+    column_map = parse_column_map(args.map) if args.map else None
+    return read_records(Path(args.file), entity, column_map=column_map,
+                        extra_fields={e.name: e.source for e in extras} or None)
+
+
+def _scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,
+              show: bool) -> Any:
+    model = _model(settings, entity, threshold)
+    extras = store.extra_fields(account, entity)
+    if extras:
+        with _bar(f"training {entity} model with {', '.join(e.name for e in extras)}", show) as progress:
+            model = fit_model(store, account_id=account, base=model, extras=extras, progress=progress)
+    with _bar(f"scanning {entity}s", show) as progress:
+        return scan(store, account_id=account, model=model, progress=progress)
+
+
+def _write_groups(rows: list[dict[str, Any]], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(GROUPS_CSV_COLUMNS)
+    for r in rows:
+        writer.writerow([r["group_id"], r["record_id"], f"{r['group_score']:.4f}", int(r["is_survivor"]),
+                         int(r["needs_review"]), r["name"] or "", "; ".join(r["phones"] or []),
+                         "; ".join(r["emails"] or []), "; ".join(r["review_reasons"] or [])])
+
+
+def _emit_groups(rows: list[dict[str, Any]], out_path: str | None) -> None:
+    if out_path:
+        tmp = Path(out_path).with_suffix(Path(out_path).suffix + ".part")
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            _write_groups(rows, fh)
+        tmp.replace(out_path)  # the CSV appears whole or not at all
+    else:
+        _write_groups(rows, sys.stdout)
+
+
+def _summary(result: Any, rows: list[dict[str, Any]], out: str | None, elapsed: float) -> None:
+    review = len({r["group_id"] for r in rows if r["needs_review"]})
+    _err(f"{result.entity}s: {result.n_records} records, {result.n_pairs} scored pairs, "
+         f"{result.n_groups} groups ({result.n_grouped_records} records, {review} need review) "
+         f"in {elapsed:.1f} s; model {result.model_version}" + (f"; groups written to {out}" if out else ""))
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
+    """A file alone: read, normalize, score, group; the store is in memory and thrown away."""
+    t0 = time.perf_counter()
+    entity: Entity = spec_for(args.entity).entity
+    extras = _extras(args.field)
+    records = _read(args, entity, extras)
+    with Store(":memory:") as store:
+        with _bar("normalizing", not args.quiet) as progress:
+            ingest(store, account_id="file", entity=entity, records=records, progress=progress)
+        store.set_extra_fields("file", entity, extras)
+        result = _scan_one(store, settings, "file", entity, threshold=args.threshold, show=not args.quiet)
+        rows = store.groups_export("file", entity)
+    _emit_groups(rows, args.out)
+    _summary(result, rows, args.out, time.perf_counter() - t0)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    entity: Entity = spec_for(args.entity).entity
+    extras = _extras(args.field)
+    records = _read(args, entity, extras)
+    with Store(settings.db) as store:
+        with _bar("importing", not args.quiet) as progress:
+            n = ingest(store, account_id=args.account, entity=entity, records=records, progress=progress)
+        if extras:
+            store.set_extra_fields(args.account, entity, extras)
+        total = store.count_records(args.account, entity)
+    _err(f"imported {n} {entity} records into account {args.account} ({total} live {entity}s) in {settings.db}")
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
+    with Store(settings.db) as store:
+        for entity in entities:
+            t0 = time.perf_counter()
+            if store.count_records(args.account, entity) == 0:
+                if args.entity:
+                    raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.db}; "
+                                         "run `crm-dedup import` first", field="--account")
+                continue
+            result = _scan_one(store, settings, args.account, entity, threshold=args.threshold,
+                               show=not args.quiet)
+            _summary(result, store.groups_export(args.account, entity), None, time.perf_counter() - t0)
+    return 0
+
+
+def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
+    entity: Entity = spec_for(args.entity).entity
+    with Store(settings.db) as store:
+        if store.last_scan(args.account, entity) is None:
+            raise InputError.one(f"account {args.account!r} has no {entity} scan in {settings.db}; "
+                                 "run `crm-dedup scan` first", field="--account")
+        rows = store.groups_export(args.account, entity)
+    _emit_groups(rows, args.out)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate demo contacts and companies, import them into account `demo`, scan, show groups."""
+    from training.synthetic import generate_companies, generate_contacts
+    from resolver.ingest import read_amocrm
+
+    with Store(settings.db) as store:
+        for entity, gen, n in (("contact", generate_contacts, args.contacts),
+                               ("company", generate_companies, args.companies)):
+            synthetic = gen(n, seed=args.seed)
+            records = read_amocrm(synthetic.entities, entity)
+            ingest(store, account_id=args.account, entity=entity, records=records)
+            t0 = time.perf_counter()
+            result = _scan_one(store, settings, args.account, entity, threshold=None, show=not args.quiet)
+            rows = store.groups_export(args.account, entity)
+            _summary(result, rows, None, time.perf_counter() - t0)
+            _print_top_groups(rows, limit=args.show)
+    _err(f"store: {settings.db} (account {args.account!r}); "
+         f"try: crm-dedup groups --db {settings.db} --account {args.account} --entity contact")
+    return 0
+
+
+def _print_top_groups(rows: list[dict[str, Any]], limit: int) -> None:
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        seen.setdefault(r["group_id"], []).append(r)
+    out = sys.stdout
+    for gid, members in list(seen.items())[:limit]:
+        flag = "  needs review: " + "; ".join(members[0]["review_reasons"]) if members[0]["needs_review"] else ""
+        out.write(f"{gid}  score {members[0]['group_score']:.4f}{flag}\n")
+        for m in members:
+            mark = "*" if m["is_survivor"] else " "
+            out.write(f"  {mark} {m['record_id']:>10}  {m['name'] or '':40.40}  {', '.join(m['phones'] or [])}  "
+                      f"{', '.join(m['emails'] or [])}\n")
+
+
+# -- parser ----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-dedup", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="DuckDB store file (default: env CRM_DEDUP_DB, else var/crm-dedup.duckdb)")
+    common.add_argument("--models-dir", help="model directory (default: the shipped models)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    common.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def file_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", help="amoCRM JSON (.json/.jsonl), CSV or XLSX")
+        p.add_argument("--entity", required=True, choices=ENTITIES)
+        p.add_argument("--map", nargs="+", metavar="KEY=HEADER",
+                       help='column map, e.g. name="Полное имя" phone="Рабочий телефон" email="Рабочий email"')
+        p.add_argument("--field", action="append", metavar="NAME:KIND[:SOURCE]",
+                       help="an extra field to match on; KIND is text, date or identifier "
+                            "(e.g. birthday:date:'Дата рождения')")
+
+    p = sub.add_parser("dedupe", parents=[common], help="find duplicate groups in a file alone")
+    file_args(p)
+    p.add_argument("--out", help="groups CSV (default: stdout)")
+    p.add_argument("--threshold", type=float, help="review threshold (match probability) instead of the model's")
+    p.set_defaults(func=cmd_dedupe)
+
+    p = sub.add_parser("import", parents=[common], help="normalize a file and upsert it into an account")
+    file_args(p)
+    p.add_argument("--account", required=True)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("scan", parents=[common], help="score and group an account's whole base")
+    p.add_argument("--account", required=True)
+    p.add_argument("--entity", choices=ENTITIES, help="default: both")
+    p.add_argument("--threshold", type=float, help="review threshold instead of the model's")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("groups", parents=[common], help="the groups CSV of the last scan")
+    p.add_argument("--account", required=True)
+    p.add_argument("--entity", required=True, choices=ENTITIES)
+    p.add_argument("--out", help="groups CSV (default: stdout)")
+    p.set_defaults(func=cmd_groups)
+
+    p = sub.add_parser("demo", parents=[common], help="generate demo data, import, scan and show groups")
+    p.add_argument("--account", default="demo")
+    p.add_argument("--contacts", type=int, default=5000)
+    p.add_argument("--companies", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--show", type=int, default=5, help="groups to print per entity")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("splink", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.ERROR)
+    try:
+        overrides: dict[str, Any] = {}
+        if args.db:
+            overrides["db"] = Path(args.db)
+        if args.models_dir:
+            overrides["models_dir"] = Path(args.models_dir)
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        _err(f"crm-dedup: configuration error: {exc.errors()[0]['msg']}")
+        return 2
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        return func(args, settings)
+    except InputError as exc:
+        for problem in exc.problems[:_MAX_PROBLEMS_SHOWN]:
+            _err(f"crm-dedup: error: {problem}")
+        if len(exc.problems) > _MAX_PROBLEMS_SHOWN:
+            _err(f"crm-dedup: … and {len(exc.problems) - _MAX_PROBLEMS_SHOWN} more problems")
+        return 2
+    except CrmDedupError as exc:
+        _err(f"crm-dedup: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _err("crm-dedup: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+"""What differs between contacts and companies, as data: columns, normalizers, comparisons, blocking.
+
+Everything entity-specific lives here so the scan, the store and the CLI stay one code path
+(style.md: no `if entity == "contact"` elsewhere). Each `EntitySpec` says which normalized
+columns a record gets, how a `Record` fills them, which Splink comparisons score a pair,
+which blocking rules generate candidate pairs, and which rules train the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import block_on
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.comparison_creator import ComparisonCreator
+
+from resolver.errors import InputError
+from resolver.normalize import (
+    clean_text,
+    email_domain,
+    is_free_mail,
+    normalize_emails,
+    normalize_inn,
+    normalize_phones,
+    parse_autoname,
+    parse_company_name,
+    parse_person_name,
+    split_name_field,
+    transliterate,
+    website_domain,
+)
+from resolver.records import Entity, Record
+
+ExtraKind = Literal["text", "date", "identifier"]
+EXTRA_KINDS: tuple[ExtraKind, ...] = ("text", "date", "identifier")
+
+# Name blocks longer than this would cost more comparisons than they find duplicates; a single
+# first name ("Иван" from "Заявка от «Иван»") is such a block, so it links only by phone / email.
+_MIN_TOKENS_FOR_NAME_BLOCK = 2
+_NAME_KEY_PREFIX = 3
+
+
+@dataclass(frozen=True)
+class Column:
+    """One normalized column of the `records` table; `sql_type` is DuckDB's."""
+
+    name: str
+    sql_type: str
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """An account's own field added to matching (address, birthday, passport number …).
+
+    `source` is where readers find it: a CSV/XLSX header, or an amoCRM custom field's name or id.
+    """
+
+    name: str
+    kind: ExtraKind
+    source: str
+
+    @property
+    def column(self) -> str:
+        return f"x_{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> ExtraField:
+        """Parse `NAME:KIND[:SOURCE]` as given on the command line (`address:text:Адрес`)."""
+        parts = [p.strip() for p in text.split(":", 2)]
+        if len(parts) < 2 or not parts[0] or parts[1] not in EXTRA_KINDS:
+            raise InputError.one(
+                f"extra field {text!r}: expected NAME:KIND[:SOURCE] with KIND one of {', '.join(EXTRA_KINDS)}",
+                field="--field",
+            )
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", parts[0]):
+            raise InputError.one(
+                f"extra field name {parts[0]!r}: use lowercase latin letters, digits and _", field="--field"
+            )
+        return cls(parts[0], parts[1], parts[2] if len(parts) > 2 and parts[2] else parts[0])  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """How one entity is normalized, compared and blocked.
+
+    `columns` are the normalized columns (besides ids and bookkeeping) the store keeps;
+    `normalize` fills them from a `Record`; `comparisons` / `blocking_rules` build Splink
+    settings; `deterministic_rules` estimate the prior; `em_rules` train m by EM, each rule
+    leaving the others' fields free; `key_columns` give the candidate keys of the real-time check
+    (the same values the blocking rules join on); `display_columns` go to the groups CSV.
+    """
+
+    entity: Entity
+    columns: tuple[Column, ...]
+    normalize: Callable[[Record], dict[str, Any]]
+    comparisons: Callable[[], list[ComparisonCreator]]
+    blocking_rules: Callable[[], list[BlockingRuleCreator]]
+    deterministic_rules: Callable[[], list[BlockingRuleCreator]]
+    em_rules: Callable[[], list[BlockingRuleCreator]]
+    key_columns: tuple[str, ...]
+    display_columns: tuple[str, ...] = ("name", "phones", "emails")
+    tf_columns: tuple[str, ...] = field(default=())
+
+
+def _unique(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def _phones(raw: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for value in raw:
+        out.extend(normalize_phones(value))
+    return _unique(out)
+
+
+def _emails(raw: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for value in raw:
+        out.extend(normalize_emails(value))
+    return _unique(out)
+
+
+def _or_none(values: list[str]) -> list[str] | None:
+    # Splink treats [] as a value that disagrees with everything; None is "unknown" (notes 2.1)
+    return values or None
+
+
+def _name_key(tokens: Sequence[str], prefix: int) -> str | None:
+    if len(tokens) < _MIN_TOKENS_FOR_NAME_BLOCK:
+        return None
+    return " ".join(sorted(t[:prefix] for t in tokens))
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+CONTACT_COLUMNS = (
+    Column("name_norm", "VARCHAR"),
+    Column("name_tokens", "VARCHAR[]"),
+    Column("name_key", "VARCHAR"),
+    Column("first_name", "VARCHAR"),
+    Column("patronymic", "VARCHAR"),
+    Column("phones", "VARCHAR[]"),
+    Column("phone", "VARCHAR"),
+    Column("emails", "VARCHAR[]"),
+    Column("email", "VARCHAR"),
+    Column("company_core", "VARCHAR"),
+    Column("name_source", "VARCHAR"),  # "name" | "auto:<kind>" | NULL: where the name came from
+)
+
+
+def normalize_contact(record: Record) -> dict[str, Any]:
+    """Normalized contact columns; auto-created names give their phone/email, never a name to compare."""
+    raw_phones = list(record.phones)
+    raw_emails = list(record.emails)
+    company_text = record.company_name
+    name_text: str | None = None
+    name_source: str | None = None
+    auto = parse_autoname(record.name)
+    if auto is not None:
+        raw_phones += auto.phones
+        raw_emails += auto.emails
+        name_text = auto.name
+        name_source = f"auto:{auto.source}"
+    else:
+        parts = split_name_field(record.name)
+        raw_phones += parts.phones
+        raw_emails += parts.emails
+        name_text = parts.name
+        company_text = company_text or parts.company
+        name_source = "name" if name_text else None
+    person = parse_person_name(name_text)
+    phones = _phones(raw_phones)
+    emails = _emails(raw_emails)
+    company = parse_company_name(company_text)
+    tokens = list(person.tokens) if person else []
+    return {
+        "name_norm": person.key if person else None,
+        "name_tokens": _or_none(tokens),
+        "name_key": _name_key(tokens, _NAME_KEY_PREFIX),
+        "first_name": person.first if person else None,
+        "patronymic": person.patronymic if person else None,
+        "phones": _or_none(phones),
+        "phone": phones[0] if phones else None,
+        "emails": _or_none(emails),
+        "email": emails[0] if emails else None,
+        "company_core": company.core if company else None,
+        "name_source": name_source if person else None,
+    }
+
+
+def _contact_comparisons() -> list[ComparisonCreator]:
+    return [
+        cl.CustomComparison(
+            output_column_name="name",
+            comparison_levels=[
+                cll.NullLevel("name_norm"),
+                cll.ExactMatchLevel("name_norm").configure(tf_adjustment_column="name_norm"),
+                cll.JaroWinklerLevel("name_norm", 0.94),
+                cll.ArraySubsetLevel("name_tokens"),  # "ivan" vs "ivan petrov", initials dropped
+                cll.ArrayIntersectLevel("name_tokens", 2),
+                cll.JaroWinklerLevel("name_norm", 0.85),
+                cll.ArrayIntersectLevel("name_tokens", 1),  # a surname shared by a family
+                cll.ElseLevel(),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="phone",
+            comparison_levels=[
+                cll.NullLevel("phones"),
+                # TF on the primary phone: an office line shared by many weighs little
+                cll.ExactMatchLevel("phone").configure(tf_adjustment_column="phone"),
+                cll.ArrayIntersectLevel("phones", 1),
+                cll.ElseLevel(),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="email",
+            comparison_levels=[
+                cll.NullLevel("emails"),
+                # TF: ten teachers on school5@edu.ru share the value, so it weighs little
+                cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
+                cll.ArrayIntersectLevel("emails", 1),
+                cll.ElseLevel(),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="company",
+            comparison_levels=[
+                cll.NullLevel("company_core"),
+                cll.ExactMatchLevel("company_core"),
+                cll.ElseLevel(),
+            ],
+        ),
+    ]
+
+
+def _contact_blocking() -> list[BlockingRuleCreator]:
+    return [
+        block_on("phones", arrays_to_explode=["phones"]),
+        block_on("emails", arrays_to_explode=["emails"]),
+        block_on("name_key"),
+    ]
+
+
+def _contact_deterministic() -> list[BlockingRuleCreator]:
+    return [block_on("phone", "name_norm"), block_on("email", "name_norm")]
+
+
+def _contact_em() -> list[BlockingRuleCreator]:
+    return [block_on("name_key"), block_on("phone"), block_on("email")]
+
+
+CONTACT = EntitySpec(
+    entity="contact",
+    columns=CONTACT_COLUMNS,
+    normalize=normalize_contact,
+    comparisons=_contact_comparisons,
+    blocking_rules=_contact_blocking,
+    deterministic_rules=_contact_deterministic,
+    em_rules=_contact_em,
+    key_columns=("phones", "emails", "name_key"),
+    tf_columns=("name_norm", "phone", "email"),
+)
+
+
+# --- companies --------------------------------------------------------------------------------
+
+COMPANY_COLUMNS = (
+    Column("name_core", "VARCHAR"),
+    Column("name_tokens", "VARCHAR[]"),
+    Column("name_key", "VARCHAR"),
+    Column("legal_form", "VARCHAR"),
+    Column("inn", "VARCHAR"),
+    Column("domain", "VARCHAR"),
+    Column("phones", "VARCHAR[]"),
+    Column("phone", "VARCHAR"),
+    Column("emails", "VARCHAR[]"),
+    Column("email", "VARCHAR"),
+    Column("email_domain", "VARCHAR"),  # the first corporate (not free-mail) email domain
+)
+
+
+def normalize_company(record: Record) -> dict[str, Any]:
+    """Normalized company columns: name core without legal form, checked INN, site and mail domains."""
+    company = parse_company_name(record.name)
+    phones = _phones(record.phones)
+    emails = _emails(record.emails)
+    corporate = [d for d in (email_domain(e) for e in emails) if not is_free_mail(d)]
+    tokens = list(company.tokens) if company else []
+    domain = website_domain(record.website)
+    return {
+        "name_core": company.core if company else None,
+        "name_tokens": _or_none(tokens),
+        "name_key": " ".join(sorted(t[:4] for t in tokens)) if tokens else None,
+        "legal_form": company.legal_form if company else None,
+        "inn": normalize_inn(record.inn),
+        "domain": domain,
+        "phones": _or_none(phones),
+        "phone": phones[0] if phones else None,
+        "emails": _or_none(emails),
+        "email": emails[0] if emails else None,
+        "email_domain": corporate[0] if corporate else None,
+    }
+
+
+def _company_comparisons() -> list[ComparisonCreator]:
+    return [
+        cl.CustomComparison(
+            output_column_name="name",
+            comparison_levels=[
+                cll.NullLevel("name_core"),
+                cll.ExactMatchLevel("name_core").configure(tf_adjustment_column="name_core"),
+                cll.JaroWinklerLevel("name_core", 0.94),
+                cll.ArraySubsetLevel("name_tokens"),
+                cll.ArrayIntersectLevel("name_tokens", 1),
+                cll.ElseLevel(),
+            ],
+        ),
+        # Two valid, different INNs are two legal entities, whatever the name says
+        cl.ExactMatch("inn"),
+        cl.CustomComparison(
+            output_column_name="domain",
+            comparison_levels=[
+                cll.NullLevel("domain"),
+                cll.ExactMatchLevel("domain").configure(tf_adjustment_column="domain"),
+                cll.CustomLevel('"domain_l" = "email_domain_r" OR "email_domain_l" = "domain_r"',
+                                label_for_charts="site domain = email domain"),
+                cll.ElseLevel(),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="email_domain",
+            comparison_levels=[
+                cll.NullLevel("email_domain"),
+                cll.ExactMatchLevel("email_domain").configure(tf_adjustment_column="email_domain"),
+                cll.ElseLevel(),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="phone",
+            comparison_levels=[
+                cll.NullLevel("phones"),
+                cll.ExactMatchLevel("phone").configure(tf_adjustment_column="phone"),
+                cll.ArrayIntersectLevel("phones", 1),
+                cll.ElseLevel(),
+            ],
+        ),
+        cl.CustomComparison(
+            output_column_name="email",
+            comparison_levels=[
+                cll.NullLevel("emails"),
+                cll.ArrayIntersectLevel("emails", 1),
+                cll.ElseLevel(),
+            ],
+        ),
+    ]
+
+
+def _company_blocking() -> list[BlockingRuleCreator]:
+    return [
+        block_on("inn"),
+        block_on("domain"),
+        block_on("phones", arrays_to_explode=["phones"]),
+        block_on("emails", arrays_to_explode=["emails"]),
+        block_on("name_key"),
+    ]
+
+
+def _company_deterministic() -> list[BlockingRuleCreator]:
+    return [block_on("inn"), block_on("domain", "name_core")]
+
+
+def _company_em() -> list[BlockingRuleCreator]:
+    return [block_on("name_key"), block_on("inn"), block_on("phone")]
+
+
+COMPANY = EntitySpec(
+    entity="company",
+    columns=COMPANY_COLUMNS,
+    normalize=normalize_company,
+    comparisons=_company_comparisons,
+    blocking_rules=_company_blocking,
+    deterministic_rules=_company_deterministic,
+    em_rules=_company_em,
+    key_columns=("inn", "domain", "phones", "emails", "name_key"),
+    tf_columns=("name_core", "phone", "domain", "email_domain"),
+)
+
+SPECS: dict[Entity, EntitySpec] = {"contact": CONTACT, "company": COMPANY}
+
+
+def spec_for(entity: str) -> EntitySpec:
+    """The spec of `entity`; an unknown entity is an input error naming the choices."""
+    try:
+        return SPECS[entity]  # type: ignore[index]
+    except KeyError:
+        raise InputError.one(f"unknown entity {entity!r}; expected contact or company", field="entity") from None
+
+
+# --- extra fields -----------------------------------------------------------------------------
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y%m%d", "%d/%m/%Y", "%d.%m.%y")
+
+
+def normalize_extra(kind: ExtraKind, value: str | None) -> str | None:
+    """An extra field's comparable form: text folded to Latin, a date as ISO, an id as [0-9A-Z]."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    if kind == "text":
+        folded = re.sub(r"[^\w]+", " ", transliterate(text)).strip()
+        return folded or None
+    if kind == "identifier":
+        ident = re.sub(r"[^0-9A-Za-z]", "", transliterate(text)).upper()
+        return ident if ident and len(set(ident)) > 1 else None  # "000000" is a placeholder
+    return _normalize_date(text)
+
+
+def _normalize_date(text: str) -> str | None:
+    head = text.split()[0]
+    for fmt in _DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(head, fmt).date()
+        except ValueError:
+            continue
+        return parsed.isoformat() if date(1900, 1, 1) <= parsed <= date(2100, 1, 1) else None
+    return None
+
+
+def extra_comparison(extra: ExtraField) -> ComparisonCreator:
+    """A comparison that fits the field's kind: fuzzy text, date with typo level, or exact id."""
+    col = extra.column
+    if extra.kind == "text":
+        levels = [
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+            cll.JaroWinklerLevel(col, 0.92),
+            cll.JaroWinklerLevel(col, 0.80),
+            cll.ElseLevel(),
+        ]
+    elif extra.kind == "date":
+        levels = [
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col),
+            cll.DamerauLevenshteinLevel(col, 1),  # one mistyped or swapped digit
+            cll.AbsoluteDateDifferenceLevel(col, input_is_string=True, threshold=1, metric="year"),
+            cll.ElseLevel(),
+        ]
+    else:
+        levels = [
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+            cll.DamerauLevenshteinLevel(col, 1),
+            cll.ElseLevel(),
+        ]
+    return cl.CustomComparison(output_column_name=extra.name, comparison_levels=levels)
+
+
+def extra_blocking(extra: ExtraField) -> list[BlockingRuleCreator]:
+    """Identifiers and dates are selective enough to block on; free text is not."""
+    return [] if extra.kind == "text" else [block_on(extra.column)]

@@ -1,0 +1,48 @@
+"""Pick the reader for an input file by its extension."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from resolver.errors import InputError
+from resolver.ingest.amocrm import read_amocrm_file
+from resolver.ingest.tabular import read_table
+from resolver.records import Entity, Record
+
+__all__ = ["read_records"]
+
+_JSON_SUFFIXES = frozenset({".json", ".jsonl"})
+# .txt and .tsv: Excel's "Unicode text" and tab-separated saves are delimited text too.
+_TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".xlsx"})
+
+
+def read_records(
+    path: Path,
+    entity: Entity,
+    *,
+    column_map: Mapping[str, Sequence[str]] | None = None,
+    extra_fields: Mapping[str, str] | None = None,
+    tz: str = "Europe/Moscow",
+) -> list[Record]:
+    """Read amoCRM JSON / JSONL or a CSV / XLSX table into records, chosen by the file's extension.
+
+    `column_map` and `tz` apply to tables only; a column map given for a JSON file is an error
+    rather than silently ignored. Raises InputError for a missing file or an unknown extension.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in _JSON_SUFFIXES | _TABLE_SUFFIXES:
+        shown = suffix or "(no extension)"
+        raise InputError.one(
+            f"unsupported file type {shown}; expected .json, .jsonl, .csv or .xlsx", source=path.name
+        )
+    if not path.is_file():
+        reason = "is a directory, not a file" if path.is_dir() else "file not found"
+        raise InputError.one(reason, source=str(path))
+    if suffix in _JSON_SUFFIXES:
+        if column_map:
+            raise InputError.one(
+                "a column map applies to CSV and XLSX files, not to amoCRM JSON", source=path.name
+            )
+        return read_amocrm_file(path, entity, extra_fields=extra_fields)
+    return read_table(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz)

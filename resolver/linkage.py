@@ -1,0 +1,210 @@
+"""Splink linkage: settings from an EntitySpec, training, loading a model and scoring a whole base.
+
+A `Model` is a trained Splink settings dict (the JSON Splink saves) plus the two thresholds and a
+version. Scoring runs Splink on its own in-memory DuckDB connection: the store file never gets
+Splink's `__splink__*` scratch tables (splink5-notes 1.2), and the scan input arrives as Arrow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from splink import DuckDBAPI, Linker, SettingsCreator
+
+from resolver.entities import EntitySpec, ExtraField, extra_blocking, extra_comparison
+from resolver.errors import ModelError
+from resolver.records import Entity, FieldContribution
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+# Training budget: u is estimated from this many random pairs (splink5-notes 4: cost is flat in N).
+U_MAX_PAIRS = 5e6
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained Splink model for one entity, with its thresholds.
+
+    `review_threshold`: pairs at or above it are shown to a person; `auto_merge_threshold`:
+    groups whose weakest link is at or above it are safe to merge without one.
+    """
+
+    entity: Entity
+    version: str
+    settings: dict[str, Any]
+    review_threshold: float
+    auto_merge_threshold: float
+    extras: tuple[ExtraField, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def comparison_names(self) -> list[str]:
+        return [c["output_column_name"] for c in self.settings["comparisons"]]
+
+    def level_labels(self) -> dict[str, dict[int, str]]:
+        """comparison -> gamma -> label; Splink numbers non-null levels n-1 … 0, the null level -1."""
+        out: dict[str, dict[int, str]] = {}
+        for comp in self.settings["comparisons"]:
+            levels = comp["comparison_levels"]
+            non_null = [lvl for lvl in levels if not lvl.get("is_null_level")]
+            labels = {len(non_null) - 1 - i: lvl.get("label_for_charts", "") for i, lvl in enumerate(non_null)}
+            labels[-1] = "missing on one side"
+            out[comp["output_column_name"]] = labels
+        return out
+
+
+def models_dir() -> Path:
+    """The shipped default models (Splink JSON + meta per entity)."""
+    return Path(str(files("models")))
+
+
+def load_model(entity: Entity, directory: Path | None = None) -> Model:
+    """Load `<entity>.json` (Splink settings) and `<entity>.meta.json` (version, thresholds)."""
+    directory = directory or models_dir()
+    settings_path = directory / f"{entity}.json"
+    meta_path = directory / f"{entity}.meta.json"
+    try:
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(f"no model for {entity} in {directory}: {exc.filename} is missing") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"model file for {entity} in {directory} is not valid JSON: {exc}") from exc
+    try:
+        return Model(
+            entity=entity,
+            version=str(meta["version"]),
+            settings=settings,
+            review_threshold=float(meta["review_threshold"]),
+            auto_merge_threshold=float(meta["auto_merge_threshold"]),
+            meta=meta,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{meta_path}: missing or invalid {exc}") from exc
+
+
+def save_model(model: Model, directory: Path) -> None:
+    """Write a model as `load_model` reads it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{model.entity}.json").write_text(
+        json.dumps(model.settings, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    meta = dict(model.meta, version=model.version, review_threshold=model.review_threshold,
+                auto_merge_threshold=model.auto_merge_threshold)
+    (directory / f"{model.entity}.meta.json").write_text(
+        json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def settings_for(spec: EntitySpec, extras: Sequence[ExtraField] = ()) -> SettingsCreator:
+    """Untrained Splink settings: the spec's comparisons and blocking plus the account's extras."""
+    comparisons = spec.comparisons() + [extra_comparison(e) for e in extras]
+    blocking = spec.blocking_rules() + [r for e in extras for r in extra_blocking(e)]
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=blocking,
+        retain_matching_columns=True,  # gamma_* columns (the explanation's levels) need it
+        retain_intermediate_calculation_columns=True,  # mw_* columns: per-field contributions
+    )
+
+
+def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraField] = (), *,
+                   seed: int = 1, recall: float = 0.7, progress: Progress | None = None) -> dict[str, Any]:
+    """Train Splink without labels on `table` (a scan input) and return the settings JSON.
+
+    Prior from deterministic rules, u from random pairs, m by EM in several sessions so every
+    comparison is estimated in at least one (a session cannot estimate the fields it blocks on).
+    """
+    linker = _linker(table, settings_for(spec, extras))
+    steps = 2 + len(spec.em_rules()) + len(extras)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, steps)
+
+    linker.training.estimate_probability_two_random_records_match(spec.deterministic_rules(), recall=recall)
+    tick()
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
+    tick()
+    for rule in spec.em_rules() + [r for e in extras for r in extra_blocking(e)]:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except Exception as exc:  # noqa: BLE001 - Splink raises bare Exceptions for empty blocks
+            logger.warning("EM session on %s skipped: %s", rule, exc)
+        tick()
+    return linker.misc.save_model_to_json()
+
+
+def with_extras(model: Model, extras: Sequence[ExtraField]) -> Model:
+    return replace(model, extras=tuple(extras))
+
+
+def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Linker:
+    db_api = DuckDBAPI()
+    sdf = db_api.register(table)
+    return Linker(sdf, settings, log_level="WARNING")
+
+
+def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Table:
+    """Score every blocked pair of `table` and keep those with match_probability >= threshold.
+
+    Returns Arrow columns: left_id, right_id (left < right), match_weight, match_probability,
+    then gamma_<c>, mw_<c> and (where TF applies) mw_tf_adj_<c> for each comparison c.
+    """
+    settings = dict(model.settings, retain_matching_columns=True, retain_intermediate_calculation_columns=True)
+    if table.num_rows < 2:
+        return _empty_pairs(model)
+    linker = _linker(table, settings)
+    pairs = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+    have = {c.unquote().name for c in pairs.columns}
+    cols = ["match_weight", "match_probability"]
+    for name in model.comparison_names:
+        cols += [c for c in (f"gamma_{name}", f"mw_{name}", f"mw_tf_adj_{name}") if c in have]
+    select = ", ".join(f'"{c}"' for c in cols)
+    # Splink emits l < r by unique_id; order pins the output for stable downstream ids
+    out = pairs.query_sql(
+        "SELECT least(unique_id_l, unique_id_r) AS left_id, greatest(unique_id_l, unique_id_r) AS right_id, "
+        f"{select} FROM {{this}} ORDER BY left_id, right_id").as_pyarrow_table()
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    return out
+
+
+def _empty_pairs(model: Model) -> pa.Table:
+    fields = [("left_id", pa.string()), ("right_id", pa.string()), ("match_weight", pa.float64()),
+              ("match_probability", pa.float64())]
+    for name in model.comparison_names:
+        fields += [(f"gamma_{name}", pa.int32()), (f"mw_{name}", pa.float64())]
+    return pa.schema(fields).empty_table()
+
+
+def contributions(row: dict[str, Any], model: Model, labels: dict[str, dict[int, str]]) -> list[FieldContribution]:
+    """Per-field explanation of one scored pair: the level each field agreed at and its weight."""
+    out = []
+    for name in model.comparison_names:
+        gamma = row.get(f"gamma_{name}")
+        if gamma is None:
+            continue
+        weight = float(row.get(f"mw_{name}") or 0.0) + float(row.get(f"mw_tf_adj_{name}") or 0.0)
+        if math.isinf(weight):
+            weight = math.copysign(99.0, weight)
+        out.append(FieldContribution(field=name, level=labels[name].get(int(gamma), str(gamma)),
+                                     gamma=int(gamma), match_weight=round(weight, 3)))
+    return out
+
+
+def prior_weight(model: Model) -> float:
+    """log2 prior odds: the match weight a pair starts from before any field is compared."""
+    lam = float(model.settings.get("probability_two_random_records_match", 1e-4))
+    return math.log2(lam / (1 - lam))

@@ -1,0 +1,72 @@
+"""Records, pairs and groups: the values that flow between ingest, store, linkage and grouping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Entity = Literal["contact", "company"]
+ENTITIES: tuple[Entity, ...] = ("contact", "company")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CRM contact or company as received, before normalization.
+
+    Values are raw strings as the CRM holds them; normalization happens in `entities.py`.
+    Multi-valued fields (phones, emails) keep every value the source had.
+    """
+
+    entity: Entity
+    record_id: str
+    name: str | None = None
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    company_name: str | None = None  # a contact's company (name as written); unused for companies
+    company_ids: tuple[str, ...] = ()  # linked companies (for a contact) by CRM id
+    lead_ids: tuple[str, ...] = ()  # linked deals
+    open_lead_ids: tuple[str, ...] = ()  # linked deals not closed (won/lost); survivor rule uses them
+    inn: str | None = None  # companies: taxpayer id as written
+    website: str | None = None
+    position: str | None = None
+    responsible_user_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted: bool = False
+    extra: dict[str, str] = field(default_factory=dict)  # account-defined fields by their config name
+    raw: dict[str, Any] = field(default_factory=dict)  # the source object as received (JSON-able)
+
+
+@dataclass(frozen=True)
+class FieldContribution:
+    """How much one compared field moved a pair's match weight, and at which level it agreed."""
+
+    field: str
+    level: str  # label of the comparison level, e.g. "exact match", "shares a phone"
+    gamma: int
+    match_weight: float  # partial log2 weight, incl. term-frequency adjustment
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two records the model scored; `left_id` < `right_id` as strings sort."""
+
+    entity: Entity
+    left_id: str
+    right_id: str
+    match_weight: float
+    match_probability: float
+    contributions: tuple[FieldContribution, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """Records judged to be one person or company, with a stable id across rescans."""
+
+    entity: Entity
+    group_id: str
+    record_ids: tuple[str, ...]
+    group_score: float
+    needs_review: bool
+    review_reasons: tuple[str, ...] = ()

@@ -1,0 +1,103 @@
+-- crm-dedup store schema; every table is scoped by account_id (one amoCRM account = one tenant)
+CREATE TABLE IF NOT EXISTS records (
+    account_id      VARCHAR NOT NULL,
+    entity          VARCHAR NOT NULL,
+    record_id       VARCHAR NOT NULL,
+    name            VARCHAR,
+    responsible_user_id VARCHAR,
+    company_ids     VARCHAR[],
+    lead_ids        VARCHAR[],
+    open_lead_ids   VARCHAR[],
+    created_at      TIMESTAMPTZ,
+    updated_at      TIMESTAMPTZ,
+    deleted         BOOLEAN NOT NULL DEFAULT false,
+    merged_into     VARCHAR,
+    ingested_at     TIMESTAMPTZ NOT NULL,
+    raw             VARCHAR,             -- the source object as received, JSON text
+    extra           MAP(VARCHAR, VARCHAR), -- account-defined fields, raw values
+    -- normalized columns (union of both entities; the EntitySpec says which apply)
+    name_norm       VARCHAR,
+    name_tokens     VARCHAR[],
+    name_key        VARCHAR,
+    first_name      VARCHAR,
+    patronymic      VARCHAR,
+    name_source     VARCHAR,
+    company_core    VARCHAR,
+    name_core       VARCHAR,
+    legal_form      VARCHAR,
+    inn             VARCHAR,
+    domain          VARCHAR,
+    phones          VARCHAR[],
+    phone           VARCHAR,
+    emails          VARCHAR[],
+    email           VARCHAR,
+    email_domain    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS decisions (   -- append-only: never updated, never deleted
+    account_id  VARCHAR NOT NULL,
+    entity      VARCHAR NOT NULL,
+    seq         BIGINT NOT NULL,
+    left_id     VARCHAR NOT NULL,
+    right_id    VARCHAR NOT NULL,
+    decision    VARCHAR NOT NULL,        -- not_duplicate | duplicate | undo
+    reviewer    VARCHAR,
+    at          TIMESTAMPTZ NOT NULL,
+    group_id    VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS scans (
+    account_id   VARCHAR NOT NULL,
+    entity       VARCHAR NOT NULL,
+    scan_id      VARCHAR NOT NULL,
+    started_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ NOT NULL,
+    model_version VARCHAR NOT NULL,
+    review_threshold DOUBLE NOT NULL,
+    auto_merge_threshold DOUBLE NOT NULL,
+    n_records    BIGINT NOT NULL,
+    n_pairs      BIGINT NOT NULL,
+    n_groups     BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS pairs (       -- the last scan's scored pairs
+    account_id   VARCHAR NOT NULL,
+    entity       VARCHAR NOT NULL,
+    scan_id      VARCHAR NOT NULL,
+    left_id      VARCHAR NOT NULL,
+    right_id     VARCHAR NOT NULL,
+    match_weight DOUBLE NOT NULL,
+    match_probability DOUBLE NOT NULL,
+    contributions VARCHAR NOT NULL,      -- JSON list of {field, level, gamma, match_weight}
+    model_version VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS groups (      -- the last scan's groups
+    account_id   VARCHAR NOT NULL,
+    entity       VARCHAR NOT NULL,
+    group_id     VARCHAR NOT NULL,
+    scan_id      VARCHAR NOT NULL,
+    group_score  DOUBLE NOT NULL,
+    size         INTEGER NOT NULL,
+    needs_review BOOLEAN NOT NULL,
+    review_reasons VARCHAR[] NOT NULL,
+    status       VARCHAR NOT NULL,       -- open | merged
+    survivor_id  VARCHAR NOT NULL,
+    merge_plan   VARCHAR NOT NULL        -- JSON, see resolver/merge_plan.py
+);
+
+CREATE TABLE IF NOT EXISTS group_members (
+    account_id   VARCHAR NOT NULL,
+    entity       VARCHAR NOT NULL,
+    group_id     VARCHAR NOT NULL,
+    record_id    VARCHAR NOT NULL,
+    is_survivor  BOOLEAN NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS account_fields (  -- an account's own fields added to matching
+    account_id  VARCHAR NOT NULL,
+    entity      VARCHAR NOT NULL,
+    name        VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,            -- text | date | identifier
+    source      VARCHAR NOT NULL             -- CSV header, or amoCRM custom field name / id
+);

@@ -1,0 +1,286 @@
+"""The DuckDB store: schema, idempotent upsert, scan input and results; every query takes account_id.
+
+All SQL execution goes through `Store`, so another backend (PostgreSQL) replaces DuckDB here
+and nowhere else. SQL text lives in `resolver/sql/*.sql` where it is more than one line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from resolver.entities import EntitySpec, ExtraField, normalize_extra
+from resolver.errors import StoreError
+from resolver.records import Entity, Record
+
+logger = logging.getLogger(__name__)
+
+_BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("account_id", pa.string()),
+    ("entity", pa.string()),
+    ("record_id", pa.string()),
+    ("name", pa.string()),
+    ("responsible_user_id", pa.string()),
+    ("company_ids", pa.list_(pa.string())),
+    ("lead_ids", pa.list_(pa.string())),
+    ("open_lead_ids", pa.list_(pa.string())),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("updated_at", pa.timestamp("us", tz="UTC")),
+    ("deleted", pa.bool_()),
+    ("ingested_at", pa.timestamp("us", tz="UTC")),
+    ("raw", pa.string()),
+    ("extra", pa.map_(pa.string(), pa.string())),
+)
+_ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
+
+
+@cache
+def load_sql(name: str) -> str:
+    """The text of `resolver/sql/<name>.sql`."""
+    return (files("resolver") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+class Store:
+    """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
+
+    One connection per store; a lock serialises writers and the cursors readers take, because a
+    DuckDB connection is not safe to share between threads without one.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._con.execute(load_sql("schema"))
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- low level ------------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> duckdb.DuckDBPyConnection:
+        """Run one statement on a cursor of the store's connection; values only as parameters."""
+        logger.debug("sql step %s", step or "-")
+        with self._lock:
+            try:
+                return self._con.execute(sql, params or [])
+            except duckdb.Error as exc:
+                raise StoreError(f"store query {step or 'failed'}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: a failure inside leaves the store as it was."""
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            else:
+                self._con.execute("COMMIT")
+
+    # -- records --------------------------------------------------------------------------------
+
+    def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
+                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+        """Insert or replace records by (account, entity, record_id); an older update never wins.
+
+        `normalized` are the spec's columns per record (computed here when not given). Returns the
+        number of records written or kept. The whole batch is one transaction.
+        """
+        if not records:
+            return 0
+        rows = normalized if normalized is not None else [spec.normalize(r) for r in records]
+        table = _records_arrow(account_id, spec, records, rows)
+        try:
+            with self.transaction() as con:
+                con.register("stage_arrow", table)
+                con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow")
+                con.unregister("stage_arrow")
+                con.execute(load_sql("upsert_records"))
+                con.execute(load_sql("insert_new_records"))
+                con.execute("DROP TABLE stage")
+        except duckdb.Error as exc:
+            raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
+        return len(records)
+
+    def count_records(self, account_id: str, entity: Entity) -> int:
+        row = self.execute(
+            "SELECT count(*) FROM records WHERE account_id = ? AND entity = ? AND NOT deleted "
+            "AND merged_into IS NULL", [account_id, entity], step="count_records").fetchone()
+        return int(row[0]) if row else 0
+
+    def scan_input(self, account_id: str, spec: EntitySpec, extras: Sequence[ExtraField] = ()) -> pa.Table:
+        """Live records of one account and entity as the linkage input.
+
+        Columns: unique_id (= record_id) and the spec's normalized columns, plus `x_<name>` for
+        each extra field (normalized here, so an account's field config can change between scans).
+        """
+        cols = ", ".join(f'"{c.name}"' for c in spec.columns)
+        table = self.execute(
+            f"SELECT record_id AS unique_id, {cols}, extra FROM records "
+            "WHERE account_id = ? AND entity = ? AND NOT deleted AND merged_into IS NULL "
+            "ORDER BY record_id",
+            [account_id, spec.entity], step="scan_input").to_arrow_table()
+        if hasattr(table, "read_all"):
+            table = table.read_all()
+        extra_col = table.column("extra").to_pylist()
+        table = table.drop_columns(["extra"])
+        for ef in extras:
+            values = [normalize_extra(ef.kind, dict(m or {}).get(ef.name)) for m in extra_col]
+            table = table.append_column(ef.column, pa.array(values, pa.string()))
+        return table
+
+    def record_details(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Display and merge-plan fields of the given records, by record_id."""
+        if not record_ids:
+            return {}
+        cur = self.execute(
+            "SELECT record_id, name, phones, emails, responsible_user_id, lead_ids, open_lead_ids, "
+            "company_ids, updated_at, created_at FROM records "
+            "WHERE account_id = ? AND entity = ? AND record_id IN (SELECT unnest(?::VARCHAR[]))",
+            [account_id, entity, list(record_ids)], step="record_details")
+        names = [d[0] for d in cur.description]
+        return {row[0]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+
+    def set_extra_fields(self, account_id: str, entity: Entity, extras: Sequence[ExtraField]) -> None:
+        """Replace the account's extra-field config for an entity."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM account_fields WHERE account_id = ? AND entity = ?", [account_id, entity])
+            for ef in extras:
+                con.execute("INSERT INTO account_fields VALUES (?, ?, ?, ?, ?)",
+                            [account_id, entity, ef.name, ef.kind, ef.source])
+
+    def extra_fields(self, account_id: str, entity: Entity) -> list[ExtraField]:
+        rows = self.execute(
+            "SELECT name, kind, source FROM account_fields WHERE account_id = ? AND entity = ? ORDER BY name",
+            [account_id, entity], step="extra_fields").fetchall()
+        return [ExtraField(name, kind, source) for name, kind, source in rows]
+
+    def accounts_with_records(self) -> list[str]:
+        rows = self.execute("SELECT DISTINCT account_id FROM records ORDER BY 1", step="accounts").fetchall()
+        return [r[0] for r in rows]
+
+    # -- scan results ---------------------------------------------------------------------------
+
+    def group_membership(self, account_id: str, entity: Entity) -> dict[str, str]:
+        """record_id -> group_id of the last scan (for stable group ids)."""
+        rows = self.execute(
+            "SELECT record_id, group_id FROM group_members WHERE account_id = ? AND entity = ?",
+            [account_id, entity], step="group_membership").fetchall()
+        return dict(rows)
+
+    def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
+                  groups: Sequence[dict[str, Any]]) -> None:
+        """Replace the last scan's pairs and groups of (account, entity) in one transaction.
+
+        `pairs` columns: left_id, right_id, match_weight, match_probability, contributions (JSON).
+        Each group dict: group_id, group_score, size, needs_review, review_reasons, status,
+        survivor_id, merge_plan (dict), members (list of record ids).
+        """
+        scan_id = scan["scan_id"]
+        n = pairs.num_rows
+        pairs = pairs.append_column("account_id", pa.array([account_id] * n, pa.string()))
+        pairs = pairs.append_column("entity", pa.array([entity] * n, pa.string()))
+        pairs = pairs.append_column("scan_id", pa.array([scan_id] * n, pa.string()))
+        pairs = pairs.append_column("model_version", pa.array([scan["model_version"]] * n, pa.string()))
+        group_rows = pa.Table.from_pylist([
+            {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "scan_id": scan_id,
+             "group_score": float(g["group_score"]), "size": len(g["members"]),
+             "needs_review": bool(g["needs_review"]), "review_reasons": list(g["review_reasons"]),
+             "status": g.get("status", "open"), "survivor_id": g["survivor_id"],
+             "merge_plan": json.dumps(g["merge_plan"], ensure_ascii=False, default=str)}
+            for g in groups
+        ], schema=_GROUPS_SCHEMA)
+        member_rows = pa.Table.from_pylist([
+            {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "record_id": m,
+             "is_survivor": m == g["survivor_id"]}
+            for g in groups for m in g["members"]
+        ], schema=_MEMBERS_SCHEMA)
+        params = [account_id, entity]
+        with self.transaction() as con:
+            for table in ("pairs", "groups", "group_members"):
+                con.execute(f"DELETE FROM {table} WHERE account_id = ? AND entity = ?", params)
+            for table, rows in (("pairs", pairs), ("groups", group_rows), ("group_members", member_rows)):
+                con.register("incoming", rows)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                con.unregister("incoming")
+            con.execute(
+                "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [account_id, entity, scan_id, scan["started_at"], scan["finished_at"], scan["model_version"],
+                 scan["review_threshold"], scan["auto_merge_threshold"], scan["n_records"], n, len(groups)])
+
+    def groups_export(self, account_id: str, entity: Entity) -> list[dict[str, Any]]:
+        """One row per grouped record of the last scan, best groups first (the groups CSV)."""
+        cur = self.execute(load_sql("groups_export"), [account_id, entity], step="groups_export")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def last_scan(self, account_id: str, entity: Entity) -> dict[str, Any] | None:
+        cur = self.execute(
+            "SELECT * FROM scans WHERE account_id = ? AND entity = ? ORDER BY finished_at DESC LIMIT 1",
+            [account_id, entity], step="last_scan")
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+
+_GROUPS_SCHEMA = pa.schema([
+    ("account_id", pa.string()), ("entity", pa.string()), ("group_id", pa.string()), ("scan_id", pa.string()),
+    ("group_score", pa.float64()), ("size", pa.int32()), ("needs_review", pa.bool_()),
+    ("review_reasons", pa.list_(pa.string())), ("status", pa.string()), ("survivor_id", pa.string()),
+    ("merge_plan", pa.string()),
+])
+_MEMBERS_SCHEMA = pa.schema([
+    ("account_id", pa.string()), ("entity", pa.string()), ("group_id", pa.string()),
+    ("record_id", pa.string()), ("is_survivor", pa.bool_()),
+])
+
+
+def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
+                   rows: Sequence[dict[str, Any]]) -> pa.Table:
+    now = datetime.now(UTC)
+    n = len(records)
+    data: dict[str, list[Any]] = {
+        "account_id": [account_id] * n,
+        "entity": [spec.entity] * n,
+        "record_id": [r.record_id for r in records],
+        "name": [r.name for r in records],
+        "responsible_user_id": [r.responsible_user_id for r in records],
+        "company_ids": [list(r.company_ids) for r in records],
+        "lead_ids": [list(r.lead_ids) for r in records],
+        "open_lead_ids": [list(r.open_lead_ids) for r in records],
+        "created_at": [r.created_at for r in records],
+        "updated_at": [r.updated_at for r in records],
+        "deleted": [r.deleted for r in records],
+        "ingested_at": [now] * n,
+        "raw": [json.dumps(r.raw, ensure_ascii=False, default=str) if r.raw else None for r in records],
+        "extra": [list(r.extra.items()) for r in records],
+    }
+    fields = list(_BASE_COLUMNS)
+    for col in spec.columns:
+        data[col.name] = [row.get(col.name) for row in rows]
+        fields.append((col.name, _ARROW_TYPES[col.sql_type]))
+    return pa.Table.from_pydict(data, schema=pa.schema(fields))

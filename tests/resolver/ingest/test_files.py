@@ -1,0 +1,2 @@
+import resolver.ingest
+def test_x(): pass

@@ -1,0 +1,100 @@
+"""Build the shipped default models in `models/` from generated data, so a first run needs no training.
+
+Splink is trained without labels (prior, u by random sampling, m by EM) on one generated set; the
+two thresholds are then chosen on a second set with a different seed, from its known truth:
+`review_threshold` maximises pairwise F1 of the groups, `auto_merge_threshold` is the lowest
+threshold whose groups reach `AUTO_MERGE_PRECISION`.
+
+    python -m training.default_models [--out models] [--contacts 20000] [--companies 6000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from resolver.entities import spec_for
+from resolver.groups import Edge, build_groups
+from resolver.ingest import read_amocrm
+from resolver.linkage import Model, predict_pairs, save_model, train_settings
+from resolver.records import Entity
+from resolver.scan import ingest
+from resolver.store import Store
+from training.evaluate import Scores, pairwise_scores
+from training.synthetic import SyntheticSet, generate_companies, generate_contacts
+
+logger = logging.getLogger(__name__)
+
+AUTO_MERGE_PRECISION = 0.995
+TRAIN_SEED, VALIDATION_SEED = 11, 23
+# Thresholds are searched on this grid of match probabilities
+THRESHOLD_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+
+GENERATORS: dict[Entity, Callable[..., SyntheticSet]] = {"contact": generate_contacts, "company": generate_companies}
+
+
+def _store_with(synthetic: SyntheticSet) -> Store:
+    store = Store(":memory:")
+    ingest(store, account_id="train", entity=synthetic.entity,
+           records=read_amocrm(synthetic.entities, synthetic.entity))
+    return store
+
+
+def threshold_curve(model: Model, synthetic: SyntheticSet) -> dict[float, Scores]:
+    """Pairwise scores of the groups at each threshold of the grid, on one generated set."""
+    store = _store_with(synthetic)
+    table = store.scan_input("train", spec_for(model.entity))
+    pairs = predict_pairs(table, model, threshold=min(THRESHOLD_GRID)).to_pylist()
+    edges = [Edge(p["left_id"], p["right_id"], p["match_probability"]) for p in pairs]
+    curve = {}
+    for t in THRESHOLD_GRID:
+        groups = [c.members for c in build_groups(edges, threshold=t)]
+        curve[t] = pairwise_scores(groups, synthetic.truth)
+    store.close()
+    return curve
+
+
+def build_default_model(entity: Entity, n: int) -> Model:
+    """Train on one generated set and pick thresholds on another."""
+    spec = spec_for(entity)
+    with _store_with(GENERATORS[entity](n, seed=TRAIN_SEED)) as store:
+        settings = train_settings(store.scan_input("train", spec), spec, seed=TRAIN_SEED)
+    draft = Model(entity=entity, version="default-1", settings=settings, review_threshold=0.5,
+                  auto_merge_threshold=0.99)
+    curve = threshold_curve(draft, GENERATORS[entity](n, seed=VALIDATION_SEED))
+    review = max(curve, key=lambda t: (curve[t].f1, t))
+    safe = [t for t in sorted(curve) if t >= review and curve[t].precision >= AUTO_MERGE_PRECISION]
+    auto = safe[0] if safe else max(THRESHOLD_GRID)
+    for t, s in curve.items():
+        logger.info("%s t=%.3f precision=%.4f recall=%.4f f1=%.4f", entity, t, s.precision, s.recall, s.f1)
+    meta = {
+        "trained_on": f"generated {entity}s, n={n}, seed={TRAIN_SEED} (Splink: prior, u sampling, EM; no labels)",
+        "thresholds_from": f"generated {entity}s, n={n}, seed={VALIDATION_SEED}",
+        "validation": {str(t): {"precision": round(s.precision, 4), "recall": round(s.recall, 4),
+                                "f1": round(s.f1, 4)} for t, s in curve.items()},
+    }
+    return Model(entity=entity, version="default-1", settings=settings, review_threshold=review,
+                 auto_merge_threshold=auto, meta=meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models")
+    parser.add_argument("--contacts", type=int, default=20_000)
+    parser.add_argument("--companies", type=int, default=6_000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    for entity, n in (("contact", args.contacts), ("company", args.companies)):
+        model = build_default_model(entity, n)
+        save_model(model, args.out)
+        logger.info("%s: review_threshold=%s auto_merge_threshold=%s -> %s", entity, model.review_threshold,
+                    model.auto_merge_threshold, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Accuracy of predicted groups against known truth: pairwise and B-cubed P/R/F1, hard-negative FP rate."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Precision, recall and F1 with the counts behind them."""
+
+    precision: float
+    recall: float
+    f1: float
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _pairs(groups: Iterable[Sequence[str]]) -> set[tuple[str, str]]:
+    return {(a, b) if a < b else (b, a) for g in groups for a, b in combinations(g, 2)}
+
+
+def truth_groups(truth: Mapping[str, str]) -> list[list[str]]:
+    """record_id -> entity key, turned into the lists of records of each entity."""
+    by_key: dict[str, list[str]] = defaultdict(list)
+    for record_id, key in truth.items():
+        by_key[key].append(record_id)
+    return list(by_key.values())
+
+
+def pairwise_scores(predicted: Iterable[Sequence[str]], truth: Mapping[str, str]) -> Scores:
+    """Pairwise P/R/F1: every pair inside a predicted group against every pair inside a true one."""
+    pred = _pairs(predicted)
+    true = _pairs(truth_groups(truth))
+    tp = len(pred & true)
+    fp, fn = len(pred) - tp, len(true) - tp
+    p = tp / len(pred) if pred else 1.0
+    r = tp / len(true) if true else 1.0
+    return Scores(p, r, _f1(p, r), tp, fp, fn)
+
+
+def bcubed_scores(predicted: Iterable[Sequence[str]], truth: Mapping[str, str]) -> Scores:
+    """B-cubed P/R/F1 over all records of `truth` (records in no predicted group are singletons)."""
+    pred_of: dict[str, frozenset[str]] = {}
+    for g in predicted:
+        members = frozenset(g)
+        for m in members:
+            pred_of[m] = members
+    true_of = {m: frozenset(g) for g in truth_groups(truth) for m in g}
+    p_sum = r_sum = 0.0
+    for record_id, true_set in true_of.items():
+        pred_set = pred_of.get(record_id, frozenset({record_id}))
+        both = len(pred_set & true_set)
+        p_sum += both / len(pred_set)
+        r_sum += both / len(true_set)
+    n = len(true_of) or 1
+    p, r = p_sum / n, r_sum / n
+    return Scores(p, r, _f1(p, r))
+
+
+def hard_negative_fp_rate(predicted: Iterable[Sequence[str]], truth: Mapping[str, str],
+                          hard_negatives: Mapping[str, str]) -> tuple[float, int, int]:
+    """Share of hard-negative pairs (different entities planted to share a value) put in one group.
+
+    Returns (rate, false pairs, all hard-negative pairs).
+    """
+    clusters: dict[str, list[str]] = defaultdict(list)
+    for record_id, key in hard_negatives.items():
+        clusters[key].append(record_id)
+    negatives = {p for p in _pairs(clusters.values()) if truth.get(p[0]) != truth.get(p[1])}
+    if not negatives:
+        return 0.0, 0, 0
+    wrong = len(negatives & _pairs(predicted))
+    return wrong / len(negatives), wrong, len(negatives)
