@@ -25,17 +25,21 @@ class InputProblem:
 
     reason: str
     source: str | None = None  # file name, or None for an API batch
-    line: int | None = None  # 1-based line (CSV/XLSX) or 0-based index (JSON list, API batch)
-    field: str | None = None
+    line: int | None = None  # 1-based line of a text file or spreadsheet, as an editor shows it
+    field: str | None = None  # a column header (tables) or a field path (JSON, API bodies)
+    item: int | None = None  # 0-based index of the object in a JSON list or an API batch
 
     def __str__(self) -> str:
         where = []
         if self.source:
             where.append(self.source)
         if self.line is not None:
-            where.append(f"line {self.line}" if self.source else f"item {self.line}")
+            where.append(f"line {self.line}")
+        if self.item is not None:
+            where.append(f"item {self.item}")
         if self.field:
-            where.append(f"column {self.field}" if self.source else f"field {self.field}")
+            tabular = self.line is not None and self.item is None
+            where.append(f"column {self.field}" if tabular else f"field {self.field}")
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
 
 
@@ -50,8 +54,8 @@ class InputError(CrmDedupError):
 
     @classmethod
     def one(cls, reason: str, *, source: str | None = None, line: int | None = None,
-            field: str | None = None) -> InputError:
-        return cls([InputProblem(reason, source, line, field)])
+            field: str | None = None, item: int | None = None) -> InputError:
+        return cls([InputProblem(reason, source, line, field, item)])
 
     def __str__(self) -> str:
         if not self.problems:

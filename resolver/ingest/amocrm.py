@@ -41,9 +41,13 @@ class _Problems:
 
     source: str | None
     items: list[InputProblem] = field(default_factory=list)
+    by_line: bool = False  # .jsonl: locate by 1-based line; a JSON list: by 0-based item index
 
     def add(self, reason: str, line: int | None, field: str | None = None) -> None:
-        self.items.append(InputProblem(reason, self.source, line, field))
+        if self.by_line:
+            self.items.append(InputProblem(reason, self.source, line=line, field=field))
+        else:
+            self.items.append(InputProblem(reason, self.source, field=field, item=line))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -128,7 +132,7 @@ def read_amocrm_file(
 def _read_jsonl(
     text: str, entity: Entity, *, source: str, extra_fields: Mapping[str, str] | None
 ) -> list[Record]:
-    problems = _Problems(source)
+    problems = _Problems(source, by_line=True)
     located = _jsonl_entities(text, entity, problems)
     return _read_entities(located, entity, source=source, extra_fields=extra_fields, problems=problems)
 
@@ -458,7 +462,8 @@ def _read_id(value: object, where: str, line: int, problems: _Problems) -> str |
         return str(value)
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return value.strip()
-    shown = repr(value) if isinstance(value, str | int | float) else _describe(value)
+    plain = isinstance(value, str | int | float) and not isinstance(value, bool)
+    shown = repr(value) if plain else _describe(value)
     problems.add(f"expected an integer id, got {shown}", line, where)
     return None
 

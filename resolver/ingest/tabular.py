@@ -432,7 +432,7 @@ class _Unreadable(Exception):
 def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
     """Rows of a delimited text file with their line numbers (header = 1)."""
     text = _decode(_read_bytes(path))
-    delimiter = _sniff_delimiter(text[:_SNIFF_CHARS])
+    delimiter = _sniff_delimiter(text[:_SNIFF_CHARS].lstrip("\r\n"))  # the header, past blank lines
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     line = 0
     try:

@@ -10,7 +10,7 @@ from resolver.errors import InputError, InputProblem
 from resolver.ingest.amocrm import read_amocrm, read_amocrm_file, record_from_amocrm
 from resolver.records import Record
 
-SAMPLES = Path("/work/shared/data/amocrm")
+SAMPLES = Path(__file__).parent / "fixtures"  # copies of the shared amoCRM API v4 samples
 
 
 def _utc(seconds: int) -> datetime:
@@ -35,7 +35,7 @@ def _cf(code: str | None, name: str, *values: object, field_id: int = 100001) ->
 
 
 def _where(error: InputError) -> list[tuple[str | None, int | None, str | None]]:
-    return [(p.source, p.line, p.field) for p in error.problems]
+    return [(p.source, p.line if p.item is None else p.item, p.field) for p in error.problems]
 
 
 # --- the shared samples -----------------------------------------------------------------------
@@ -121,9 +121,9 @@ def test_every_input_shape_is_flattened(data, ids):
         (42, "got a number"),
         ({"_page": 1, "_embedded": {"companies": [_A]}}, "got a page with _embedded.companies"),
         ([{"_page": 1, "_embedded": {"leads": []}}], "got a page with _embedded.leads"),
-        ({"_page": 1, "_embedded": {"contacts": {"id": 1}}}, "_embedded.contacts is an object, expected a list"),
+        ({"_embedded": {"contacts": {"id": 1}}}, "_embedded.contacts is an object, expected a list"),
     ],
-    ids=["null", "string", "number", "companies-page-read-as-contacts", "leads-page-in-list", "page-not-list"],
+    ids=["null", "string", "number", "companies-page-as-contacts", "leads-page-in-list", "page-not-list"],
 )
 def test_unrecognised_shape_says_what_was_expected(data, got):
     with pytest.raises(InputError) as caught:
@@ -185,7 +185,14 @@ def test_values_are_stripped_and_empty_ones_dropped():
         ([{"id": 10, "status_id": "142"}], ("10",), ()),
         ([], (), ()),
     ],
-    ids=["no-status-is-open", "won-142-closed", "lost-143-closed", "pipeline-status-open", "status-as-text", "none"],
+    ids=[
+        "no-status-is-open",
+        "won-142-closed",
+        "lost-143-closed",
+        "pipeline-status-open",
+        "status-as-text",
+        "none",
+    ],
 )
 def test_open_leads_exclude_won_and_lost(leads, lead_ids, open_lead_ids):
     record = record_from_amocrm(_contact(1, _embedded={"leads": leads}), "contact")
@@ -243,10 +250,19 @@ _FIELDS = [
         ({"addr": "Адрес"}, {"addr": "г. Москва"}),
         ({"address": "Источник"}, {"address": "Сайт; Звонок"}),
     ],
-    ids=["by-name-any-case", "by-field-id", "checkbox-as-true", "absent-field", "address-renamed", "address-key-taken"],
+    ids=[
+        "by-name-any-case",
+        "by-field-id",
+        "checkbox-as-true",
+        "absent-field",
+        "address-renamed",
+        "address-key-taken",
+    ],
 )
 def test_extra_fields_by_name_or_id(extra_fields, extra):
-    record = record_from_amocrm(_contact(1, custom_fields_values=_FIELDS), "company", extra_fields=extra_fields)
+    entity = _contact(1, custom_fields_values=_FIELDS)
+
+    record = record_from_amocrm(entity, "company", extra_fields=extra_fields)
 
     assert record.extra == extra
 
@@ -262,12 +278,20 @@ def test_extra_fields_by_name_or_id(extra_fields, extra):
         ({"id": "12a"}, "id", "expected an integer id, got '12a'"),
         ({"id": True}, "id", "expected an integer id, got a boolean"),
         ({"id": -5}, "id", "expected an integer id, got -5"),
-        ({"id": 1, "created_at": "1700000000"}, "created_at", "expected unix seconds (a number), got '1700000000'"),
+        (
+            {"id": 1, "created_at": "1700000000"},
+            "created_at",
+            "expected unix seconds (a number), got '1700000000'",
+        ),
         ({"id": 1, "updated_at": 1e300}, "updated_at", "timestamp 1e+300 is out of range"),
         ({"id": 1, "custom_fields_values": {}}, "custom_fields_values", "expected a list, got an object"),
-        ({"id": 1, "custom_fields_values": ["PHONE"]}, "custom_fields_values[0]", "expected an object, got a string"),
         (
-            {"id": 1, "custom_fields_values": [_cf("EMAIL", "Email", "a@b.ru"), _cf("PHONE", "Телефон", {"v": 1})]},
+            {"id": 1, "custom_fields_values": ["PHONE"]},
+            "custom_fields_values[0]",
+            "expected an object, got a string",
+        ),
+        (
+            {"id": 1, "custom_fields_values": [_cf("EMAIL", "Email", "a@b"), _cf("PHONE", "Тел", {"v": 1})]},
             "custom_fields_values[1].values[0].value",
             "expected a string or number, got an object",
         ),
@@ -290,7 +314,7 @@ def test_bad_entity_names_source_index_and_field(entity, field, reason):
     with pytest.raises(InputError) as caught:
         read_amocrm([_contact(1), entity], "contact", source="contacts.json")
 
-    assert caught.value.problems == [InputProblem(reason, "contacts.json", 1, field)]
+    assert caught.value.problems == [InputProblem(reason, "contacts.json", field=field, item=1)]
 
 
 def test_every_problem_is_collected_into_one_error():
@@ -311,15 +335,15 @@ def test_every_problem_is_collected_into_one_error():
         ("contacts.json", 3, None),
     ]
     assert str(caught.value) == (
-        "contacts.json, line 0, column id: expected an integer id, got 'x1' (and 3 more problems)"
+        "contacts.json, item 0, field id: expected an integer id, got 'x1' (and 3 more problems)"
     )
 
 
-def test_record_from_amocrm_uses_index_as_line():
+def test_record_from_amocrm_names_the_item_index():
     with pytest.raises(InputError) as caught:
         record_from_amocrm({"id": "abc"}, "company", index=4)
 
-    assert caught.value.problems == [InputProblem("expected an integer id, got 'abc'", None, 4, "id")]
+    assert caught.value.problems == [InputProblem("expected an integer id, got 'abc'", field="id", item=4)]
     assert str(caught.value) == "item 4, field id: expected an integer id, got 'abc'"
 
 
@@ -399,10 +423,10 @@ def test_jsonl_lines_are_numbered_from_one(tmp_path):
         read_amocrm_file(path, "contact")
 
     assert _where(caught.value) == [
+        ("contacts.jsonl", 3, "id"),
+        ("contacts.jsonl", 4, "is_deleted"),  # the second entity of the page on line 4
         ("contacts.jsonl", 5, None),  # a page of companies where contacts were expected
         ("contacts.jsonl", 6, "2"),  # invalid JSON, column 2
-        ("contacts.jsonl", 3, "id"),
-        ("contacts.jsonl", 4, "is_deleted"),
     ]
 
 

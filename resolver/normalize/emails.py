@@ -1,0 +1,125 @@
+"""Email addresses: cleanup, case folding, placeholder removal, free-mail vs corporate domains."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+
+from resolver.normalize._tables import read_lines, read_rows
+from resolver.normalize.junk import clean_text
+
+_FREE_MAIL = frozenset(domain.lower() for domain in read_lines("free_mail.txt"))
+_DOMAIN_ALIASES = {alias.lower(): canonical.lower() for alias, canonical in read_rows("mail_aliases.tsv")}
+_PLACEHOLDER = re.compile("|".join(fnmatch.translate(p.lower()) for p in read_lines("junk_emails.txt")))
+
+# Where a provider documents that several spellings of a login reach one mailbox, fold them.
+# Gmail ignores dots in the login and anything after "+"; Yandex treats "." and "-" in a login as
+# the same character and delivers "login+tag" to "login". (provider: drop dots, "+tag", "-" -> ".")
+_LOGIN_RULES: dict[str, tuple[bool, bool, bool]] = {
+    "gmail.com": (True, True, False),
+    "yandex.ru": (False, True, True),
+}
+
+_STRIP = " \t\"'`«»“”„‘’<>()[]{},;:.!?"
+_MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
+_ANGLE = re.compile(r"<([^<>]*@[^<>]*)>")
+_LOCAL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+")
+_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)")
+_REPEATED_CHAR = re.compile(r"(.)\1{2,}")
+_FIELD_SEPARATORS = re.compile(r"[,;\s]+")
+# An address inside free text (a name field): no spaces, brackets, quotes or separators around "@".
+_IN_TEXT = re.compile(r"[^\s<>()\[\]{},;:\"'«»“”„/\\]+@[^\s<>()\[\]{},;:\"'«»“”„/\\]+")
+
+
+def normalize_email(text: str | None) -> str | None:
+    """One address, trimmed and lowercased, or None when it is not an address or a placeholder.
+
+    Strips "mailto:", a display name ("Иван <ivan@mail.ru>"), quotes and punctuation around it.
+    Folds Yandex's and Google's alias domains (ya.ru -> yandex.ru, googlemail.com -> gmail.com)
+    and the login spellings those providers treat as one mailbox (i.van+crm@gmail.com ->
+    ivan@gmail.com). Placeholders (test@test.ru, noemail@…, a@a.ru, …@example.com) give None.
+    """
+    value = clean_text(text)
+    if value is None:
+        return None
+    angle = _ANGLE.search(value)
+    if angle:
+        value = angle.group(1)
+    value = _MAILTO.sub("", value.strip(_STRIP)).strip(_STRIP).lower()
+    local, at, domain = value.partition("@")
+    if not at or "@" in domain or not _LOCAL.fullmatch(local):
+        return None
+    domain = domain.rstrip(".")
+    if not _DOMAIN.fullmatch(domain):
+        return None
+    domain = _DOMAIN_ALIASES.get(domain, domain)
+    local = _fold_login(local, domain)
+    if not local:
+        return None
+    address = f"{local}@{domain}"
+    return None if _is_placeholder(local, domain, address) else address
+
+
+def normalize_emails(text: str | None) -> list[str]:
+    """Every address in a field split on "," ";" and spaces, normalized, deduplicated, in order."""
+    value = clean_text(text)
+    if value is None:
+        return []
+    found: list[str] = []
+    for part in _FIELD_SEPARATORS.split(value):
+        email = normalize_email(part)
+        if email is not None and email not in found:
+            found.append(email)
+    return found
+
+
+def split_emails(text: str) -> tuple[list[str], str]:
+    """Addresses found in free text and the text without them (for name fields that carry one)."""
+    found: list[str] = []
+    for match in _IN_TEXT.findall(text):
+        email = normalize_email(match)
+        if email is not None and email not in found:
+            found.append(email)
+    return found, " ".join(_IN_TEXT.sub(" ", text).split())
+
+
+def email_domain(email: str) -> str:
+    """The part after "@" ("" when there is none)."""
+    local, at, domain = email.rpartition("@")
+    return domain if at else ""
+
+
+def email_local(email: str) -> str:
+    """The part before "@" ("" when there is none)."""
+    local, at, _ = email.rpartition("@")
+    return local if at else ""
+
+
+def is_free_mail(domain: str) -> bool:
+    """True for public mailbox providers (mail.ru, gmail.com …): the domain names no employer."""
+    value = domain.strip().lower().rpartition("@")[2].rstrip(".")
+    return value in _FREE_MAIL or _DOMAIN_ALIASES.get(value, value) in _FREE_MAIL
+
+
+def _fold_login(local: str, domain: str) -> str:
+    rule = _LOGIN_RULES.get(domain)
+    if rule is None:
+        return local
+    drop_dots, drop_tag, dash_is_dot = rule
+    if drop_tag:
+        local = local.partition("+")[0]
+    if drop_dots:
+        local = local.replace(".", "")
+    if dash_is_dot:
+        local = local.replace("-", ".")
+    return local
+
+
+def _is_placeholder(local: str, domain: str, address: str) -> bool:
+    if _PLACEHOLDER.fullmatch(address):
+        return True
+    # test@test.ru, qwe@qwe.ru, a@a.ru: the same word typed twice to pass a required field
+    if local == domain.split(".")[0]:
+        return True
+    return _REPEATED_CHAR.fullmatch(local) is not None

@@ -1,0 +1,318 @@
+"""Person names: transliteration that lets Cyrillic and Latin spellings meet, tokens, diminutives.
+
+The transliteration is our own fixed scheme, not a standard one: standards (GOST 7.79, the
+passport rules of МВД 2013) make a spelling readable, we need "Юлия", "Yuliya", "Iuliia" and
+"Julia" to give the same key. So Cyrillic is first romanized letter by letter, then Latin
+spelling variants are folded by a small table of ordered rewrite rules (`_FOLD_RULES`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from resolver.normalize._tables import read_lines, read_rows
+from resolver.normalize.emails import split_emails
+from resolver.normalize.junk import clean_text
+from resolver.normalize.phones import split_phones
+
+# Russian as in the passport rules (ж zh, х kh, ц ts, ч ch, ш sh, щ shch, ю yu, я ya), with
+# й and ы -> y and ъ, ь dropped; Ukrainian, Belarusian and Kazakh letters by their sound.
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
+    "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
+    "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+    "і": "i", "ї": "yi", "є": "ye", "ґ": "g", "ў": "u",
+    "ә": "a", "ғ": "g", "қ": "k", "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h",
+}
+_CYRILLIC_TABLE = str.maketrans(_CYRILLIC)
+
+_C = "bcdfghklmnprstvz"  # consonants, as far as the rules below care
+_V = "aeiou"
+# Ordered rewrites applied to each Latin word. Each folds one family of spellings:
+_FOLD_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), r) for p, r in [
+    ("x", "ks"),                        # Alexander, Maxim, Xenia -> aleks…, maks…, ksenia
+    ("w", "v"),                         # Wladimir
+    ("q", "k"),
+    ("ph", "f"),                        # Sophia
+    ("tch", "ch"),                      # Ivanovitch
+    ("tz", "ts"),
+    ("ck", "k"),
+    ("c(?=[eiy])", "ts"),               # Cvetkova (Czech/Polish c is ц)
+    ("c(?!h)", "k"),                    # Victor, Nicolai
+    ("kh", "h"),                        # Mikhail / Mihail, Khabarov / Habarov
+    ("shch", "sch"),                    # Shchukin / Schukin
+    ("j", "y"),                         # Julia, Jakov, Sergej, Natalja
+    (f"(?<![{_V}])yo", "e"),            # Fyodor, Pyotr, Artyom, Semyon (ё is written е)
+    ("ye", "e"),                        # Yevgeny, Yelena, Sergeyev, Andreyev
+    (f"(?<=[{_C}])ie", "e"),            # Vasiliev / Vasilyev / Васильев
+    ("iy(?=[aeou])", "i"),              # Mariya, Yuliya, Anastasiya -> maria, yulia, anastasia
+    ("ii(?=[au])", "i"),                # Mariia, Iuliia (passport style)
+    ("^i(?=[au])", "y"),                # Iuliia, Iakov -> yulia, yakov
+    (f"(?<=[{_C}])y(?=[au])", "i"),     # Natalya, Tatyana, Lyudmila, Ilya -> natalia, tatiana …
+    (f"(?<=[{_V}])i(?=[au])", "y"),     # Zoia, Maiia -> zoya, maya
+    ("y{2,}", "y"),                     # Майя -> mayya -> maya; Белый -> belyy
+    (f"(?<=[{_C}])er$", "r"),           # Alexander / Aleksandr, Peter / Petr
+    ("[iy]+$", "i"),                    # -iy -y -ii -ij -yy -ei -ey: Evgeniy / Evgeny / Evgenii
+]]
+_LATIN_WORD = re.compile(r"[a-z]+")
+
+# Patronymic endings after transliteration (-ович, -евич, -овна, -евна, -ична, -инична); the bare
+# -ич is a surname too often (Бабич), so only these common -ич patronymics count.
+_PATRONYMIC_SUFFIXES = ("ovich", "evich", "ovna", "evna", "ichna")
+_PATRONYMIC_ICH = frozenset({"ilich", "kuzmich", "lukich", "fomich", "nikitich", "savvich"})
+_FEMALE_PATRONYMIC = ("ovna", "evna", "ichna")
+# Turkic patronymics are two words: "Али оглы" (son of Ali), "Али кызы" (daughter of Ali).
+_PATRONYMIC_MARKERS = frozenset({"ogli", "oglu", "kyzi", "kizi", "uli"})
+_FEMALE_MARKERS = frozenset({"kyzi", "kizi"})
+_FEMALE_SURNAME_ENDINGS = ("ova", "eva", "ina", "aya")
+_MALE_SURNAME_ENDINGS = ("ov", "ev", "in", "ski")
+_LETTERS = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*")
+_APOSTROPHES = re.compile(r"['’`]")
+
+
+def fold_latin(text: str) -> str:
+    """Fold Latin spelling variants of Russian names to one form (see `_FOLD_RULES`).
+
+    "alexander" and "aleksandr" -> "aleksandr"; "julia", "yulia", "yuliya" -> "yulia";
+    "evgeniy", "evgeny", "yevgeniy" -> "evgeni"; "sergey", "sergei" -> "sergei";
+    "natalia", "natalya" -> "natalia". Expects lowercase; letters outside a-z pass through.
+    """
+    return _LATIN_WORD.sub(lambda m: _fold_word(m.group()), text)
+
+
+def transliterate(text: str) -> str:
+    """Lowercase Latin key of a text: Cyrillic romanized, accents dropped, spellings folded.
+
+    Scheme: ё -> е first, then the letters of `_CYRILLIC` (ж zh, х kh, ц ts, ч ch, ш sh, щ shch,
+    ю yu, я ya, й/ы y, ъ/ь dropped), then `fold_latin`, which rewrites in order: x -> ks,
+    w -> v, ph -> f, c -> k (ts before e/i/y), kh -> h, shch -> sch, j -> y; yo -> e and ye -> e;
+    iotated vowels after a consonant -> "i"+vowel (natalya -> natalia); -er after a consonant
+    -> -r (alexander -> aleksandr); any final run of i/y -> i (sergey -> sergei).
+    So "Иван Петров" and "Ivan Petrov" both give "ivan petrov". Other characters pass through.
+    """
+    lowered = text.lower().replace("ё", "е").translate(_CYRILLIC_TABLE)
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    latin = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return fold_latin(latin)
+
+
+def _fold_word(word: str) -> str:
+    for pattern, replacement in _FOLD_RULES:
+        word = pattern.sub(replacement, word)
+    return word
+
+
+def _gender_of(full_name: str) -> str:
+    return "f" if full_name.endswith(("a", "ia")) else "m"
+
+
+def _load_diminutives() -> dict[str, dict[str, str]]:
+    """Folded diminutive -> {"default": full, "m": male full, "f": female full} (folded)."""
+    table: dict[str, dict[str, str]] = {}
+    for row in read_rows("diminutives.tsv"):
+        dim, full, *alt = (transliterate(cell) for cell in row)
+        forms = {"default": full, _gender_of(full): full}
+        if alt:
+            forms[_gender_of(alt[0])] = alt[0]
+        table[dim] = forms
+    return table
+
+
+_DIMINUTIVES = _load_diminutives()
+_FIRST_NAMES = frozenset(transliterate(name) for name in read_lines("first_names.txt")) | frozenset(
+    name for forms in _DIMINUTIVES.values() for name in forms.values()
+)
+
+
+@dataclass(frozen=True)
+class PersonName:
+    """A person's name as comparable parts; every part is folded Latin (`transliterate`).
+
+    `tokens` are the name's words without the patronymic and initials, diminutives expanded to
+    the full first name (Саша -> aleksandr), sorted and unique, so word order does not matter.
+    `first` is the word recognised as a first name, `last` the other word (None for a single
+    word that is not a known first name), `patronymic` the patronymic if there was one.
+    """
+
+    tokens: tuple[str, ...]
+    first: str | None
+    last: str | None
+    patronymic: str | None
+
+    @property
+    def key(self) -> str:
+        """The tokens joined by spaces: "ivan petrov" for "Петров Иван Иванович"."""
+        return " ".join(self.tokens)
+
+
+def parse_person_name(text: str | None) -> PersonName | None:
+    """Parse a person's name in any word order and script; None for junk or text without letters.
+
+    Example:
+        >>> parse_person_name("Петров Иван Иванович")
+        PersonName(tokens=('ivan', 'petrov'), first='ivan', last='petrov', patronymic='ivanovich')
+        >>> parse_person_name("Sasha Petrov").tokens
+        ('aleksandr', 'petrov')
+    """
+    value = clean_text(text)
+    if value is None:
+        return None
+    words = [_APOSTROPHES.sub("", word) for word in _LETTERS.findall(value)]
+    # one letter is an initial ("И." or each of "И.И."): not a name part, however it is written
+    words = [folded for word in words if len(word) > 1 and (folded := transliterate(word))]
+    if not words:
+        return None
+    patronymic, words = _take_patronymic(words)
+    gender = _gender(patronymic, words)
+    words = [_expand_diminutive(word, gender) for word in words]
+    first = next((word for word in words if word in _FIRST_NAMES), None)
+    if first is None and patronymic is not None and len(words) >= 2:
+        first = words[-1]  # "Фамилия Имя Отчество" with a first name we do not know
+    others = [word for word in words if word != first]
+    last = others[0] if others else None
+    if last is None and first is None:
+        last = None  # a single unknown word: could be either
+    return PersonName(tokens=tuple(sorted(set(words))), first=first, last=last, patronymic=patronymic)
+
+
+def _is_patronymic(word: str) -> bool:
+    return word in _PATRONYMIC_ICH or (
+        word.endswith(_PATRONYMIC_SUFFIXES) and len(word) > len("ovich") + 1
+    )
+
+
+def _take_patronymic(words: list[str]) -> tuple[str | None, list[str]]:
+    """Split the patronymic off; it must follow a first name, or be one of three words or more.
+
+    A surname in -ович (Абрамович, Петрович) looks the same, so with two words the patronymic
+    is taken only right after a known first name ("Иван Петрович"), not before it.
+    """
+    for i, word in enumerate(words):
+        if word in _PATRONYMIC_MARKERS and i >= 1 and len(words) >= 3:
+            return f"{words[i - 1]} {word}", words[: i - 1] + words[i + 1 :]
+    candidates = [i for i, word in enumerate(words) if _is_patronymic(word)]
+    if not candidates or len(words) < 2:
+        return None, words
+    after_first = [i for i in candidates if i > 0 and words[i - 1] in _FIRST_NAMES]
+    if after_first:
+        index = after_first[0]
+    elif len(words) >= 3:
+        index = candidates[-1]
+    else:
+        return None, words
+    return words[index], words[:index] + words[index + 1 :]
+
+
+def _gender(patronymic: str | None, words: list[str]) -> str | None:
+    """ "f" or "m" when the patronymic or a surname ending says so, else None."""
+    if patronymic is not None:
+        if patronymic.endswith(_FEMALE_PATRONYMIC) or patronymic.split()[-1] in _FEMALE_MARKERS:
+            return "f"
+        return "m"
+    for word in words:
+        if word in _DIMINUTIVES or word in _FIRST_NAMES:
+            continue
+        if word.endswith(_FEMALE_SURNAME_ENDINGS):
+            return "f"
+        if word.endswith(_MALE_SURNAME_ENDINGS):
+            return "m"
+    return None
+
+
+def _expand_diminutive(word: str, gender: str | None) -> str:
+    forms = _DIMINUTIVES.get(word)
+    if forms is None:
+        return word
+    return forms.get(gender or "default", forms["default"])
+
+
+@dataclass(frozen=True)
+class NameParts:
+    """A contact's name field taken apart: the name, and what else was typed into it."""
+
+    name: str | None
+    phones: tuple[str, ...]
+    emails: tuple[str, ...]
+    company: str | None
+
+
+_BRACKETS = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
+_QUOTED = re.compile(r"[«\"“„]([^«»\"“”„]+)[»\"”“]")
+_SEPARATOR = re.compile(r"\s+[/|\\—–-]\s+|\s*[/|\\,;]\s*")
+_EDGE_PUNCT = " \t,;:/|\\-—–()[]«»\"“”„'"
+
+
+def split_name_field(text: str | None) -> NameParts:
+    """Take phones, emails and a company out of a contact's name field.
+
+    Rules, conservative on purpose (a wrong split loses a name, a missed one only keeps noise):
+    - phones and emails anywhere are taken out: "Иван +7 916 123-45-67" -> "Иван" + phone;
+    - a part in brackets becomes the company when it holds a legal form or quotes
+      ("Иван Петров (ООО Ромашка)"); any other bracket is a note and is dropped
+      ("Иван (Ваня)", "Анна (бухгалтер)"), unless it is the whole name;
+    - after a separator (" / ", "|", ",", " - ") or from a legal form on, the rest is the company
+      only when it holds a legal form or quotes: "Петров Иван / ООО Ромашка", "Иван, «Ромашка»";
+      "Петров Иван / Ромашка" stays one name;
+    - "ИП Иванов Иван" is both the company and, without "ИП", the name.
+    """
+    value = clean_text(text)
+    if value is None:
+        return NameParts(None, (), (), None)
+    emails, value = split_emails(value)
+    phones, value = split_phones(value)
+    company: str | None = None
+
+    brackets = _BRACKETS.findall(value)
+    outside = _BRACKETS.sub(" ", value)
+    if brackets and _has_letters(outside):
+        value = outside
+        for part in brackets:
+            if company is None and _looks_like_company(part):
+                company = _squash(part)
+    elif brackets:
+        value = " ".join(brackets)
+
+    if company is None:
+        value, company = _split_company(value)
+    name = _squash(value)
+    return NameParts(name if _has_letters(name) else None, tuple(phones), tuple(emails), company)
+
+
+def _split_company(value: str) -> tuple[str, str | None]:
+    """(name, company) when a legal form or a quoted name follows the person's name."""
+    # companies imports this module (transliterate, person names), so it is imported here
+    from resolver.normalize.companies import PERSON_LEGAL_FORMS, find_legal_form
+
+    for match in _SEPARATOR.finditer(value):
+        head, tail = value[: match.start()], value[match.end() :]
+        if _has_letters(head) and _looks_like_company(tail):
+            return head, _squash(tail)
+    legal_form = find_legal_form(value)
+    if legal_form is not None:
+        start, end, canonical = legal_form
+        head, tail = value[:start], value[start:]
+        if _has_letters(head):
+            return head, _squash(tail)
+        # "ИП Иванов Иван" is the person's business: the company, and without "ИП" the name
+        return (value[end:] if canonical in PERSON_LEGAL_FORMS else ""), _squash(tail)
+    quoted = _QUOTED.search(value)
+    if quoted and _has_letters(value[: quoted.start()]):
+        return value[: quoted.start()], _squash(quoted.group(1))
+    return value, None
+
+
+def _looks_like_company(text: str) -> bool:
+    from resolver.normalize.companies import find_legal_form
+
+    return find_legal_form(text) is not None or _QUOTED.search(text) is not None
+
+
+def _has_letters(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).strip(_EDGE_PUNCT)

@@ -1,0 +1,223 @@
+"""Phone numbers in any written form -> E.164 strings; junk, fake and invalid numbers -> nothing.
+
+E.164 (ITU-T Recommendation E.164) is the international format "+<country code><national
+significant number>", at most 15 digits. Validity is the `phonenumbers` library's
+(`is_valid_number`, Google's libphonenumber metadata): a number is kept only when its national
+number matches a known range of its country, so "+7 (000) 000-00-00" and 9-digit typos go.
+
+Most CRM numbers are Russian, written as "8 916 123-45-67", "+7 (916) 1234567", "79161234567"
+or "9161234567". For those a fast path builds the E.164 form directly and checks it against the
+same libphonenumber patterns for Russia that `is_valid_number` uses, so it agrees with the
+library (tests/resolver/normalize/test_phones.py checks that over thousands of numbers) at a
+fraction of the cost; everything else (Kazakhstan +7 7xx, Belarus, typos) goes to `phonenumbers`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers.phonemetadata import NumberDesc, PhoneMetadata
+
+# An extension and its digits: "доб. 12", "ext. 5", "вн. 3", "x12", "#12". Removed before numbers
+# are read so that "765-43-21 доб. 12" does not become a 12-digit number.
+_EXTENSION = re.compile(
+    r"(?:\b(?:доб|добав\w*|вн|внутр\w*|ext|extension|доп)\b\.?|(?<![^\W\d_])x|#)\s*[.:№]?\s*\d{1,6}",
+    re.IGNORECASE,
+)
+# A run of digits with the punctuation people put inside one number. Commas, semicolons, slashes,
+# newlines and words ("или") end a run, which is how two numbers in one field come apart.
+_SEPARATORS_IN_NUMBER = r"[ \t\u00a0\-\u2010-\u2015().]"
+_RUN = re.compile(rf"\+?[ \t\u00a0(]*\d(?:{_SEPARATORS_IN_NUMBER}*\d)*")
+_DIGITS = re.compile(r"\d+")
+
+# Fewer digits cannot be a callable number with its area code; more than E.164's 15 are two numbers.
+_MIN_DIGITS = 7
+_MAX_DIGITS = 15
+# A subscriber number (the last 7 digits) of one repeated digit is a placeholder: 000-00-00.
+_SUBSCRIBER_DIGITS = 7
+_ASCENDING = "01234567890123456789"
+_DESCENDING = _ASCENDING[::-1]
+
+
+def normalize_phones(text: str | None, region: str = "RU") -> list[str]:
+    """Every valid phone number in a free-text field, as E.164 strings, deduplicated, in order.
+
+    Args:
+        text: a phone field as typed: "8 916 123-45-67, 8 903 765-43-21 доб. 5".
+        region: ISO 3166 country assumed for numbers written without "+" (amoCRM accounts are
+            mostly Russian, so "8…" is the Russian trunk prefix).
+
+    Returns:
+        E.164 strings; [] for junk ("-", "нет"), placeholders ("+7 (000) 000-00-00",
+        "9999999999", "1234567890") and numbers `phonenumbers` does not call valid.
+
+    Example:
+        >>> normalize_phones("+7 (495) 765-43-21 доб. 12; 8-916-123-45-67")
+        ['+74957654321', '+79161234567']
+    """
+    if text is None:
+        return []
+    if not isinstance(text, str):
+        # Excel gives 79161234567.0; the float's repr would add a digit
+        text = str(int(text)) if isinstance(text, float) and text.is_integer() else str(text)
+    return list(_normalize_cached(text, region))
+
+
+def normalize_phone(text: str | None, region: str = "RU") -> str | None:
+    """The first phone number in the field as E.164, or None."""
+    phones = normalize_phones(text, region)
+    return phones[0] if phones else None
+
+
+def split_phones(text: str, region: str = "RU") -> tuple[list[str], str]:
+    """Phones found in `text` and the text without them (for name fields that carry a number)."""
+    phones: list[str] = []
+    kept: list[str] = []
+    last = 0
+    for match in _RUN.finditer(_EXTENSION.sub(lambda m: " " * len(m.group()), text)):
+        found = _parse_run(match.group(), region)
+        if found or len(_digits(match.group())) >= _MIN_DIGITS:
+            kept.append(text[last : match.start()])
+            last = match.end()
+            phones.extend(p for p in found if p not in phones)
+    kept.append(text[last:])
+    return phones, " ".join("".join(kept).split())
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalize_cached(text: str, region: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for match in _RUN.finditer(_EXTENSION.sub(" ; ", text)):
+        for phone in _parse_run(match.group(), region):
+            if phone not in found:
+                found.append(phone)
+    return tuple(found)
+
+
+def _digits(text: str) -> str:
+    return "".join(_DIGITS.findall(text))
+
+
+def _parse_run(run: str, region: str) -> list[str]:
+    """Numbers in one run of digits and separators: usually one, two when written back to back."""
+    digits = _digits(run)
+    if len(digits) < _MIN_DIGITS:
+        return []
+    plus = run.startswith("+")
+    if len(digits) <= _MAX_DIGITS:
+        phone = _parse_number(digits, plus, region)
+        if phone is not None or len(digits) <= 12:
+            return [phone] if phone else []
+    return _split_run(_DIGITS.findall(run), plus, region)
+
+
+def _split_run(groups: list[str], plus: bool, region: str) -> list[str]:
+    """Read back-to-back numbers ("8 916 123 45 67 8 903 765 43 21"): longest valid prefix first."""
+    if len(groups) == 1:
+        groups = _split_glued(groups[0])
+    phones: list[str] = []
+    start = 0
+    while start < len(groups):
+        for end in range(len(groups), start, -1):
+            digits = "".join(groups[start:end])
+            if len(digits) > _MAX_DIGITS or len(digits) < _MIN_DIGITS:
+                continue
+            phone = _parse_number(digits, plus and start == 0, region)
+            if phone is not None:
+                phones.append(phone)
+                start = end
+                break
+        else:
+            start += 1
+    return phones
+
+
+def _split_glued(digits: str) -> list[str]:
+    # "8916123456789031234567": two Russian numbers pasted without a separator
+    for size, leads in ((11, "78"), (10, "9")):
+        if len(digits) % size == 0:
+            parts = [digits[i : i + size] for i in range(0, len(digits), size)]
+            if all(part[0] in leads for part in parts):
+                return parts
+    return [digits]
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_number(digits: str, plus: bool, region: str) -> str | None:
+    """One number's digits -> E.164, or None when invalid or a placeholder."""
+    if region == "RU":
+        nsn = _fast_ru_nsn(digits, plus)
+        if nsn is not None:
+            return None if _is_placeholder(nsn) else "+7" + nsn
+    return _parse_with_phonenumbers(digits, plus, region)
+
+
+def _parse_with_phonenumbers(digits: str, plus: bool, region: str) -> str | None:
+    if not plus and digits.startswith("00"):  # "00" is the international prefix outside Russia
+        digits, plus = digits[2:], True
+    try:
+        number = phonenumbers.parse(("+" if plus else "") + digits, region)
+    except NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if _is_placeholder(phonenumbers.national_significant_number(number)):
+        return None
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _fast_ru_nsn(digits: str, plus: bool) -> str | None:
+    """The Russian national number when the digits are plainly one, else None (ask phonenumbers).
+
+    Russian forms: "+7" or the trunk prefix "8" (also "7" without "+", as old imports store it)
+    before a 10-digit national number; or the 10 digits alone. Only a positive answer is final:
+    a number outside Russia's ranges may still be a valid Kazakh +7 number.
+    """
+    if len(digits) == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
+        nsn = digits[1:]
+    elif len(digits) == 10 and not plus and digits[0] in "3489":
+        nsn = digits
+    else:
+        return None
+    return nsn if _is_russian_number(nsn) else None
+
+
+def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], frozenset[int]]]:
+    general = metadata.general_desc
+    descs: list[NumberDesc | None] = [
+        metadata.fixed_line, metadata.mobile, metadata.toll_free, metadata.premium_rate,
+        metadata.shared_cost, metadata.personal_number, metadata.voip, metadata.pager,
+        metadata.uan, metadata.voicemail,
+    ]
+    patterns = []
+    for desc in descs:
+        if desc is None or desc.national_number_pattern is None:
+            continue
+        lengths = desc.possible_length or general.possible_length
+        patterns.append((re.compile(desc.national_number_pattern), frozenset(lengths)))
+    return patterns
+
+
+# The same test `is_valid_number` makes for a +7 number in Russia: the national number matches
+# the country's general pattern and one number type's pattern and possible lengths.
+_RU = PhoneMetadata.metadata_for_region("RU")
+_RU_GENERAL = (re.compile(_RU.general_desc.national_number_pattern), frozenset(_RU.general_desc.possible_length))
+_RU_TYPES = _type_patterns(_RU)
+
+
+def _is_russian_number(nsn: str) -> bool:
+    general, lengths = _RU_GENERAL
+    if len(nsn) not in lengths or general.fullmatch(nsn) is None:
+        return False
+    return any(len(nsn) in type_lengths and pattern.fullmatch(nsn) for pattern, type_lengths in _RU_TYPES)
+
+
+def _is_placeholder(nsn: str) -> bool:
+    """Numbers typed to get past a required field: 000-00-00, 9999999999, 1234567890."""
+    subscriber = nsn[-_SUBSCRIBER_DIGITS:]
+    if subscriber == subscriber[0] * len(subscriber):
+        return True
+    return len(nsn) >= _SUBSCRIBER_DIGITS and (nsn in _ASCENDING or nsn in _DESCENDING)
