@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -105,7 +105,9 @@ class EntitySpec:
     em_rules: Callable[[], list[BlockingRuleCreator]]
     key_columns: tuple[str, ...]
     display_columns: tuple[str, ...] = ("name", "phones", "emails")
-    tf_columns: tuple[str, ...] = field(default=())
+    # list columns whose values are counted over the base at scan time: `<col>_rare` holds the
+    # values at most RARE_MAX records carry, `<col>_few` those at most FEW_MAX (see _shared_levels)
+    frequency_columns: tuple[str, ...] = ("phones", "emails")
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -129,6 +131,23 @@ def _emails(raw: Sequence[str]) -> list[str]:
 def _or_none(values: list[str]) -> list[str] | None:
     # Splink treats [] as a value that disagrees with everything; None is "unknown" (notes 2.1)
     return values or None
+
+
+# A phone or email that only the records of one person carry is strong evidence; one that an
+# office or a school shares is weak. Counting each value over the base does for list columns what
+# Splink's term-frequency adjustment does for one value (splink5-notes 2.1: no TF on arrays).
+RARE_MAX = 3
+FEW_MAX = 10
+
+
+def _shared_levels(col: str, what: str) -> list[Any]:
+    return [
+        cll.NullLevel(col),
+        cll.ArrayIntersectLevel(f"{col}_rare", 1).configure(label_for_charts=f"shares a {what} at most {RARE_MAX} records have"),
+        cll.ArrayIntersectLevel(f"{col}_few", 1).configure(label_for_charts=f"shares a {what} at most {FEW_MAX} records have"),
+        cll.ArrayIntersectLevel(col, 1).configure(label_for_charts=f"shares a {what} many records have"),
+        cll.ElseLevel(),
+    ]
 
 
 def _name_key(tokens: Sequence[str], prefix: int) -> str | None:
@@ -201,6 +220,8 @@ def _contact_comparisons() -> list[ComparisonCreator]:
             comparison_levels=[
                 cll.NullLevel("name_norm"),
                 cll.ExactMatchLevel("name_norm").configure(tf_adjustment_column="name_norm"),
+                # two known, different first names: a family or colleagues, not one person
+                cll.CustomLevel('"first_name_l" <> "first_name_r"', label_for_charts="different first names"),
                 cll.JaroWinklerLevel("name_norm", 0.94),
                 cll.ArraySubsetLevel("name_tokens"),  # "ivan" vs "ivan petrov", initials dropped
                 cll.ArrayIntersectLevel("name_tokens", 2),
@@ -209,26 +230,9 @@ def _contact_comparisons() -> list[ComparisonCreator]:
                 cll.ElseLevel(),
             ],
         ),
-        cl.CustomComparison(
-            output_column_name="phone",
-            comparison_levels=[
-                cll.NullLevel("phones"),
-                # TF on the primary phone: an office line shared by many weighs little
-                cll.ExactMatchLevel("phone").configure(tf_adjustment_column="phone"),
-                cll.ArrayIntersectLevel("phones", 1),
-                cll.ElseLevel(),
-            ],
-        ),
-        cl.CustomComparison(
-            output_column_name="email",
-            comparison_levels=[
-                cll.NullLevel("emails"),
-                # TF: ten teachers on school5@edu.ru share the value, so it weighs little
-                cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
-                cll.ArrayIntersectLevel("emails", 1),
-                cll.ElseLevel(),
-            ],
-        ),
+        # an office line or ten teachers on school5@edu.ru share a value many records have: it weighs little
+        cl.CustomComparison(output_column_name="phone", comparison_levels=_shared_levels("phones", "phone")),
+        cl.CustomComparison(output_column_name="email", comparison_levels=_shared_levels("emails", "email")),
         cl.CustomComparison(
             output_column_name="company",
             comparison_levels=[
@@ -265,7 +269,6 @@ CONTACT = EntitySpec(
     deterministic_rules=_contact_deterministic,
     em_rules=_contact_em,
     key_columns=("phones", "emails", "name_key"),
-    tf_columns=("name_norm", "phone", "email"),
 )
 
 
@@ -342,23 +345,8 @@ def _company_comparisons() -> list[ComparisonCreator]:
                 cll.ElseLevel(),
             ],
         ),
-        cl.CustomComparison(
-            output_column_name="phone",
-            comparison_levels=[
-                cll.NullLevel("phones"),
-                cll.ExactMatchLevel("phone").configure(tf_adjustment_column="phone"),
-                cll.ArrayIntersectLevel("phones", 1),
-                cll.ElseLevel(),
-            ],
-        ),
-        cl.CustomComparison(
-            output_column_name="email",
-            comparison_levels=[
-                cll.NullLevel("emails"),
-                cll.ArrayIntersectLevel("emails", 1),
-                cll.ElseLevel(),
-            ],
-        ),
+        cl.CustomComparison(output_column_name="phone", comparison_levels=_shared_levels("phones", "phone")),
+        cl.CustomComparison(output_column_name="email", comparison_levels=_shared_levels("emails", "email")),
     ]
 
 
@@ -389,7 +377,6 @@ COMPANY = EntitySpec(
     deterministic_rules=_company_deterministic,
     em_rules=_company_em,
     key_columns=("inn", "domain", "phones", "emails", "name_key"),
-    tf_columns=("name_core", "phone", "domain", "email_domain"),
 )
 
 SPECS: dict[Entity, EntitySpec] = {"contact": CONTACT, "company": COMPANY}

@@ -29,6 +29,8 @@ Progress = Callable[[int, int], None]
 
 # Training budget: u is estimated from this many random pairs (splink5-notes 4: cost is flat in N).
 U_MAX_PAIRS = 5e6
+# Fewer known duplicates than this cannot estimate m for every level; EM is used instead
+MIN_POSITIVE_PAIRS = 200
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,25 @@ class Model:
     auto_merge_threshold: float
     extras: tuple[ExtraField, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained_on_records(self) -> int | None:
+        n = self.meta.get("trained_on_records")
+        return int(n) if n else None
+
+    def settings_for_base(self, n_records: int) -> dict[str, Any]:
+        """Settings with the prior scaled to a base of `n_records`.
+
+        The prior is the chance that two random records match: with a steady share of duplicates
+        it falls as 1/N (duplicates grow with N, pairs with N²). Term-frequency u values fall the
+        same way, so a phone that two records share weighs alike in a base of 20k and of 300k.
+        """
+        settings = dict(self.settings, retain_matching_columns=True, retain_intermediate_calculation_columns=True)
+        trained = self.trained_on_records
+        if trained and n_records > 1:
+            lam = float(self.settings["probability_two_random_records_match"])
+            settings["probability_two_random_records_match"] = min(0.5, lam * (trained - 1) / (n_records - 1))
+        return settings
 
     @property
     def comparison_names(self) -> list[str]:
@@ -118,14 +139,19 @@ def settings_for(spec: EntitySpec, extras: Sequence[ExtraField] = ()) -> Setting
 
 
 def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraField] = (), *,
-                   seed: int = 1, recall: float = 0.7, progress: Progress | None = None) -> dict[str, Any]:
-    """Train Splink without labels on `table` (a scan input) and return the settings JSON.
+                   positive_pairs: Sequence[tuple[str, str]] = (), seed: int = 1, recall: float = 0.7,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Train Splink on `table` (a scan input) and return the settings JSON.
 
-    Prior from deterministic rules, u from random pairs, m by EM in several sessions so every
-    comparison is estimated in at least one (a session cannot estimate the fields it blocks on).
+    Prior from deterministic rules and u from random pairs, always. m from `positive_pairs`
+    (record ids known to be duplicates) when there are at least `MIN_POSITIVE_PAIRS`; otherwise
+    by EM in several sessions so every comparison is estimated in at least one (a session cannot
+    estimate the fields it blocks on). Splink learns m from positives only (splink5-notes 4.1).
     """
     linker = _linker(table, settings_for(spec, extras))
-    steps = 2 + len(spec.em_rules()) + len(extras)
+    em_rules = [] if len(positive_pairs) >= MIN_POSITIVE_PAIRS else spec.em_rules() + [
+        r for e in extras for r in extra_blocking(e)]
+    steps = 3 + len(em_rules)
     done = 0
 
     def tick() -> None:
@@ -138,13 +164,37 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
     tick()
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
     tick()
-    for rule in spec.em_rules() + [r for e in extras for r in extra_blocking(e)]:
+    if not em_rules:
+        labels = pa.table({"unique_id_l": [a for a, _ in positive_pairs], "unique_id_r": [b for _, b in positive_pairs],
+                           "clerical_match_score": [1.0] * len(positive_pairs)})
+        linker.training.estimate_m_from_pairwise_labels(linker._db_api.register(labels))
+    tick()
+    for rule in em_rules:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
         except Exception as exc:  # noqa: BLE001 - Splink raises bare Exceptions for empty blocks
             logger.warning("EM session on %s skipped: %s", rule, exc)
         tick()
-    return linker.misc.save_model_to_json()
+    return _floor_m(linker.misc.save_model_to_json())
+
+
+# A level no known duplicate reached (a completely different name) gets m near 0 and a weight
+# of -27 bits that no phone or email could outweigh; real duplicates do reach it (a contact
+# renamed to its company), so m is floored and the levels renormalised.
+M_FLOOR = 0.002
+
+
+def _floor_m(settings: dict[str, Any]) -> dict[str, Any]:
+    for comp in settings["comparisons"]:
+        levels = [lvl for lvl in comp["comparison_levels"] if not lvl.get("is_null_level")]
+        ms = [lvl.get("m_probability") for lvl in levels]
+        if any(m is None for m in ms):
+            continue
+        floored = [max(m, M_FLOOR) for m in ms]
+        total = sum(floored)
+        for lvl, m in zip(levels, floored, strict=True):
+            lvl["m_probability"] = m / total
+    return settings
 
 
 def with_extras(model: Model, extras: Sequence[ExtraField]) -> Model:
@@ -163,7 +213,7 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Tabl
     Returns Arrow columns: left_id, right_id (left < right), match_weight, match_probability,
     then gamma_<c>, mw_<c> and (where TF applies) mw_tf_adj_<c> for each comparison c.
     """
-    settings = dict(model.settings, retain_matching_columns=True, retain_intermediate_calculation_columns=True)
+    settings = model.settings_for_base(table.num_rows)
     if table.num_rows < 2:
         return _empty_pairs(model)
     linker = _linker(table, settings)

@@ -69,7 +69,7 @@ def fit_model(store: Store, *, account_id: str, base: Model, extras: Sequence[Ex
     version = f"{base.version}+fitted:{'+'.join(e.name for e in extras)}"
     return Model(entity=base.entity, version=version, settings=settings, review_threshold=base.review_threshold,
                  auto_merge_threshold=base.auto_merge_threshold, extras=tuple(extras),
-                 meta={"fitted_on": account_id})
+                 meta={"fitted_on": account_id, "trained_on_records": table.num_rows})
 
 
 def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection[tuple[str, str]] = (),

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from resolver.entities import EntitySpec, ExtraField, normalize_extra
+from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
 
@@ -136,17 +136,34 @@ class Store:
     def scan_input(self, account_id: str, spec: EntitySpec, extras: Sequence[ExtraField] = ()) -> pa.Table:
         """Live records of one account and entity as the linkage input.
 
-        Columns: unique_id (= record_id) and the spec's normalized columns, plus `x_<name>` for
-        each extra field (normalized here, so an account's field config can change between scans).
+        Columns: unique_id (= record_id), the spec's normalized columns, `<col>_rare` and
+        `<col>_few` for its frequency columns (values few records share, counted over this base),
+        and `x_<name>` per extra field (normalized here, so the field config can change).
         """
         cols = ", ".join(f'"{c.name}"' for c in spec.columns)
-        table = self.execute(
-            f"SELECT record_id AS unique_id, {cols}, extra FROM records "
-            "WHERE account_id = ? AND entity = ? AND NOT deleted AND merged_into IS NULL "
-            "ORDER BY record_id",
-            [account_id, spec.entity], step="scan_input").to_arrow_table()
-        if hasattr(table, "read_all"):
-            table = table.read_all()
+        with self._lock:
+            cur = self._con.cursor()
+            try:
+                cur.execute(
+                    f"CREATE OR REPLACE TEMP TABLE scan_base AS SELECT record_id AS unique_id, {cols}, extra "
+                    "FROM records WHERE account_id = ? AND entity = ? AND NOT deleted AND merged_into IS NULL",
+                    [account_id, spec.entity])
+                query = "SELECT b.* EXCLUDE (extra), b.extra"
+                joins = ""
+                for i, col in enumerate(spec.frequency_columns):
+                    freq = load_sql("value_frequency").replace("{col}", col)
+                    cur.execute(f"CREATE OR REPLACE TEMP TABLE freq_{i} AS {freq}",
+                                {"rare_max": RARE_MAX, "few_max": FEW_MAX})
+                    query += f", f{i}.{col}_rare, f{i}.{col}_few"
+                    joins += f" LEFT JOIN freq_{i} AS f{i} USING (unique_id)"
+                table = cur.sql(f"{query} FROM scan_base AS b{joins} ORDER BY b.unique_id").to_arrow_table()
+                for i in range(len(spec.frequency_columns)):
+                    cur.execute(f"DROP TABLE freq_{i}")
+                cur.execute("DROP TABLE scan_base")
+            except duckdb.Error as exc:
+                raise StoreError(f"store query scan_input: {exc}") from exc
+            finally:
+                cur.close()
         extra_col = table.column("extra").to_pylist()
         table = table.drop_columns(["extra"])
         for ef in extras:

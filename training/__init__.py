@@ -1,1 +1,1 @@
-"""Training, retraining and evaluation of the duplicate models, and the synthetic data they are measured on."""
+"""Training, retraining and evaluation of the duplicate models, and the synthetic data to measure them."""

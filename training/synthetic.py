@@ -120,8 +120,10 @@ _BY_FORMATS = _Weighted(("+375{n}", "+375 ({a}) {b}-{c}-{d}", "+375 {a} {b} {c} 
 _EMAIL_STYLES = _Weighted(("", "title", "upper", "space"), (92, 3, 2, 3))
 _WEB_FORMS = _Weighted(("https://www.{d}/", "{d}", "http://{d}/contacts", "www.{d}", "https://{d}",
                         "http://www.{d}"), (30, 25, 10, 15, 15, 5))
-_COMPANY_STYLES = _Weighted(("quoted", "dquoted", "comma", "plain", "bare", "full", "latin", "lower", "upper"),
-                            (40, 12, 8, 12, 15, 4, 2, 3, 4))
+_COMPANY_STYLES = _Weighted(
+    ("quoted", "dquoted", "comma", "plain", "bare", "full", "latin", "lower", "upper"),
+    (40, 12, 8, 12, 15, 4, 2, 3, 4),
+)
 _IP_STYLES = ("initials", "surname")  # ways to write an ИП that an LLC has no counterpart for
 _FORMS = {short: (short, full, latin) for short, full, latin, _ in names.LEGAL_FORMS}
 _FORM_PICK = _Weighted([f[0] for f in names.LEGAL_FORMS], [f[3] for f in names.LEGAL_FORMS])
@@ -219,11 +221,14 @@ class _Factory:
         rng = self.rng
         return "7", self.fresh(lambda: code + str(rng.randrange(2_000_000, 10_000_000))), enum, ""
 
-    def free_email(self, login: str) -> str:
-        rng = self.rng
-        domain = _FREE_MAIL.pick(rng)
-        first = f"{login}@{domain}"
-        return self.fresh(lambda: first if first not in self.used else f"{login}{rng.randrange(1, 1000)}@{domain}")
+    def email(self, login: str, domain: str = "") -> str:
+        """A new address `login@domain` (a free-mail domain by default), with digits added if taken."""
+        domain = domain or _FREE_MAIL.pick(self.rng)
+        address = f"{login}@{domain}"
+        while address in self.used:
+            address = f"{login}{self.rng.randrange(1, 1000)}@{domain}"
+        self.used.add(address)
+        return address
 
     def person_login(self, first: str, last: str, corporate: bool) -> str:
         rng, f, la = self.rng, names.translit(first), names.translit(last)
@@ -258,14 +263,15 @@ class _Factory:
         return self.fresh(lambda: next(candidates, f"{slug}{rng.randrange(2, 100)}.ru"))
 
     def v_phone_format(self, look: Any, obj: Any) -> bool:
-        look.phones = [(cc, nat, e, x, _phone_format(self.rng, cc, fmt)) for cc, nat, e, x, fmt in look.phones]
+        look.phones = [(cc, nat, enum, ext, _phone_format(self.rng, cc, fmt))
+                       for cc, nat, enum, ext, fmt in look.phones]
         return bool(look.phones)
 
     def v_email_case(self, look: Any, obj: Any) -> bool:
         if not look.emails:
             return False
         address, enum, style = look.emails[0]
-        look.emails[0] = (address, enum, self.rng.choice([s for s in ("", "title", "upper", "space") if s != style]))
+        look.emails[0] = (address, enum, self.rng.choice([s for s in _EMAIL_STYLES.items if s != style]))
         return True
 
     def v_phone_dropped(self, look: Any, obj: Any) -> bool:
@@ -467,7 +473,8 @@ class _Contacts(_Factory):
             p.phones.append(self.mobile() if rng.random() < 0.95 else
                             self.landline(rng.choice(names.RU_LANDLINE_CODES), "HOME"))
             if rng.random() < SECOND_PHONE_RATE:
-                p.phones.append(self.landline(rng.choice(names.RU_LANDLINE_CODES)) if domain else self.mobile())
+                second = self.landline(rng.choice(names.RU_LANDLINE_CODES)) if domain else self.mobile()
+                p.phones.append(second)
         if has_email:
             self.own_email(p, corporate=domain if rng.random() < CORPORATE_EMAIL_RATE else None)
         if rng.random() < POSITION_RATE:
@@ -476,12 +483,8 @@ class _Contacts(_Factory):
 
     def own_email(self, p: _Person, corporate: str | None = None) -> None:
         login = self.person_login(p.first, p.last, corporate is not None)
-        if corporate:
-            p.emails.append((self.fresh(lambda: f"{login}{self.rng.randrange(2, 100)}@{corporate}"
-                                        if f"{login}@{corporate}" in self.used else f"{login}@{corporate}"),
-                             "WORK"))
-        else:
-            p.emails.append((self.free_email(login), "PRIV" if self.rng.random() < 0.5 else "WORK"))
+        enum = "WORK" if corporate or self.rng.random() < 0.5 else "PRIV"
+        p.emails.append((self.email(login, corporate or ""), enum))
 
     # Hard negatives: different people who share one thing (design.md, "signals such as how many
     # distinct people share an email or phone").
@@ -846,15 +849,12 @@ class _Companies(_Factory):
         if rng.random() < 0.25:
             c.phones.append(self.mobile())
         if c.domain:
-            c.emails.append((self.fresh(lambda: f"{rng.choice(('info', 'info', 'office', 'sales'))}@{c.domain}"),
-                             "WORK"))
+            c.emails.append((self.email(rng.choice(("info", "info", "office", "sales")), c.domain), "WORK"))
         elif freemail or rng.random() < 0.8:
-            login = rng.choice((_slug(c.core), f"{_slug(c.core)}-{city[3]}", f"{_FORMS[form][2].lower()}."
-                                f"{_slug(c.core)}")) if form != "ИП" else \
-                self.person_login(c.person[1], c.person[0], corporate=False)
-            domain = freemail or _FREE_MAIL.pick(rng)
-            c.emails.append((self.fresh(lambda: f"{login}{rng.randrange(1, 100) if f'{login}@{domain}' in self.used
-                                                         else ''}@{domain}"), "WORK"))
+            slug = _slug(c.core)
+            login = self.person_login(c.person[1], c.person[0], corporate=False) if form == "ИП" else \
+                rng.choice((slug, f"{slug}-{city[3]}", f"{_FORMS[form][2].lower()}.{slug}"))
+            c.emails.append((self.email(login, freemail), "WORK"))
         return c
 
     # Hard negatives: different companies that a name- or domain-only matcher would join.
@@ -894,9 +894,8 @@ class _Companies(_Factory):
         companies = []
         for _ in range(size):
             c = self.company(form=self.rng.choice(("ООО", "ООО", "ИП")), freemail=domain)
-            if not c.emails:
-                login = _slug(c.core)
-                c.emails.append((self.fresh(lambda l=login: f"{l}{self.rng.randrange(1, 1000)}@{domain}"), "WORK"))
+            if not c.emails:  # the 5% without any phone or e-mail still need the shared domain here
+                c.emails.append((self.email(_slug(c.core), domain), "WORK"))
             companies.append(c)
         return [(c, f"freemail:{domain}-{cluster}") for c in companies]
 

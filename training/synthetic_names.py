@@ -1,8 +1,8 @@
-"""Russian names, company names, places and phone codes behind `training.synthetic`, with their inflection rules."""
+"""Russian names, company names, places and phone codes for `training.synthetic`, with inflection rules."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 # First names in rough order of popularity (Rosstat birth registers, adults 1960-2000); the
 # generator weights them by rank, so the head of each list gives natural namesakes.
@@ -99,7 +99,7 @@ _PATRONYMIC_EXCEPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def patronymic(father: str, gender: str) -> str:
     """The patronymic a child of `father` bears; `gender` is "m" or "f"."""
     if father in _PATRONYMIC_EXCEPTIONS:
@@ -107,16 +107,14 @@ def patronymic(father: str, gender: str) -> str:
         return male if gender == "m" else female
     if father.endswith("ий"):  # Василий -> Васильевич
         stem, male, female = father[:-2], "ьевич", "ьевна"
-    elif father.endswith(("ей", "ай")):  # Сергей -> Сергеевич, Николай -> Николаевич
-        stem, male, female = father[:-1], "евич", "евна"
-    elif father.endswith("ь"):  # Игорь -> Игоревич
+    elif father.endswith(("ей", "ай", "ь")):  # Сергей -> Сергеевич, Николай -> Николаевич, Игорь -> Игоревич
         stem, male, female = father[:-1], "евич", "евна"
     else:
         stem, male, female = father, "ович", "овна"
     return stem + (male if gender == "m" else female)
 
 
-@lru_cache(maxsize=None)
+@cache
 def surname_form(surname: str, gender: str) -> str:
     """The surname in `gender`'s form: Петров/Петрова, Высоцкий/Высоцкая; indeclinable ones unchanged."""
     if gender == "m":
@@ -137,7 +135,7 @@ _TRANSLIT: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def translit(text: str) -> str:
     """Lower-case Latin spelling of Cyrillic `text`; other characters pass through."""
     return "".join(_TRANSLIT.get(ch, ch) for ch in text.lower())
@@ -247,7 +245,8 @@ CORE_ADJECTIVES: tuple[tuple[str, str, str], ...] = (
     ("Сибирский", "Сибирская", "Сибирское"), ("Уральский", "Уральская", "Уральское"),
     ("Волжский", "Волжская", "Волжское"), ("Балтийский", "Балтийская", "Балтийское"),
     ("Невский", "Невская", "Невское"), ("Золотой", "Золотая", "Золотое"),
-    ("Серебряный", "Серебряная", "Серебряное"), ("Белый", "Белая", "Белое"), ("Красный", "Красная", "Красное"),
+    ("Серебряный", "Серебряная", "Серебряное"), ("Белый", "Белая", "Белое"),
+    ("Красный", "Красная", "Красное"),
     ("Зелёный", "Зелёная", "Зелёное"), ("Синий", "Синяя", "Синее"), ("Большой", "Большая", "Большое"),
     ("Деловой", "Деловая", "Деловое"), ("Торговый", "Торговая", "Торговое"),
     ("Городской", "Городская", "Городское"), ("Народный", "Народная", "Народное"),

@@ -13,7 +13,7 @@ def read_lines(name: str) -> list[str]:
 
 
 def read_rows(name: str) -> list[list[str]]:
-    """Tab-separated rows of `data/<name>`; cells stripped, empty trailing cells kept out."""
+    """Tab-separated rows of `data/<name>`, cells stripped, empty cells dropped."""
     rows = []
     text = resources.files("resolver.normalize").joinpath("data", name).read_text(encoding="utf-8")
     for line in text.splitlines():

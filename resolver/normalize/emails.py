@@ -86,7 +86,7 @@ def split_emails(text: str) -> tuple[list[str], str]:
 
 def email_domain(email: str) -> str:
     """The part after "@" ("" when there is none)."""
-    local, at, domain = email.rpartition("@")
+    _, at, domain = email.rpartition("@")
     return domain if at else ""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from resolver.normalize._tables import read_lines, read_rows
 from resolver.normalize.emails import split_emails
@@ -26,8 +27,13 @@ _CYRILLIC = {
     "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
     "і": "i", "ї": "yi", "є": "ye", "ґ": "g", "ў": "u",
     "ә": "a", "ғ": "g", "қ": "k", "ң": "n", "ө": "o", "ұ": "u", "ү": "u", "һ": "h",
+    "№": " ",  # NFKD would make it "No"
 }
-_CYRILLIC_TABLE = str.maketrans(_CYRILLIC)
+# Latin letters that Unicode decomposition leaves alone
+_LATIN_EXTRA = {"ł": "l", "ø": "o", "đ": "d", "ß": "ss", "æ": "ae", "œ": "oe", "ı": "i"}
+_TRANSLIT_TABLE = str.maketrans(_CYRILLIC | _LATIN_EXTRA)
+# An apostrophe between letters marks a soft sign in Latin spellings ("Il'ya", "Natal'ya")
+_INNER_APOSTROPHE = re.compile(r"(?<=[^\W\d_])['’`ʼ](?=[^\W\d_])")
 
 _C = "bcdfghklmnprstvz"  # consonants, as far as the rules below care
 _V = "aeiou"
@@ -40,12 +46,12 @@ _FOLD_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), r) for p, r in
     ("tch", "ch"),                      # Ivanovitch
     ("tz", "ts"),
     ("ck", "k"),
-    ("c(?=[eiy])", "ts"),               # Cvetkova (Czech/Polish c is ц)
+    ("c(?=[eiy])", "ts"),               # Lucia, Vincent: c sounds ts before e, i, y
     ("c(?!h)", "k"),                    # Victor, Nicolai
     ("kh", "h"),                        # Mikhail / Mihail, Khabarov / Habarov
     ("shch", "sch"),                    # Shchukin / Schukin
     ("j", "y"),                         # Julia, Jakov, Sergej, Natalja
-    (f"(?<![{_V}])yo", "e"),            # Fyodor, Pyotr, Artyom, Semyon (ё is written е)
+    (f"(?<=[{_C}])yo", "e"),            # Fyodor, Pyotr, Artyom, Semyon (ё is written е)
     ("ye", "e"),                        # Yevgeny, Yelena, Sergeyev, Andreyev
     (f"(?<=[{_C}])ie", "e"),            # Vasiliev / Vasilyev / Васильев
     ("iy(?=[aeou])", "i"),              # Mariya, Yuliya, Anastasiya -> maria, yulia, anastasia
@@ -86,19 +92,33 @@ def fold_latin(text: str) -> str:
 def transliterate(text: str) -> str:
     """Lowercase Latin key of a text: Cyrillic romanized, accents dropped, spellings folded.
 
-    Scheme: ё -> е first, then the letters of `_CYRILLIC` (ж zh, х kh, ц ts, ч ch, ш sh, щ shch,
-    ю yu, я ya, й/ы y, ъ/ь dropped), then `fold_latin`, which rewrites in order: x -> ks,
-    w -> v, ph -> f, c -> k (ts before e/i/y), kh -> h, shch -> sch, j -> y; yo -> e and ye -> e;
-    iotated vowels after a consonant -> "i"+vowel (natalya -> natalia); -er after a consonant
-    -> -r (alexander -> aleksandr); any final run of i/y -> i (sergey -> sergei).
+    Scheme: ё -> е first; then the letters of `_CYRILLIC` (ж zh, х kh, ц ts, ч ch, ш sh,
+    щ shch, ю yu, я ya, й and ы y; ъ, ь and apostrophes inside words dropped); accents dropped
+    (NFKD); then `fold_latin`, whose rules run in order:
+      x -> ks, w -> v, q -> k, ph -> f, tch -> ch, c -> ts before e/i/y and k elsewhere,
+      kh -> h, shch -> sch, j -> y;
+      yo -> e after a consonant, ye -> e, ie -> e after a consonant (Vasiliev = Vasilyev =
+      Васильев -> vasilev; we fold "ie" because Latin spellings use it for "ье" as often as
+      for "ие", and both sides fold alike);
+      iy / ii before a vowel -> i, word-initial ia / iu -> ya / yu, y before a / u after a
+      consonant -> i (natalya -> natalia), i between vowels -> y (zoia -> zoya);
+      -er after a consonant -> -r (alexander -> aleksandr, peter -> petr);
+      a final run of i / y -> i (sergey, sergei -> sergei; evgeniy, evgeny -> evgeni).
     So "Иван Петров" and "Ivan Petrov" both give "ivan petrov". Other characters pass through.
     """
-    lowered = text.lower().replace("ё", "е").translate(_CYRILLIC_TABLE)
-    decomposed = unicodedata.normalize("NFKD", lowered)
-    latin = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    latin = _INNER_APOSTROPHE.sub("", text.lower().replace("ё", "е")).translate(_TRANSLIT_TABLE)
+    if not latin.isascii():
+        decomposed = unicodedata.normalize("NFKD", latin)
+        latin = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return fold_latin(latin)
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat: the same few thousand words make up most of a base
+def _word_key(word: str) -> str:
+    return transliterate(word)
+
+
+@lru_cache(maxsize=1 << 16)
 def _fold_word(word: str) -> str:
     for pattern, replacement in _FOLD_RULES:
         word = pattern.sub(replacement, word)
@@ -133,8 +153,10 @@ class PersonName:
 
     `tokens` are the name's words without the patronymic and initials, diminutives expanded to
     the full first name (Саша -> aleksandr), sorted and unique, so word order does not matter.
-    `first` is the word recognised as a first name, `last` the other word (None for a single
-    word that is not a known first name), `patronymic` the patronymic if there was one.
+    `first` is the word recognised as a first name (`data/first_names.txt`, or the word before
+    the patronymic), `last` another word, preferably not a first name (None for a lone word that
+    is not a known first name, unless initials came with it: "Петров И.И."), `patronymic` the
+    patronymic if there was one ("ivanovich", "ali ogli").
     """
 
     tokens: tuple[str, ...]
@@ -160,11 +182,12 @@ def parse_person_name(text: str | None) -> PersonName | None:
     value = clean_text(text)
     if value is None:
         return None
-    words = [_APOSTROPHES.sub("", word) for word in _LETTERS.findall(value)]
+    letters = [_APOSTROPHES.sub("", word) for word in _LETTERS.findall(value)]
     # one letter is an initial ("И." or each of "И.И."): not a name part, however it is written
-    words = [folded for word in words if len(word) > 1 and (folded := transliterate(word))]
+    words = [folded for word in letters if len(word) > 1 and (folded := _word_key(word))]
     if not words:
         return None
+    had_initials = len(words) < len(letters)
     patronymic, words = _take_patronymic(words)
     gender = _gender(patronymic, words)
     words = [_expand_diminutive(word, gender) for word in words]
@@ -172,9 +195,9 @@ def parse_person_name(text: str | None) -> PersonName | None:
     if first is None and patronymic is not None and len(words) >= 2:
         first = words[-1]  # "Фамилия Имя Отчество" with a first name we do not know
     others = [word for word in words if word != first]
-    last = others[0] if others else None
-    if last is None and first is None:
-        last = None  # a single unknown word: could be either
+    surnames = [word for word in others if word not in _FIRST_NAMES] or others
+    # A lone unknown word may be a first name we do not know ("Айнур"), unless initials came with it
+    last = surnames[0] if surnames and (first is not None or len(words) > 1 or had_initials) else None
     return PersonName(tokens=tuple(sorted(set(words))), first=first, last=last, patronymic=patronymic)
 
 
@@ -196,7 +219,7 @@ def _take_patronymic(words: list[str]) -> tuple[str | None, list[str]]:
     candidates = [i for i, word in enumerate(words) if _is_patronymic(word)]
     if not candidates or len(words) < 2:
         return None, words
-    after_first = [i for i in candidates if i > 0 and words[i - 1] in _FIRST_NAMES]
+    after_first = [i for i in candidates if i > 0 and _is_first_name(words[i - 1])]
     if after_first:
         index = after_first[0]
     elif len(words) >= 3:
@@ -206,6 +229,10 @@ def _take_patronymic(words: list[str]) -> tuple[str | None, list[str]]:
     return words[index], words[:index] + words[index + 1 :]
 
 
+def _is_first_name(word: str) -> bool:
+    return word in _FIRST_NAMES or word in _DIMINUTIVES
+
+
 def _gender(patronymic: str | None, words: list[str]) -> str | None:
     """ "f" or "m" when the patronymic or a surname ending says so, else None."""
     if patronymic is not None:
@@ -213,7 +240,7 @@ def _gender(patronymic: str | None, words: list[str]) -> str | None:
             return "f"
         return "m"
     for word in words:
-        if word in _DIMINUTIVES or word in _FIRST_NAMES:
+        if _is_first_name(word):
             continue
         if word.endswith(_FEMALE_SURNAME_ENDINGS):
             return "f"
@@ -242,7 +269,8 @@ class NameParts:
 _BRACKETS = re.compile(r"[(\[]([^()\[\]]*)[)\]]")
 _QUOTED = re.compile(r"[«\"“„]([^«»\"“”„]+)[»\"”“]")
 _SEPARATOR = re.compile(r"\s+[/|\\—–-]\s+|\s*[/|\\,;]\s*")
-_EDGE_PUNCT = " \t,;:/|\\-—–()[]«»\"“”„'"
+_EDGE_PUNCT = " \t,;:/|\\-—–"
+_NAME_EDGE_PUNCT = _EDGE_PUNCT + "()[]«»\"“”„'"
 
 
 def split_name_field(text: str | None) -> NameParts:
@@ -277,7 +305,7 @@ def split_name_field(text: str | None) -> NameParts:
 
     if company is None:
         value, company = _split_company(value)
-    name = _squash(value)
+    name = _squash(value).strip(_NAME_EDGE_PUNCT)
     return NameParts(name if _has_letters(name) else None, tuple(phones), tuple(emails), company)
 
 

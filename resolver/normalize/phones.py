@@ -18,8 +18,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
-from phonenumbers.phonemetadata import NumberDesc, PhoneMetadata
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberDesc, PhoneNumberFormat
 
 # An extension and its digits: "доб. 12", "ext. 5", "вн. 3", "x12", "#12". Removed before numbers
 # are read so that "765-43-21 доб. 12" does not become a 12-digit number.
@@ -32,10 +31,14 @@ _EXTENSION = re.compile(
 _SEPARATORS_IN_NUMBER = r"[ \t\u00a0\-\u2010-\u2015().]"
 _RUN = re.compile(rf"\+?[ \t\u00a0(]*\d(?:{_SEPARATORS_IN_NUMBER}*\d)*")
 _DIGITS = re.compile(r"\d+")
+_NUMBER_PUNCTUATION = str.maketrans("", "", "+()-. \t\u00a0")
 
 # Fewer digits cannot be a callable number with its area code; more than E.164's 15 are two numbers.
 _MIN_DIGITS = 7
 _MAX_DIGITS = 15
+# Up to 12 digits is one number however it reads (+375 29 123-45-67 has 12); a longer run that is
+# not one valid number is tried as two written back to back.
+_MAX_SINGLE_DIGITS = 12
 # A subscriber number (the last 7 digits) of one repeated digit is a placeholder: 000-00-00.
 _SUBSCRIBER_DIGITS = 7
 _ASCENDING = "01234567890123456789"
@@ -77,18 +80,30 @@ def split_phones(text: str, region: str = "RU") -> tuple[list[str], str]:
     phones: list[str] = []
     kept: list[str] = []
     last = 0
-    for match in _RUN.finditer(_EXTENSION.sub(lambda m: " " * len(m.group()), text)):
+    blanked = _EXTENSION.sub(lambda m: " " * len(m.group()), text)  # offsets stay those of `text`
+    for match in _RUN.finditer(blanked):
         found = _parse_run(match.group(), region)
         if found or len(_digits(match.group())) >= _MIN_DIGITS:
-            kept.append(text[last : match.start()])
+            kept.append(blanked[last : match.start()])
             last = match.end()
             phones.extend(p for p in found if p not in phones)
-    kept.append(text[last:])
+    if not phones:
+        return [], text
+    kept.append(blanked[last:])
     return phones, " ".join("".join(kept).split())
 
 
 @lru_cache(maxsize=1 << 16)
 def _normalize_cached(text: str, region: str) -> tuple[str, ...]:
+    if region == "RU":
+        # The common case, one Russian number and nothing else, skips the regexes below.
+        compact = text.translate(_NUMBER_PUNCTUATION)
+        if compact.isdigit() and compact.isascii() and text.count("+") <= 1:
+            nsn = _russian_shape(compact, text.lstrip().startswith("+"))
+            if nsn is not None and _is_placeholder(nsn):
+                return ()
+            if nsn is not None and _is_russian_number(nsn):
+                return ("+7" + nsn,)
     found: list[str] = []
     for match in _RUN.finditer(_EXTENSION.sub(" ; ", text)):
         for phone in _parse_run(match.group(), region):
@@ -109,7 +124,7 @@ def _parse_run(run: str, region: str) -> list[str]:
     plus = run.startswith("+")
     if len(digits) <= _MAX_DIGITS:
         phone = _parse_number(digits, plus, region)
-        if phone is not None or len(digits) <= 12:
+        if phone is not None or len(digits) <= _MAX_SINGLE_DIGITS:
             return [phone] if phone else []
     return _split_run(_DIGITS.findall(run), plus, region)
 
@@ -145,13 +160,14 @@ def _split_glued(digits: str) -> list[str]:
     return [digits]
 
 
-@lru_cache(maxsize=1 << 16)
 def _parse_number(digits: str, plus: bool, region: str) -> str | None:
     """One number's digits -> E.164, or None when invalid or a placeholder."""
     if region == "RU":
-        nsn = _fast_ru_nsn(digits, plus)
-        if nsn is not None:
-            return None if _is_placeholder(nsn) else "+7" + nsn
+        nsn = _russian_shape(digits, plus)
+        if nsn is not None and _is_placeholder(nsn):  # +7 (000) 000-00-00: no need to ask further
+            return None
+        if nsn is not None and _is_russian_number(nsn):
+            return "+7" + nsn
     return _parse_with_phonenumbers(digits, plus, region)
 
 
@@ -169,25 +185,29 @@ def _parse_with_phonenumbers(digits: str, plus: bool, region: str) -> str | None
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
-def _fast_ru_nsn(digits: str, plus: bool) -> str | None:
-    """The Russian national number when the digits are plainly one, else None (ask phonenumbers).
-
-    Russian forms: "+7" or the trunk prefix "8" (also "7" without "+", as old imports store it)
-    before a 10-digit national number; or the 10 digits alone. Only a positive answer is final:
-    a number outside Russia's ranges may still be a valid Kazakh +7 number.
-    """
+def _russian_shape(digits: str, plus: bool) -> str | None:
+    """The would-be Russian national number: "+7" or the trunk prefix "8" (also "7" without "+",
+    as old imports store it) before 10 digits, or the 10 digits alone; else None."""
     if len(digits) == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
-        nsn = digits[1:]
-    elif len(digits) == 10 and not plus and digits[0] in "3489":
-        nsn = digits
-    else:
-        return None
-    return nsn if _is_russian_number(nsn) else None
+        return digits[1:]
+    if len(digits) == 10 and not plus and digits[0] in "3489":
+        return digits
+    return None
+
+
+def _fast_ru_nsn(digits: str, plus: bool) -> str | None:
+    """The Russian national number when the digits plainly are one, else None (ask phonenumbers).
+
+    Only a positive answer is final: a number outside Russia's ranges may still be a valid
+    Kazakh +7 number, or a typo phonenumbers reads differently.
+    """
+    nsn = _russian_shape(digits, plus)
+    return nsn if nsn is not None and _is_russian_number(nsn) else None
 
 
 def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], frozenset[int]]]:
     general = metadata.general_desc
-    descs: list[NumberDesc | None] = [
+    descs: list[PhoneNumberDesc | None] = [
         metadata.fixed_line, metadata.mobile, metadata.toll_free, metadata.premium_rate,
         metadata.shared_cost, metadata.personal_number, metadata.voip, metadata.pager,
         metadata.uan, metadata.voicemail,
@@ -201,18 +221,31 @@ def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], froze
     return patterns
 
 
-# The same test `is_valid_number` makes for a +7 number in Russia: the national number matches
-# the country's general pattern and one number type's pattern and possible lengths.
-_RU = PhoneMetadata.metadata_for_region("RU")
-_RU_GENERAL = (re.compile(_RU.general_desc.national_number_pattern), frozenset(_RU.general_desc.possible_length))
-_RU_TYPES = _type_patterns(_RU)
+def _validity_patterns(metadata: PhoneMetadata) -> dict[int, re.Pattern[str]]:
+    """Per length, one regex: the general pattern and any number type's pattern for that length.
+
+    The same test `is_valid_number` makes (libphonenumber's `getNumberTypeHelper`): a national
+    number is valid when it matches the country's general description and some number type's
+    pattern and possible lengths.
+    """
+    general = metadata.general_desc
+    by_length: dict[int, list[str]] = {}
+    for pattern, lengths in _type_patterns(metadata):
+        for length in lengths:
+            by_length.setdefault(length, []).append(pattern.pattern)
+    return {
+        length: re.compile(rf"(?=(?:{general.national_number_pattern})$)(?:{'|'.join(patterns)})")
+        for length, patterns in by_length.items()
+        if length in general.possible_length
+    }
+
+
+_RU_VALID = _validity_patterns(PhoneMetadata.metadata_for_region("RU"))
 
 
 def _is_russian_number(nsn: str) -> bool:
-    general, lengths = _RU_GENERAL
-    if len(nsn) not in lengths or general.fullmatch(nsn) is None:
-        return False
-    return any(len(nsn) in type_lengths and pattern.fullmatch(nsn) for pattern, type_lengths in _RU_TYPES)
+    pattern = _RU_VALID.get(len(nsn))
+    return pattern is not None and pattern.fullmatch(nsn) is not None
 
 
 def _is_placeholder(nsn: str) -> bool:

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS decisions (   -- append-only: never updated, never de
     right_id    VARCHAR NOT NULL,
     decision    VARCHAR NOT NULL,        -- not_duplicate | duplicate | undo
     reviewer    VARCHAR,
-    at          TIMESTAMPTZ NOT NULL,
+    decided_at  TIMESTAMPTZ NOT NULL,
     group_id    VARCHAR
 );
 
