@@ -44,6 +44,8 @@ EXTRA_KINDS: tuple[ExtraKind, ...] = ("text", "date", "identifier")
 # first name ("Иван" from "Заявка от «Иван»") is such a block, so it links only by phone / email.
 _MIN_TOKENS_FOR_NAME_BLOCK = 2
 _NAME_KEY_PREFIX = 3
+# Surnames less alike than this are different surnames, not a typo (Иванов/Иавнов is 0.91)
+_OTHER_SURNAME_JW = 0.8
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ CONTACT_COLUMNS = (
     Column("name_tokens", "VARCHAR[]"),
     Column("name_key", "VARCHAR"),
     Column("first_name", "VARCHAR"),
+    Column("last_name", "VARCHAR"),
     Column("patronymic", "VARCHAR"),
     Column("phones", "VARCHAR[]"),
     Column("phone", "VARCHAR"),
@@ -203,6 +206,7 @@ def normalize_contact(record: Record) -> dict[str, Any]:
         "name_tokens": _or_none(tokens),
         "name_key": _name_key(tokens, _NAME_KEY_PREFIX),
         "first_name": person.first if person else None,
+        "last_name": person.last if person else None,
         "patronymic": person.patronymic if person else None,
         "phones": _or_none(phones),
         "phone": phones[0] if phones else None,
@@ -222,6 +226,9 @@ def _contact_comparisons() -> list[ComparisonCreator]:
                 cll.ExactMatchLevel("name_norm").configure(tf_adjustment_column="name_norm"),
                 # two known, different first names: a family or colleagues, not one person
                 cll.CustomLevel('"first_name_l" <> "first_name_r"', label_for_charts="different first names"),
+                # namesakes by first name: Дмитрий Фёдоров and Дмитрий Орлов on one office line
+                cll.CustomLevel(f'jaro_winkler_similarity("last_name_l", "last_name_r") < {_OTHER_SURNAME_JW}',
+                                label_for_charts="different surnames"),
                 cll.JaroWinklerLevel("name_norm", 0.94),
                 cll.ArraySubsetLevel("name_tokens"),  # "ivan" vs "ivan petrov", initials dropped
                 cll.ArrayIntersectLevel("name_tokens", 2),

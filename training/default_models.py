@@ -4,7 +4,7 @@ Splink is trained on one generated set (prior from deterministic rules, u by ran
 from the set's true duplicate pairs, as a reviewer's "duplicate" labels would give it); the
 two thresholds are then chosen on a second set with a different seed, from its known truth:
 `review_threshold` maximises pairwise F1 of the groups, `auto_merge_threshold` is the lowest
-threshold whose groups reach `AUTO_MERGE_PRECISION`.
+threshold of at least `AUTO_MERGE_MIN` whose groups reach `AUTO_MERGE_PRECISION`.
 
     python -m training.default_models [--out models] [--contacts 20000] [--companies 6000]
 """
@@ -31,6 +31,8 @@ from training.synthetic import SyntheticSet, generate_companies, generate_contac
 logger = logging.getLogger(__name__)
 
 AUTO_MERGE_PRECISION = 0.995
+# Merging without a person below this probability would surprise anyone reading the number
+AUTO_MERGE_MIN = 0.9
 TRAIN_SEED, VALIDATION_SEED = 11, 23
 # Thresholds are searched on this grid of match probabilities
 THRESHOLD_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
@@ -70,7 +72,7 @@ def build_default_model(entity: Entity, n: int) -> Model:
                   auto_merge_threshold=0.99, meta={"trained_on_records": n})
     curve = threshold_curve(draft, GENERATORS[entity](n, seed=VALIDATION_SEED))
     review = max(curve, key=lambda t: (curve[t].f1, t))
-    safe = [t for t in sorted(curve) if t >= review and curve[t].precision >= AUTO_MERGE_PRECISION]
+    safe = [t for t in sorted(curve) if t >= max(review, AUTO_MERGE_MIN) and curve[t].precision >= AUTO_MERGE_PRECISION]
     auto = safe[0] if safe else max(THRESHOLD_GRID)
     for t, s in curve.items():
         logger.info("%s t=%.3f precision=%.4f recall=%.4f f1=%.4f", entity, t, s.precision, s.recall, s.f1)

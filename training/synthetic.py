@@ -20,6 +20,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Literal
 
+from resolver.normalize import normalize_email
 from training import synthetic_names as names
 
 Entity = Literal["contact", "company"]
@@ -225,9 +226,10 @@ class _Factory:
         """A new address `login@domain` (a free-mail domain by default), with digits added if taken."""
         domain = domain or _FREE_MAIL.pick(self.rng)
         address = f"{login}@{domain}"
-        while address in self.used:
+        # unique as a mailbox, not as text: ya.ru and yandex.ru, or gmail's dots, are one mailbox
+        while (normalize_email(address) or address) in self.used:
             address = f"{login}{self.rng.randrange(1, 1000)}@{domain}"
-        self.used.add(address)
+        self.used.add(normalize_email(address) or address)
         return address
 
     def person_login(self, first: str, last: str, corporate: bool) -> str:

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS records (
     name_tokens     VARCHAR[],
     name_key        VARCHAR,
     first_name      VARCHAR,
+    last_name       VARCHAR,
     patronymic      VARCHAR,
     name_source     VARCHAR,
     company_core    VARCHAR,
