@@ -174,8 +174,8 @@ def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate demo contacts and companies, import them into account `demo`, scan, show groups."""
-    from training.synthetic import generate_companies, generate_contacts
     from resolver.ingest import read_amocrm
+    from training.synthetic import generate_companies, generate_contacts
 
     with Store(settings.db) as store:
         for entity, gen, n in (("contact", generate_contacts, args.contacts),

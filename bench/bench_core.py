@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from resolver.entities import ExtraField, spec_for  # noqa: E402
+from resolver.entities import ExtraField  # noqa: E402
 from resolver.ingest import read_amocrm, read_table  # noqa: E402
 from resolver.linkage import load_model  # noqa: E402
 from resolver.scan import fit_model, ingest, scan  # noqa: E402

@@ -145,8 +145,10 @@ FEW_MAX = 10
 def _shared_levels(col: str, what: str) -> list[Any]:
     return [
         cll.NullLevel(col),
-        cll.ArrayIntersectLevel(f"{col}_rare", 1).configure(label_for_charts=f"shares a {what} at most {RARE_MAX} records have"),
-        cll.ArrayIntersectLevel(f"{col}_few", 1).configure(label_for_charts=f"shares a {what} at most {FEW_MAX} records have"),
+        cll.ArrayIntersectLevel(f"{col}_rare", 1).configure(
+            label_for_charts=f"shares a {what} at most {RARE_MAX} records have"),
+        cll.ArrayIntersectLevel(f"{col}_few", 1).configure(
+            label_for_charts=f"shares a {what} at most {FEW_MAX} records have"),
         cll.ArrayIntersectLevel(col, 1).configure(label_for_charts=f"shares a {what} many records have"),
         cll.ElseLevel(),
     ]

@@ -172,7 +172,7 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
     for rule in em_rules:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except Exception as exc:  # noqa: BLE001 - Splink raises bare Exceptions for empty blocks
+        except Exception as exc:
             logger.warning("EM session on %s skipped: %s", rule, exc)
         tick()
     return _floor_m(linker.misc.save_model_to_json())

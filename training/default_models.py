@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from itertools import combinations
 from collections.abc import Callable
+from itertools import combinations
 from pathlib import Path
 
 from resolver.entities import spec_for
@@ -35,9 +35,11 @@ AUTO_MERGE_PRECISION = 0.995
 AUTO_MERGE_MIN = 0.9
 TRAIN_SEED, VALIDATION_SEED = 11, 23
 # Thresholds are searched on this grid of match probabilities
-THRESHOLD_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+THRESHOLD_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98,
+                  0.99, 0.995, 0.999)
 
-GENERATORS: dict[Entity, Callable[..., SyntheticSet]] = {"contact": generate_contacts, "company": generate_companies}
+GENERATORS: dict[Entity, Callable[..., SyntheticSet]] = {
+    "contact": generate_contacts, "company": generate_companies}
 
 
 def _store_with(synthetic: SyntheticSet) -> Store:
