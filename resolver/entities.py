@@ -110,6 +110,7 @@ class EntitySpec:
     # list columns whose values are counted over the base at scan time: `<col>_rare` holds the
     # values at most RARE_MAX records carry, `<col>_few` those at most FEW_MAX (see _shared_levels)
     frequency_columns: tuple[str, ...] = ("phones", "emails")
+    name_column: str = "name_norm"  # the normalized name, for rules that pair it with another field
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -386,6 +387,7 @@ COMPANY = EntitySpec(
     deterministic_rules=_company_deterministic,
     em_rules=_company_em,
     key_columns=("inn", "domain", "phones", "emails", "name_key"),
+    name_column="name_core",
 )
 
 SPECS: dict[Entity, EntitySpec] = {"contact": CONTACT, "company": COMPANY}
@@ -461,3 +463,12 @@ def extra_comparison(extra: ExtraField) -> ComparisonCreator:
 def extra_blocking(extra: ExtraField) -> list[BlockingRuleCreator]:
     """Identifiers and dates are selective enough to block on; free text is not."""
     return [] if extra.kind == "text" else [block_on(extra.column)]
+
+
+def extra_deterministic(extra: ExtraField, spec: EntitySpec) -> list[BlockingRuleCreator]:
+    """Rules that (almost) only duplicates meet: the same identifier, or the same name and date."""
+    if extra.kind == "identifier":
+        return [block_on(extra.column)]
+    if extra.kind == "date":
+        return [block_on(spec.name_column, extra.column)]
+    return []

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, SettingsCreator
 
-from resolver.entities import EntitySpec, ExtraField, extra_blocking, extra_comparison
+from resolver.entities import EntitySpec, ExtraField, extra_blocking, extra_comparison, extra_deterministic
 from resolver.errors import ModelError
 from resolver.records import Entity, FieldContribution
 
@@ -29,6 +29,8 @@ Progress = Callable[[int, int], None]
 
 # Training budget: u is estimated from this many random pairs (splink5-notes 4: cost is flat in N).
 U_MAX_PAIRS = 5e6
+# Used when no pair meets a deterministic rule: one pair in ten thousand matches
+FALLBACK_PRIOR = 1e-4
 # Fewer known duplicates than this cannot estimate m for every level; EM is used instead
 MIN_POSITIVE_PAIRS = 200
 
@@ -160,7 +162,14 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
         if progress:
             progress(done, steps)
 
-    linker.training.estimate_probability_two_random_records_match(spec.deterministic_rules(), recall=recall)
+    rules = spec.deterministic_rules() + [r for e in extras for r in extra_deterministic(e, spec)]
+    try:
+        linker.training.estimate_probability_two_random_records_match(rules, recall=recall)
+    except ValueError:
+        logger.warning("no pair meets the deterministic rules; keeping the default prior")
+    if not 0 < float(linker._settings_obj._probability_two_random_records_match) < 1:
+        # no record pair meets any rule (a file without phones or emails): fall back to a prior
+        linker._settings_obj._probability_two_random_records_match = FALLBACK_PRIOR
     tick()
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
     tick()
