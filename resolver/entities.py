@@ -243,6 +243,16 @@ def _contact_comparisons() -> list[ComparisonCreator]:
         # an office line or ten teachers on school5@edu.ru share a value many records have: it weighs little
         cl.CustomComparison(output_column_name="phone", comparison_levels=_shared_levels("phones", "phone")),
         cl.CustomComparison(output_column_name="email", comparison_levels=_shared_levels("emails", "email")),
+        # the same patronymic makes a namesake unlikely; two different ones rule a duplicate out
+        cl.CustomComparison(
+            output_column_name="patronymic",
+            comparison_levels=[
+                cll.NullLevel("patronymic"),
+                cll.ExactMatchLevel("patronymic"),
+                cll.JaroWinklerLevel("patronymic", 0.9),
+                cll.ElseLevel(),
+            ],
+        ),
         cl.CustomComparison(
             output_column_name="company",
             comparison_levels=[

@@ -197,9 +197,9 @@ def _floor_m(settings: dict[str, Any]) -> dict[str, Any]:
     for comp in settings["comparisons"]:
         levels = [lvl for lvl in comp["comparison_levels"] if not lvl.get("is_null_level")]
         ms = [lvl.get("m_probability") for lvl in levels]
-        if any(m is None for m in ms):
+        if all(m is None for m in ms):
             continue
-        floored = [max(m, M_FLOOR) for m in ms]
+        floored = [max(m or 0.0, M_FLOOR) for m in ms]  # unobserved (None) is "never seen", not "unknown"
         total = sum(floored)
         for lvl, m in zip(levels, floored, strict=True):
             lvl["m_probability"] = m / total

@@ -200,10 +200,12 @@ class _Factory:
         self.rng = rng
         self.used: set[str] = set()  # phones, e-mails, domains, INNs and company names, kept unique
 
-    def fresh(self, make: Callable[[], str]) -> str:
-        value = make()
+    def fresh(self, make: Callable[[int], str]) -> str:
+        """`make(attempt)` until it gives a value not handed out before; `attempt` lets it widen its range."""
+        attempt, value = 0, make(0)
         while value in self.used:
-            value = make()
+            attempt += 1
+            value = make(attempt)
         self.used.add(value)
         return value
 
@@ -215,21 +217,24 @@ class _Factory:
             codes, cc = names.KZ_MOBILE_CODES, "7"
         else:
             codes, cc = names.BY_MOBILE_CODES, "375"
-        nat = self.fresh(lambda: rng.choice(codes) + f"{rng.randrange(10_000_000):07d}")
+        nat = self.fresh(lambda _: rng.choice(codes) + f"{rng.randrange(10_000_000):07d}")
         return cc, nat, enum or ("MOB" if rng.random() < 0.6 else "WORK"), ""
 
     def landline(self, code: str, enum: str = "WORK") -> Phone:
         rng = self.rng
-        return "7", self.fresh(lambda: code + str(rng.randrange(2_000_000, 10_000_000))), enum, ""
+        return "7", self.fresh(lambda _: code + str(rng.randrange(2_000_000, 10_000_000))), enum, ""
 
     def email(self, login: str, domain: str = "") -> str:
         """A new address `login@domain` (a free-mail domain by default), with digits added if taken."""
         domain = domain or _FREE_MAIL.pick(self.rng)
-        address = f"{login}@{domain}"
+        attempt, address = 0, f"{login}@{domain}"
         # unique as a mailbox, not as text: ya.ru and yandex.ru, or gmail's dots, are one mailbox
-        while (normalize_email(address) or address) in self.used:
-            address = f"{login}{self.rng.randrange(1, 1000)}@{domain}"
-        self.used.add(normalize_email(address) or address)
+        mailbox = normalize_email(address) or address
+        while mailbox in self.used:
+            attempt += 1
+            address = f"{login}{self.rng.randrange(1, 100 * attempt)}@{domain}"
+            mailbox = normalize_email(address) or address
+        self.used.add(mailbox)
         return address
 
     def person_login(self, first: str, last: str, corporate: bool) -> str:
@@ -259,10 +264,20 @@ class _Factory:
             core += rng.choice(names.CORE_SUFFIXES)
         return core
 
+    def unique_core(self) -> str:
+        # A few tries for a name no other company has; a huge base may still reuse one, as real ones do.
+        core = self.company_core()
+        for _ in range(10):
+            if core not in self.used:
+                break
+            core = self.company_core()
+        self.used.add(core)
+        return core
+
     def domain(self, core: str, city_slug: str) -> str:
-        rng, slug = self.rng, _slug(core)
-        candidates = iter((f"{slug}.ru", f"{slug}-{city_slug}.ru", f"{slug}.com"))
-        return self.fresh(lambda: next(candidates, f"{slug}{rng.randrange(2, 100)}.ru"))
+        slug = _slug(core)
+        candidates = (f"{slug}.ru", f"{slug}-{city_slug}.ru", f"{slug}.com")
+        return self.fresh(lambda attempt: candidates[attempt] if attempt < 3 else f"{slug}{attempt - 1}.ru")
 
     def v_phone_format(self, look: Any, obj: Any) -> bool:
         look.phones = [(cc, nat, enum, ext, _phone_format(self.rng, cc, fmt))
@@ -306,8 +321,10 @@ def _copies_per_original(rng: random.Random, n_originals: int, n_copies: int) ->
     """How many extra copies each original gets so that they add up to `n_copies`."""
     copies = [0] * n_originals
     sizes: list[int] = []
-    while sum(sizes) < n_copies:
-        sizes.append(min(_EXTRA_COPIES.pick(rng), n_copies - sum(sizes)))
+    left = n_copies
+    while left > 0:
+        sizes.append(min(_EXTRA_COPIES.pick(rng), left))
+        left -= sizes[-1]
     chosen = rng.sample(range(n_originals), min(len(sizes), n_originals)) if n_originals else []
     for i, size in enumerate(sizes):
         copies[chosen[i % len(chosen)]] += size
@@ -333,14 +350,6 @@ def _assemble(entity: Entity, factory: _Factory, rows: list[Row], build: Callabl
             hard[str(record_id)] = hard_key
     return SyntheticSet(entity, entities, truth, hard)
 
-
-def _entity_head(entity: Entity, record_id: int, name: str, at: int, updated: int, user: int,
-                 creator: int) -> dict[str, Any]:
-    return {
-        "id": record_id, "name": name, "responsible_user_id": user, "group_id": 0, "created_by": creator,
-        "updated_by": creator if updated == at else user, "created_at": at, "updated_at": updated,
-        "closest_task_at": None, "is_deleted": False,
-    }
 
 
 def _fields(phones: list[tuple[str, str]], emails: list[tuple[str, str]],
@@ -443,7 +452,7 @@ class _Contacts(_Factory):
     def __init__(self, rng: random.Random, n: int) -> None:
         super().__init__(rng)
         self.persons = 0
-        self.employers = [(COMPANY_ID_BASE + i + 1, self.domain(self.company_core(), "msk"))
+        self.employers = [(COMPANY_ID_BASE + i + 1, self.domain(self.unique_core(), "msk"))
                           for i in range(max(5, n // 30))]
         self.variations = _Weighted(
             (self.v_phone_format, self.v_name_order, self.v_patronymic, self.v_diminutive, self.v_yo,
@@ -506,11 +515,12 @@ class _Contacts(_Factory):
         rng = self.rng
         if rng.random() < 0.4:  # teachers of one school write the school's mailbox
             school = rng.choice(("edu.ru", "yandex.ru", "mail.ru"))
-            address = self.fresh(lambda: f"school{rng.randrange(1, 300)}@{school}")
+            address = self.fresh(lambda attempt: f"school{rng.randrange(1, 300 + 10 * attempt)}@{school}")
             company, positions = None, names.SCHOOL_POSITIONS
         else:
             company, domain = rng.choice(self.employers)
-            address = self.fresh(lambda: f"{rng.choice(names.SHARED_MAILBOXES)}@{domain}")
+            box = rng.choice(names.SHARED_MAILBOXES)
+            address = self.fresh(lambda attempt: f"{box}{attempt or ''}@{domain}")
             positions = names.POSITIONS
         people = []
         for _ in range(size):
@@ -706,20 +716,22 @@ class _Contacts(_Factory):
 def _contact_entity(record_id: int, look: _ContactLook, p: _Person, at: int, updated: int, user: int,
                     leads: list[dict[str, int]]) -> dict[str, Any]:
     name, first_name, last_name = _contact_names(look, p)
-    entity = _entity_head("contact", record_id, name, at, updated, user, 0 if look.autoname else user)
-    extra = []
+    creator = 0 if look.autoname else user  # integrations create records as user 0
+    extra: list[tuple[int, str, str | None, str, str]] = []
     if look.position:
         extra.append((100003, "Должность", "POSITION", "text", look.position))
     if look.web:
         extra.append((100004, "Web", "WEB", "url", look.web))
-    entity.update({
-        "first_name": first_name, "last_name": last_name, "is_unsorted": False, "account_id": ACCOUNT_ID,
+    return {  # keys in the order GET /api/v4/contacts returns them
+        "id": record_id, "name": name, "first_name": first_name, "last_name": last_name,
+        "responsible_user_id": user, "group_id": 0, "created_by": creator,
+        "updated_by": creator if updated == at else user, "created_at": at, "updated_at": updated,
+        "closest_task_at": None, "is_deleted": False, "is_unsorted": False, "account_id": ACCOUNT_ID,
         "custom_fields_values": _fields(_rendered_phones(look), _rendered_emails(look), extra),
         "_links": {"self": {"href": f"https://example.amocrm.ru/api/v4/contacts/{record_id}"}},
         "_embedded": {"tags": [], "companies": [{"id": look.company}] if look.company else [],
                       "leads": leads},
-    })
-    return entity
+    }
 
 
 def generate_contacts(n: int, *, seed: int = 1, duplicate_rate: float = DUPLICATE_RATE) -> SyntheticSet:
@@ -809,16 +821,6 @@ class _Companies(_Factory):
             (25, 6, 14, 10, 8, 10, 6, 4, 4, 5, 3),
         )
 
-    def unique_core(self) -> str:
-        # A few tries for a name no other company has; a huge base may still reuse one, as real ones do.
-        core = self.company_core()
-        for _ in range(10):
-            if core not in self.used:
-                break
-            core = self.company_core()
-        self.used.add(core)
-        return core
-
     def company(self, *, core: str = "", form: str = "", city: tuple[Any, ...] = (),
                 freemail: str = "") -> _Company:
         rng = self.rng
@@ -833,7 +835,7 @@ class _Companies(_Factory):
             c.core = " ".join(c.person)
         elif not core:
             c.core = self.unique_core()
-        c.inn = self.fresh(lambda: _inn(rng, city[1], 12 if form == "ИП" else 10))
+        c.inn = self.fresh(lambda _: _inn(rng, city[1], 12 if form == "ИП" else 10))
         c.address = f"г. {city[0]}, {rng.choice(names.STREETS)}, д. {rng.randrange(1, 150)}"
         if rng.random() < 0.4:
             c.address += f", оф. {rng.randrange(1, 500)}"
@@ -966,7 +968,6 @@ class _Companies(_Factory):
 
 def _company_entity(record_id: int, look: _CompanyLook, c: _Company, at: int, updated: int, user: int,
                     leads: list[dict[str, int]]) -> dict[str, Any]:
-    entity = _entity_head("company", record_id, _company_name(look, c), at, updated, user, user)
     extra: list[tuple[int, str, str | None, str, str]] = []
     if look.web:
         extra.append((100004, "Web", "WEB", "url", look.web))
@@ -974,13 +975,15 @@ def _company_entity(record_id: int, look: _CompanyLook, c: _Company, at: int, up
         extra.append((100005, "Адрес", "ADDRESS", "textarea", c.address))
     if look.inn:  # an account's own field: no field_code, found by its name (README of the samples)
         extra.append((600001, "ИНН", None, "text", c.inn))
-    entity.update({
+    return {  # keys in the order GET /api/v4/companies returns them
+        "id": record_id, "name": _company_name(look, c), "responsible_user_id": user, "group_id": 0,
+        "created_by": user, "updated_by": user,
+        "created_at": at, "updated_at": updated, "closest_task_at": None, "is_deleted": False,
         "account_id": ACCOUNT_ID,
         "custom_fields_values": _fields(_rendered_phones(look), _rendered_emails(look), extra),
         "_links": {"self": {"href": f"https://example.amocrm.ru/api/v4/companies/{record_id}"}},
         "_embedded": {"tags": [], "contacts": [], "leads": leads},
-    })
-    return entity
+    }
 
 
 def generate_companies(n: int, *, seed: int = 1, duplicate_rate: float = DUPLICATE_RATE) -> SyntheticSet:
