@@ -151,11 +151,19 @@ def bench_big(n: int, tmp: Path) -> None:
     if proc.returncode != 0:
         print(f"big scan FAILED ({proc.returncode}): {proc.stderr[-2000:]}")
         return
-    rows = sum(1 for _ in out.open(encoding="utf-8")) - 1
+    by_group: dict[str, list[str]] = {}
+    with out.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            by_group.setdefault(row["group_id"], []).append(row["record_id"])
+    rows = sum(len(g) for g in by_group.values())
+    pw = pairwise_scores(by_group.values(), synthetic.truth)
+    rate, wrong, total = hard_negative_fp_rate(by_group.values(), synthetic.truth, synthetic.hard_negatives)
     print(f"scan of {n:,} generated contacts (crm-dedup dedupe FILE.json, read -> normalize -> groups): "
           f"{wall:.1f} s wall, peak RSS {peak_gb:.2f} GB, {rows:,} grouped records "
           f"(file {page.stat().st_size / 1e6:.0f} MB, generated in {gen_s:.1f} s)")
     print(f"  {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}")
+    _line(f"pairwise at {n:,}", pw.precision, pw.recall, pw.f1, f"  (tp {pw.tp}, fp {pw.fp}, fn {pw.fn})")
+    print(f"  hard-negative false positives      {rate:.2%} ({wrong} of {total})")
 
 
 def main() -> None:

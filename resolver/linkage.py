@@ -213,7 +213,8 @@ def with_extras(model: Model, extras: Sequence[ExtraField]) -> Model:
 def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Linker:
     db_api = DuckDBAPI()
     sdf = db_api.register(table)
-    return Linker(sdf, settings, log_level="WARNING")
+    # Splink warns about every level a training session cannot see; those are expected here
+    return Linker(sdf, settings, log_level=logging.ERROR)
 
 
 def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Table:
