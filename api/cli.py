@@ -19,7 +19,7 @@ from resolver.entities import ExtraField, spec_for
 from resolver.errors import CrmDedupError, InputError
 from resolver.ingest import parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
-from resolver.records import ENTITIES, Entity
+from resolver.records import ENTITIES, PLURAL, Entity
 from resolver.scan import fit_model, ingest, scan
 from resolver.store import Store
 
@@ -46,8 +46,7 @@ def _bar(label: str, enabled: bool) -> Iterator[Progress]:
 
     def progress(done: int, total: int) -> None:
         bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # update() honours `delay`; refresh() would draw at once
 
     try:
         yield progress
@@ -82,7 +81,7 @@ def _scan_one(store: Store, settings: Settings, account: str, entity: Entity, *,
     if extras:
         with _bar(f"training {entity} model with {', '.join(e.name for e in extras)}", show) as progress:
             model = fit_model(store, account_id=account, base=model, extras=extras, progress=progress)
-    with _bar(f"scanning {entity}s", show) as progress:
+    with _bar(f"scanning {PLURAL[entity]}", show) as progress:
         return scan(store, account_id=account, model=model, progress=progress)
 
 
@@ -107,7 +106,7 @@ def _emit_groups(rows: list[dict[str, Any]], out_path: str | None) -> None:
 
 def _summary(result: Any, rows: list[dict[str, Any]], out: str | None, elapsed: float) -> None:
     review = len({r["group_id"] for r in rows if r["needs_review"]})
-    _err(f"{result.entity}s: {result.n_records} records, {result.n_pairs} scored pairs, "
+    _err(f"{PLURAL[result.entity]}: {result.n_records} records, {result.n_pairs} scored pairs, "
          f"{result.n_groups} groups ({result.n_grouped_records} records, {review} need review) "
          f"in {elapsed:.1f} s; model {result.model_version}" + (f"; groups written to {out}" if out else ""))
 
@@ -194,11 +193,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_top_groups(rows: list[dict[str, Any]], limit: int) -> None:
+    """The best groups and the ones that need a person most, side by side."""
     seen: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         seen.setdefault(r["group_id"], []).append(r)
+    confident = [g for g in seen.items() if not g[1][0]["needs_review"]][: (limit + 1) // 2]
+    review = [g for g in seen.items() if g[1][0]["needs_review"]][-(limit // 2):] if limit > 1 else []
     out = sys.stdout
-    for gid, members in list(seen.items())[:limit]:
+    for gid, members in confident + review:
         flag = "  needs review: " + "; ".join(members[0]["review_reasons"]) if members[0]["needs_review"] else ""
         out.write(f"{gid}  score {members[0]['group_score']:.4f}{flag}\n")
         for m in members:

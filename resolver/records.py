@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 Entity = Literal["contact", "company"]
 ENTITIES: tuple[Entity, ...] = ("contact", "company")
+PLURAL: dict[str, str] = {"contact": "contacts", "company": "companies"}  # also the API's path segment
 
 
 @dataclass(frozen=True)
