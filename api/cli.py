@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +65,30 @@ def _model(settings: Settings, entity: Entity, threshold: float | None) -> Model
     return model
 
 
+def _probability(text: str) -> float:
+    """argparse type: a match probability strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1 (exclusive)")
+    return value
+
+
+def _check_out(out_path: str | None) -> None:
+    """Refuse an --out that cannot be written before any work is done."""
+    if not out_path:
+        return
+    parent = Path(out_path).resolve().parent
+    if not parent.is_dir():
+        raise InputError.one(f"--out {out_path}: directory {parent} does not exist")
+    if Path(out_path).is_dir():
+        raise InputError.one(f"--out {out_path} is a directory; give a file name such as groups.csv")
+    if not os.access(parent, os.W_OK):
+        raise InputError.one(f"--out {out_path}: directory {parent} is not writable")
+
+
 def _extras(items: Sequence[str] | None) -> list[ExtraField]:
     return [ExtraField.parse(item) for item in items or []]
 
@@ -116,6 +141,7 @@ def _summary(result: Any, rows: list[dict[str, Any]], out: str | None, elapsed: 
 def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
     """A file alone: read, normalize, score, group; the store is in memory and thrown away."""
     t0 = time.perf_counter()
+    _check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
     extras = _extras(args.field)
     records = _read(args, entity, extras)
@@ -152,7 +178,7 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
             if store.count_records(args.account, entity) == 0:
                 if args.entity:
                     raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.db}; "
-                                         "run `crm-dedup import` first", field="--account")
+                                         "run `crm-dedup import` first")
                 continue
             result = _scan_one(store, settings, args.account, entity, threshold=args.threshold,
                                show=not args.quiet)
@@ -161,11 +187,12 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
+    _check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
     with Store(settings.db) as store:
         if store.last_scan(args.account, entity) is None:
             raise InputError.one(f"account {args.account!r} has no {entity} scan in {settings.db}; "
-                                 "run `crm-dedup scan` first", field="--account")
+                                 "run `crm-dedup scan` first")
         rows = store.groups_export(args.account, entity)
     _emit_groups(rows, args.out)
     return 0
@@ -232,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dedupe", parents=[common], help="find duplicate groups in a file alone")
     file_args(p)
     p.add_argument("--out", help="groups CSV (default: stdout)")
-    p.add_argument("--threshold", type=float, help="review threshold (match probability) instead of the model's")
+    p.add_argument("--threshold", type=_probability, help="review threshold (match probability) instead of the model's")
     p.set_defaults(func=cmd_dedupe)
 
     p = sub.add_parser("import", parents=[common], help="normalize a file and upsert it into an account")
@@ -243,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", parents=[common], help="score and group an account's whole base")
     p.add_argument("--account", required=True)
     p.add_argument("--entity", choices=ENTITIES, help="default: both")
-    p.add_argument("--threshold", type=float, help="review threshold instead of the model's")
+    p.add_argument("--threshold", type=_probability, help="review threshold instead of the model's")
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("groups", parents=[common], help="the groups CSV of the last scan")

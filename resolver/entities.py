@@ -108,7 +108,7 @@ class EntitySpec:
     key_columns: tuple[str, ...]
     display_columns: tuple[str, ...] = ("name", "phones", "emails")
     # list columns whose values are counted over the base at scan time: `<col>_rare` holds the
-    # values at most RARE_MAX records carry, `<col>_few` those at most FEW_MAX (see _shared_levels)
+    # values at most RARE_MAX different names carry, `<col>_few` at most FEW_MAX (_shared_levels)
     frequency_columns: tuple[str, ...] = ("phones", "emails")
     name_column: str = "name_norm"  # the normalized name, for rules that pair it with another field
 
@@ -137,7 +137,8 @@ def _or_none(values: list[str]) -> list[str] | None:
 
 
 # A phone or email that only the records of one person carry is strong evidence; one that an
-# office or a school shares is weak. Counting each value over the base does for list columns what
+# office or a school shares is weak. What counts is how many different names carry the value, not
+# how many records: a caller with five auto-created copies is still one person. Counting each value over the base does for list columns what
 # Splink's term-frequency adjustment does for one value (splink5-notes 2.1: no TF on arrays).
 RARE_MAX = 3
 FEW_MAX = 10
@@ -147,10 +148,10 @@ def _shared_levels(col: str, what: str) -> list[Any]:
     return [
         cll.NullLevel(col),
         cll.ArrayIntersectLevel(f"{col}_rare", 1).configure(
-            label_for_charts=f"shares a {what} at most {RARE_MAX} records have"),
+            label_for_charts=f"shares a {what} at most {RARE_MAX} names have"),
         cll.ArrayIntersectLevel(f"{col}_few", 1).configure(
-            label_for_charts=f"shares a {what} at most {FEW_MAX} records have"),
-        cll.ArrayIntersectLevel(col, 1).configure(label_for_charts=f"shares a {what} many records have"),
+            label_for_charts=f"shares a {what} at most {FEW_MAX} names have"),
+        cll.ArrayIntersectLevel(col, 1).configure(label_for_charts=f"shares a {what} many names have"),
         cll.ElseLevel(),
     ]
 

@@ -61,11 +61,13 @@ class Model:
 
         The prior is the chance that two random records match: with a steady share of duplicates
         it falls as 1/N (duplicates grow with N, pairs with N²). Term-frequency u values fall the
-        same way, so a phone that two records share weighs alike in a base of 20k and of 300k.
+        same way, so a name that two records share weighs alike in a base of 20k and of 300k.
         """
         settings = dict(self.settings, retain_matching_columns=True, retain_intermediate_calculation_columns=True)
         trained = self.trained_on_records
-        if trained and n_records > 1:
+        # Only scaled down: in a base smaller than the training set, "a phone at most 10 records
+        # have" no longer means rare (ten teachers may be the whole file), so the prior stays put.
+        if trained and n_records > trained:
             lam = float(self.settings["probability_two_random_records_match"])
             settings["probability_two_random_records_match"] = min(0.5, lam * (trained - 1) / (n_records - 1))
         return settings

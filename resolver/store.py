@@ -114,11 +114,17 @@ class Store:
         if not records:
             return 0
         rows = normalized if normalized is not None else [spec.normalize(r) for r in records]
-        table = _records_arrow(account_id, spec, records, rows)
+        try:
+            table = _records_arrow(account_id, spec, records, rows)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise StoreError(f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
         try:
             with self.transaction() as con:
                 con.register("stage_arrow", table)
-                con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow")
+                # one row per key: a batch may carry a record twice; the newest copy is the one to keep
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow QUALIFY row_number() OVER "
+                    "(PARTITION BY account_id, entity, record_id ORDER BY updated_at DESC NULLS LAST) = 1")
                 con.unregister("stage_arrow")
                 con.execute(load_sql("upsert_records"))
                 con.execute(load_sql("insert_new_records"))
@@ -137,7 +143,7 @@ class Store:
         """Live records of one account and entity as the linkage input.
 
         Columns: unique_id (= record_id), the spec's normalized columns, `<col>_rare` and
-        `<col>_few` for its frequency columns (values few records share, counted over this base),
+        `<col>_few` for its frequency columns (values few different names share, over this base),
         and `x_<name>` per extra field (normalized here, so the field config can change).
         """
         cols = ", ".join(f'"{c.name}"' for c in spec.columns)
@@ -151,7 +157,7 @@ class Store:
                 query = "SELECT b.* EXCLUDE (extra), b.extra"
                 joins = ""
                 for i, col in enumerate(spec.frequency_columns):
-                    freq = load_sql("value_frequency").replace("{col}", col)
+                    freq = load_sql("value_frequency").replace("{col}", col).replace("{name_col}", spec.name_column)
                     cur.execute(f"CREATE OR REPLACE TEMP TABLE freq_{i} AS {freq}",
                                 {"rare_max": RARE_MAX, "few_max": FEW_MAX})
                     query += f", f{i}.{col}_rare, f{i}.{col}_few"

@@ -116,7 +116,7 @@ def build_default_model(entity: Entity, n: int) -> Model:
     draft = Model(entity=entity, version="default-1", settings=settings, review_threshold=0.5,
                   auto_merge_threshold=0.99, meta={"trained_on_records": n})
     curve = threshold_curve(draft, GENERATORS[entity](n, seed=VALIDATION_SEED))
-    review = max(curve, key=lambda t: (curve[t].f1, t))
+    review = max(curve, key=lambda t: (round(curve[t].f1, 3), -t))  # ties: show more to a person
     safe = [t for t in sorted(curve) if t >= max(review, AUTO_MERGE_MIN) and curve[t].precision >= AUTO_MERGE_PRECISION]
     auto = safe[0] if safe else max(THRESHOLD_GRID)
     for t, s in curve.items():

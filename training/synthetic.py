@@ -63,6 +63,7 @@ HISTORY_SECONDS = 5 * 365 * 86_400
 _PHONE_ENUMS = {"WORK": 300001, "MOB": 300002, "WORKDD": 300003, "FAX": 300004, "HOME": 300005}
 _EMAIL_ENUMS = {"WORK": 300011, "PRIV": 300012, "OTHER": 300013}
 _PLURAL: dict[Entity, str] = {"contact": "contacts", "company": "companies"}
+_WRITE_CHUNK = 2000  # records encoded per write by write_set
 _FOLDED_MAIL_DOMAINS = frozenset(("gmail.com", "yandex.ru", "ya.ru"))  # see resolver/normalize/emails.py
 
 
@@ -137,7 +138,6 @@ _FORM_PICK = _Weighted([f[0] for f in names.LEGAL_FORMS], [f[3] for f in names.L
 _CYRILLIC = "абвгдежзиклмнопрстуфхцчшыэюя"
 
 Phone = tuple[str, str, str, str]  # country code, national number, enum code, extension text
-Row = tuple[Any, Any, str, str]  # look, entity object, truth key, hard-negative key
 
 
 def _phone_text(cc: str, nat: str, fmt: str) -> str:
@@ -201,7 +201,7 @@ def _inn(rng: random.Random, region: str, length: int) -> str:
 
 
 class _Factory:
-    """State shared by one generation run: the random source and every value handed out so far."""
+    """One generation run: its random source, every value handed out so far, and shared variations."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
@@ -354,23 +354,39 @@ def _copies_per_original(rng: random.Random, n_originals: int, n_copies: int) ->
     return copies
 
 
-def _assemble(entity: Entity, factory: _Factory, rows: list[Row], build: Callable[..., dict[str, Any]],
-              id_base: int) -> SyntheticSet:
-    """Give records creation times, ids in creation order (as amoCRM does), users and deals."""
+def _generate(entity: Entity, factory: Any, n: int, duplicate_rate: float,
+              build: Callable[..., dict[str, Any]], id_base: int) -> SyntheticSet:
+    """Draw originals (planted hard negatives first) and their copies, and build each record as drawn.
+
+    `factory` is a `_Contacts` or `_Companies`: both offer hard_negatives, original, look, copy_look, leads.
+    """
     rng = factory.rng
-    created = [NOW - rng.randrange(86_400, HISTORY_SECONDS) for _ in rows]
-    entities, truth, hard = [], {}, {}
-    lead_id = LEAD_ID_BASE
-    for rank, i in enumerate(sorted(range(len(rows)), key=created.__getitem__)):
-        record_id, at = id_base + rank + 1, created[i]
-        updated = at if rng.random() < UNTOUCHED_RATE else at + rng.randrange(NOW - at)
-        leads = factory.leads(lead_id + 1)
-        lead_id += len(leads)
-        look, obj, key, hard_key = rows[i]
-        entities.append(build(record_id, look, obj, at, updated, rng.choice(USER_IDS), leads))
-        truth[str(record_id)] = key
-        if hard_key:
-            hard[str(record_id)] = hard_key
+    n_copies = round(n * duplicate_rate) if n > 1 else 0
+    n_originals = n - n_copies
+    planted = factory.hard_negatives(min(round(n * HARD_NEGATIVE_RATE), n_originals))
+    copies = _copies_per_original(rng, n_originals, n_copies)
+    # Creation times are sorted up front and dealt to records in random order: ids then grow with
+    # creation time, as amoCRM's do, and a record is built as soon as it is drawn (no looks kept).
+    created = sorted(NOW - rng.randrange(86_400, HISTORY_SECONDS) for _ in range(n))
+    ranks = list(range(n))
+    rng.shuffle(ranks)
+    entities: list[Any] = [None] * n
+    keys, hard_keys = [""] * n, [""] * n
+    drawn, lead_id = 0, LEAD_ID_BASE
+    for i, extra in enumerate(copies):
+        obj, hard_key = planted[i] if i < len(planted) else (factory.original(), "")
+        original = factory.look(obj, planted=bool(hard_key))
+        for copy in range(extra + 1):
+            look = factory.copy_look(original, obj) if copy else original
+            rank, drawn = ranks[drawn], drawn + 1
+            at = created[rank]
+            updated = at if rng.random() < UNTOUCHED_RATE else at + rng.randrange(NOW - at)
+            leads = factory.leads(lead_id + 1)
+            lead_id += len(leads)
+            entities[rank] = build(id_base + rank + 1, look, obj, at, updated, rng.choice(USER_IDS), leads)
+            keys[rank], hard_keys[rank] = obj.key, "" if copy else hard_key
+    truth = {str(id_base + rank + 1): key for rank, key in enumerate(keys)}
+    hard = {str(id_base + rank + 1): key for rank, key in enumerate(hard_keys) if key}
     return SyntheticSet(entity, entities, truth, hard)
 
 
@@ -486,7 +502,7 @@ class _Contacts(_Factory):
         return _Person(f"person-{self.persons}", first, patronymic,
                        names.surname_form(surname or _SURNAMES.pick(rng), gender))
 
-    def ordinary(self) -> _Person:
+    def original(self) -> _Person:
         rng, p = self.rng, self.person()
         r = rng.random()  # [none | phone only | both | e-mail only] laid out along [0, 1)
         has_phone = NO_CONTACT_INFO_RATE <= r < 1 - EMAIL_ONLY_RATE
@@ -761,18 +777,8 @@ def generate_contacts(n: int, *, seed: int = 1, duplicate_rate: float = DUPLICAT
     """`n` amoCRM contacts; about `duplicate_rate` of them are extra copies of a person already present."""
     _check(n, duplicate_rate)
     with _gc_paused():
-        factory = _Contacts(random.Random(seed), n)
-        n_copies = round(n * duplicate_rate) if n > 1 else 0
-        n_originals = n - n_copies
-        planted = factory.hard_negatives(min(round(n * HARD_NEGATIVE_RATE), n_originals))
-        persons = planted + [(factory.ordinary(), "") for _ in range(n_originals - len(planted))]
-        copies = _copies_per_original(factory.rng, n_originals, n_copies)
-        rows: list[Row] = []
-        for (p, hard_key), extra in zip(persons, copies, strict=True):
-            look = factory.look(p, planted=bool(hard_key))
-            rows.append((look, p, p.key, hard_key))
-            rows.extend((factory.copy_look(look, p), p, p.key, "") for _ in range(extra))
-        return _assemble("contact", factory, rows, _contact_entity, CONTACT_ID_BASE)
+        return _generate("contact", _Contacts(random.Random(seed), n), n, duplicate_rate, _contact_entity,
+                         CONTACT_ID_BASE)
 
 
 # --- companies ------------------------------------------------------------------------------------
@@ -920,7 +926,10 @@ class _Companies(_Factory):
             companies.append(c)
         return [(c, f"freemail:{domain}-{cluster}") for c in companies]
 
-    def look(self, c: _Company) -> _CompanyLook:
+    def original(self) -> _Company:
+        return self.company()
+
+    def look(self, c: _Company, *, planted: bool) -> _CompanyLook:  # planted ones carry their style
         rng, look = self.rng, _CompanyLook()
         look.core, look.style = c.core, c.style or self.style(c)
         look.inn = rng.random() < COMPANY_INN_RATE
@@ -1013,18 +1022,8 @@ def generate_companies(n: int, *, seed: int = 1, duplicate_rate: float = DUPLICA
     """`n` amoCRM companies; about `duplicate_rate` of them are extra copies of a company already present."""
     _check(n, duplicate_rate)
     with _gc_paused():
-        factory = _Companies(random.Random(seed))
-        n_copies = round(n * duplicate_rate) if n > 1 else 0
-        n_originals = n - n_copies
-        planted = factory.hard_negatives(min(round(n * HARD_NEGATIVE_RATE), n_originals))
-        companies = planted + [(factory.company(), "") for _ in range(n_originals - len(planted))]
-        copies = _copies_per_original(factory.rng, n_originals, n_copies)
-        rows: list[Row] = []
-        for (c, hard_key), extra in zip(companies, copies, strict=True):
-            look = factory.look(c)
-            rows.append((look, c, c.key, hard_key))
-            rows.extend((factory.copy_look(look, c), c, c.key, "") for _ in range(extra))
-        return _assemble("company", factory, rows, _company_entity, COMPANY_ID_BASE)
+        return _generate("company", _Companies(random.Random(seed)), n, duplicate_rate, _company_entity,
+                         COMPANY_ID_BASE)
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -1034,8 +1033,12 @@ def write_set(s: SyntheticSet, out_dir: Path) -> tuple[Path, Path]:
     plural = _PLURAL[s.entity]
     out_dir.mkdir(parents=True, exist_ok=True)
     page, truth = out_dir / f"{plural}.json", out_dir / f"{plural}_truth.csv"
-    with page.open("w", encoding="utf-8") as f:
-        json.dump({"_embedded": {plural: s.entities}}, f, ensure_ascii=False)
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    with page.open("w", encoding="utf-8") as f:  # the same text as json.dump, a third of its time at 318k
+        f.write(f'{{"_embedded": {{"{plural}": [')
+        for start in range(0, len(s.entities), _WRITE_CHUNK):
+            f.write((", " if start else "") + ", ".join(map(encode, s.entities[start:start + _WRITE_CHUNK])))
+        f.write("]}}")
     with truth.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(("record_id", "entity_key", "hard_negative"))

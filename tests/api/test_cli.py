@@ -60,7 +60,10 @@ def people_csv(tmp_path):
 
 def cli(capsys, *argv):
     """Run crm-dedup in-process without progress bars; (exit code, stdout, stderr)."""
-    code = main([*map(str, argv), "-q"])
+    try:
+        code = main([*map(str, argv), "-q"])
+    except SystemExit as exc:  # argparse refuses bad arguments by exiting
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -114,6 +117,19 @@ def test_dedupe_csv_with_map(capsys, tmp_path, people_csv, out_name):
     assert groups == PEOPLE_GROUPS
     assert survivors(rows) == PEOPLE_SURVIVORS
     assert "contacts: 8 records" in err
+
+
+def test_dedupe_out_that_cannot_be_written_says_so_in_one_line(capsys, people_csv):
+    code, out, err = cli(capsys, "dedupe", people_csv, "--entity", "contact", *MAP, "--out", "people.csv/groups.csv")
+    assert (code, out) == (2, "")
+    assert err.startswith("crm-dedup: error:") and "people.csv/groups.csv" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("threshold", ["1.5", "-0.1", "1", "nan"], ids=["above-1", "negative", "one", "nan"])
+def test_threshold_outside_0_1_is_refused(capsys, people_csv, threshold):
+    code, out, err = cli(capsys, "dedupe", people_csv, "--entity", "contact", *MAP, "--threshold", threshold)
+    assert (code, out) == (2, "")
+    assert "--threshold" in err
 
 
 # --- import, scan, groups -------------------------------------------------------------------------
@@ -176,11 +192,14 @@ def test_unknown_file_type_exits_2(capsys, tmp_path, command, name, message):
     assert (code, out, err) == (2, "", f"crm-dedup: error: {message}\n")
 
 
+NO_SCAN = "account 'acme' has no contact scan in {db}; run `crm-dedup scan` first"
+
+
 @pytest.mark.parametrize(
     ("imported", "argv", "message"),
     [
-        (False, ["groups", "--entity", "contact"], "account 'acme' has no contact scan in {db}; run `crm-dedup scan` first"),
-        (True, ["groups", "--entity", "contact"], "account 'acme' has no contact scan in {db}; run `crm-dedup scan` first"),
+        (False, ["groups", "--entity", "contact"], NO_SCAN),
+        (True, ["groups", "--entity", "contact"], NO_SCAN),
         (True, ["scan", "--entity", "company"],
          "account 'acme' has no company records in {db}; run `crm-dedup import` first"),
     ],
@@ -192,7 +211,7 @@ def test_a_step_run_too_early_says_which_to_run(capsys, tmp_path, people_csv, im
         assert cli(capsys, "import", people_csv, "--entity", "contact", "--account", "acme", "--db", db, *MAP)[0] == 0
     code, out, err = cli(capsys, *argv, "--account", "acme", "--db", db)
     assert (code, out) == (2, "")
-    assert err == f"crm-dedup: error: field --account: {message.format(db=db)}\n"
+    assert err == f"crm-dedup: error: {message.format(db=db)}\n"
 
 
 # --- extra fields and configuration ---------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from resolver.linkage import prior_weight
 from resolver.records import Record
 from resolver.scan import ingest, scan
+from resolver.store import Store
 
 
 def person(record_id, name, phones=(), emails=(), **kw):
@@ -82,14 +83,10 @@ def _teachers(n):
     [
         # ten records hold the email: the "at most 10 records have" level, which weighs little
         (10, PEOPLE),
-        # one more and it falls to the "many records have" level
+        # one more and it falls to the "many names have" level
         (11, PEOPLE),
         # a file of the school's staff alone
-        pytest.param(10, [], marks=pytest.mark.xfail(strict=True, reason=(
-            "BUG: in a base of 10 records Model.settings_for_base (linkage.py) scales the prior by "
-            "(trained_on_records-1)/(n-1) to 0.022, but leaves the u of the frequency levels (emails_few: "
-            "5.5e-6, learnt on 20,000 records) as it is, so 'shares an email at most 10 records have' still "
-            "weighs +14 bits and every teacher pair scores 0.53, above the review threshold 0.4"))),
+        (10, []),
     ],
     ids=["ten-teachers-in-a-small-base", "eleven-teachers-in-a-small-base", "ten-teachers-alone"],
 )
@@ -135,8 +132,6 @@ def test_group_ids_are_stable_across_rescans(store, default_models):
 
 
 def test_a_fresh_store_gives_the_same_group_ids(tmp_path, default_models):
-    from resolver.store import Store
-
     ids = []
     for name in ("one", "two"):
         with Store(tmp_path / f"{name}.duckdb") as s:
@@ -187,11 +182,11 @@ def test_explanations_name_the_fields_and_add_up(store, default_models):
     assert {key: set(fields) for key, fields in levels.items()} == {key: set(model.comparison_names) for key in pairs}
     assert {f: levels[("101", "102")][f] for f in ("name", "phone", "email", "company")} == {
         "name": "Exact match on name_norm",
-        "phone": "shares a phone at most 3 records have",
+        "phone": "shares a phone at most 3 names have",
         "email": "missing on one side",
         "company": "missing on one side",
     }
-    assert levels[("401", "402")]["email"] == "shares a email at most 3 records have"
+    assert levels[("401", "402")]["email"] == "shares a email at most 3 names have"
     assert levels[("101", "103")]["name"] == "missing on one side"  # the auto-name is no name
 
     # the contributions plus the prior of this base are the pair's match weight (waterfall data)
@@ -199,6 +194,14 @@ def test_explanations_name_the_fields_and_add_up(store, default_models):
     for key, p in pairs.items():
         total = prior + sum(c["match_weight"] for c in json.loads(p["contributions"]))
         assert total == pytest.approx(p["match_weight"], abs=0.01), key
+
+
+@pytest.mark.parametrize("records", [[], PEOPLE[:1]], ids=["empty-base", "one-record"])
+def test_a_base_too_small_to_pair_scans_to_nothing(store, default_models, records):
+    result = run(store, default_models["contact"], records)
+    assert (result.n_records, result.n_pairs, result.n_groups) == (len(records), 0, 0)
+    assert store.groups_export("acme", "contact") == []
+    assert store.last_scan("acme", "contact")["n_records"] == len(records)
 
 
 # Companies: "ООО «Ромашка»" and "Ромашка, ООО" with one INN are one company; two "ООО «Вектор»" with
