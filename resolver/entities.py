@@ -138,8 +138,9 @@ def _or_none(values: list[str]) -> list[str] | None:
 
 # A phone or email that only the records of one person carry is strong evidence; one that an
 # office or a school shares is weak. What counts is how many different names carry the value, not
-# how many records: a caller with five auto-created copies is still one person. Counting each value over the base does for list columns what
-# Splink's term-frequency adjustment does for one value (splink5-notes 2.1: no TF on arrays).
+# how many records: a caller with five auto-created copies is still one person. Counting each
+# value over the base does for list columns what Splink's term-frequency adjustment does for one
+# value (splink5-notes 2.1: no TF on arrays).
 RARE_MAX = 3
 FEW_MAX = 10
 

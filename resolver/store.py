@@ -117,7 +117,8 @@ class Store:
         try:
             table = _records_arrow(account_id, spec, records, rows)
         except (pa.ArrowException, TypeError, ValueError) as exc:
-            raise StoreError(f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
+            raise StoreError(
+                f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
         try:
             with self.transaction() as con:
                 con.register("stage_arrow", table)
