@@ -56,7 +56,13 @@ DEFAULT_COLUMN_MAP: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "deleted": ("deleted", "is_deleted"),
 })  # fmt: skip
 
-_IDENTIFYING_KEYS = ("name", "first_name", "last_name", "phone", "email")  # without one, nothing to match
+_IDENTIFYING_KEYS = ("name", "first_name", "last_name", "phone", "email", "company")  # else nothing to match
+# Where a record's name comes from when no name column exists: a company export may hold the
+# name only in "Компания" (amoCRM's contact export header, reused by hand-made company lists)
+_NAME_FALLBACK: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "contact": ("first_name", "last_name"),
+    "company": ("company",),
+})
 _MULTI_VALUE_SPLIT = re.compile(r"[,;\n]")  # amoCRM exports several phones / emails in one cell
 _EXTRA_SEPARATOR = "; "
 _DATE_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")  # amoCRM's export formats
@@ -270,7 +276,7 @@ class _Row:
         record_id = self._record_id(seen_ids)
         name = self.first("name")
         if name is None:
-            name = " ".join(part for part in (self.first("first_name"), self.first("last_name")) if part)
+            name = " ".join(part for part in (self.first(k) for k in _NAME_FALLBACK[entity]) if part)
         created_at = self.date("created_at")
         updated_at = self.date("updated_at")
         deleted = self.flag("deleted")

@@ -263,7 +263,7 @@ def test_column_map_overrides_defaults(tmp_path, header, column_map, expected):
     row = [values.get(h.strip(), "Иван") for h in header]
     path = _write_csv(tmp_path / "c.csv", [header, row])
 
-    record = read_table(path, "company", column_map=column_map)[0]
+    record = read_table(path, "contact", column_map=column_map)[0]
 
     assert (record.name, record.phones, record.company_name) == expected
 
@@ -357,3 +357,10 @@ def test_unknown_time_zone_is_an_input_error(tmp_path):
 
     with pytest.raises(InputError, match="unknown time zone 'Mars/Olympus'"):
         read_table(path, "contact", tz="Mars/Olympus")
+
+
+def test_a_company_list_with_only_a_company_column_gives_company_names(tmp_path):
+    path = tmp_path / "companies.csv"
+    path.write_text("Компания;ИНН\nООО «Ромашка»;7707083893\n", encoding="utf-8")
+    (record,) = read_table(path, "company")
+    assert (record.name, record.inn, record.company_name) == ("ООО «Ромашка»", "7707083893", "ООО «Ромашка»")
