@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from resolver.entities import ExtraField  # noqa: E402
 from resolver.ingest import read_amocrm, read_table  # noqa: E402
 from resolver.linkage import load_model  # noqa: E402
+from resolver.records import PLURAL  # noqa: E402
 from resolver.scan import fit_model, ingest, scan  # noqa: E402
 from resolver.store import Store  # noqa: E402
 from training.evaluate import bcubed_scores, hard_negative_fp_rate, pairwise_scores  # noqa: E402
@@ -55,7 +56,7 @@ def bench_generated(entity: str, n: int) -> None:
     pw = pairwise_scores(groups, synthetic.truth)
     b3 = bcubed_scores(groups, synthetic.truth)
     rate, wrong, total = hard_negative_fp_rate(groups, synthetic.truth, synthetic.hard_negatives)
-    print(f"generated {entity}s: n={n} seed={BENCH_SEED}, {result.n_pairs} pairs, {result.n_groups} groups, "
+    print(f"generated {PLURAL[entity]}: n={n} seed={BENCH_SEED}, {result.n_pairs} pairs, {result.n_groups} groups, "
           f"{elapsed:.1f} s")
     _line("pairwise", pw.precision, pw.recall, pw.f1, f"  (tp {pw.tp}, fp {pw.fp}, fn {pw.fn})")
     _line("B-cubed", b3.precision, b3.recall, b3.f1)
