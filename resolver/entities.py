@@ -143,6 +143,9 @@ def _or_none(values: list[str]) -> list[str] | None:
 # value (splink5-notes 2.1: no TF on arrays).
 RARE_MAX = 3
 FEW_MAX = 10
+# The comparisons built by _shared_levels: agreeing on them means sharing one value, so their u
+# falls as 1/N with the size of the base, as an exact match's term frequency does.
+SHARED_VALUE_COMPARISONS = ("phone", "email")
 
 
 def _shared_levels(col: str, what: str) -> list[Any]:

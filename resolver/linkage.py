@@ -19,7 +19,14 @@ from typing import Any
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, SettingsCreator
 
-from resolver.entities import EntitySpec, ExtraField, extra_blocking, extra_comparison, extra_deterministic
+from resolver.entities import (
+    SHARED_VALUE_COMPARISONS,
+    EntitySpec,
+    ExtraField,
+    extra_blocking,
+    extra_comparison,
+    extra_deterministic,
+)
 from resolver.errors import ModelError
 from resolver.records import Entity, FieldContribution
 
@@ -68,8 +75,10 @@ class Model:
         # Only scaled down: in a base smaller than the training set, "a phone at most 10 records
         # have" no longer means rare (ten teachers may be the whole file), so the prior stays put.
         if trained and n_records > trained:
+            scale = (trained - 1) / (n_records - 1)
             lam = float(self.settings["probability_two_random_records_match"])
-            settings["probability_two_random_records_match"] = min(0.5, lam * (trained - 1) / (n_records - 1))
+            settings["probability_two_random_records_match"] = lam * scale
+            settings["comparisons"] = [_scale_shared_u(c, scale) for c in self.settings["comparisons"]]
         return settings
 
     @property
@@ -86,6 +95,24 @@ class Model:
             labels[-1] = "missing on one side"
             out[comp["output_column_name"]] = labels
         return out
+
+
+def _scale_shared_u(comparison: dict[str, Any], scale: float) -> dict[str, Any]:
+    """u of the agreeing levels of a shared-value comparison, for a base `1/scale` times larger.
+
+    Two random records share a given phone half as often in a base twice as large; the else
+    level takes what the agreeing levels give up.
+    """
+    if comparison["output_column_name"] not in SHARED_VALUE_COMPARISONS:
+        return comparison
+    levels = [dict(lvl) for lvl in comparison["comparison_levels"]]
+    agreeing = [lvl for lvl in levels[:-1] if not lvl.get("is_null_level") and lvl.get("u_probability")]
+    if not agreeing or levels[-1].get("u_probability") is None:
+        return comparison
+    for lvl in agreeing:
+        lvl["u_probability"] = lvl["u_probability"] * scale
+    levels[-1]["u_probability"] = 1.0 - sum(lvl["u_probability"] for lvl in agreeing)
+    return dict(comparison, comparison_levels=levels)
 
 
 def models_dir() -> Path:

@@ -10,13 +10,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from resolver.entities import EntitySpec, ExtraField, spec_for
+from resolver.entities import ExtraField, spec_for
 from resolver.groups import Edge, assign_group_ids, build_groups, review_reasons
 from resolver.linkage import Model, Progress, contributions, predict_pairs, train_settings
 from resolver.merge_plan import plan_merge
@@ -148,9 +148,3 @@ def _explain(pairs: pa.Table, model: Model) -> tuple[dict[tuple[str, str], list[
         edges.append(Edge(row["left_id"], row["right_id"], float(row["match_probability"])))
     return explained, edges
 
-
-def spec_of(model: Model) -> EntitySpec:
-    return spec_for(model.entity)
-
-
-ProgressFactory = Callable[[str], Progress]

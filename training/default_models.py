@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from resolver.entities import spec_for
+from resolver.entities import SHARED_VALUE_COMPARISONS, spec_for
 from resolver.groups import Edge, build_groups
 from resolver.ingest import read_amocrm
 from resolver.linkage import Model, predict_pairs, save_model, train_settings
@@ -71,7 +71,7 @@ def threshold_curve(model: Model, synthetic: SyntheticSet) -> dict[float, Scores
 # can be counted exactly on the training set's non-matching pairs. Random sampling cannot: a
 # phone only two records share is met far more often by duplicates than by chance, and those
 # duplicates inflate a sampled u 20-fold (measured on 20k generated contacts).
-EXACT_U_COMPARISONS = ("phone", "email")
+EXACT_U_COMPARISONS = SHARED_VALUE_COMPARISONS
 
 
 def count_exact_u(settings: dict[str, Any], table: pa.Table, synthetic: SyntheticSet) -> dict[str, Any]:
