@@ -309,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     # A batch run builds millions of small acyclic objects (records, rows); the cyclic collector
     # would rescan them again and again (15 s of 88 s at 318,000 contacts). The process is short.
+    gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         return func(args, settings)
@@ -324,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("crm-dedup: interrupted")
         return 130
+    finally:
+        if gc_was_enabled:  # main() also runs inside other processes (tests, the API's jobs)
+            gc.enable()
 
 
 if __name__ == "__main__":
