@@ -237,6 +237,26 @@ def _print_top_groups(rows: list[dict[str, Any]], limit: int) -> None:
                       f"{', '.join(m['emails'] or [])}\n")
 
 
+def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
+    from resolver.accounts import create_account
+
+    with Store(settings.db) as store:
+        key = create_account(store, args.name)
+    _err(f"account {args.name!r} created in {settings.db}; its API key (shown once, store it now):")
+    sys.stdout.write(key + "\n")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    _err(f"crm-dedup API on http://{args.host}:{args.port} (docs at /docs), store {settings.db}")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,6 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entity", required=True, choices=ENTITIES)
     p.add_argument("--out", help="groups CSV (default: stdout)")
     p.set_defaults(func=cmd_groups)
+
+    p = sub.add_parser("accounts", parents=[common], help="manage accounts (tenants)")
+    acc = p.add_subparsers(dest="accounts_command", required=True)
+    pc = acc.add_parser("create", parents=[common], help="create an account; prints its API key last")
+    pc.add_argument("name")
+    pc.set_defaults(func=cmd_accounts_create)
+
+    p = sub.add_parser("serve", parents=[common], help="run the HTTP API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", parents=[common], help="generate demo data, import, scan and show groups")
     p.add_argument("--account", default="demo")

@@ -102,3 +102,22 @@ CREATE TABLE IF NOT EXISTS account_fields (  -- an account's own fields added to
     kind        VARCHAR NOT NULL,            -- text | date | identifier
     source      VARCHAR NOT NULL             -- CSV header, or amoCRM custom field name / id
 );
+
+CREATE TABLE IF NOT EXISTS accounts (        -- one amoCRM account = one tenant
+    account_id   VARCHAR NOT NULL,           -- the name given at creation (also the amoCRM subdomain or id)
+    key_hash     VARCHAR NOT NULL,           -- sha256 of the API key; the key itself is never stored
+    created_at   TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id       VARCHAR NOT NULL,
+    account_id   VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,           -- scan | retrain
+    entity       VARCHAR,
+    status       VARCHAR NOT NULL,           -- queued | running | done | failed
+    percent      DOUBLE NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    finished_at  TIMESTAMPTZ,
+    result       VARCHAR,                    -- JSON: counts of a finished job
+    error        VARCHAR
+);
