@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
-from api.routers import health
+from api.routers import check, groups, health, jobs, records
 from api.services import Services
 from api.settings import Settings
 
@@ -41,5 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "X-Auth-Token", "Content-Type"],
     )
     errors.install(app)
-    app.include_router(health.router)
+    for module in (health, records, check, groups, jobs):
+        app.include_router(module.router)
     return app

@@ -129,6 +129,9 @@ class Store:
                 con.unregister("stage_arrow")
                 con.execute(load_sql("upsert_records"))
                 con.execute(load_sql("insert_new_records"))
+                con.execute("DELETE FROM record_keys AS k USING stage AS s WHERE k.account_id = s.account_id "
+                            "AND k.entity = s.entity AND k.record_id = s.record_id")
+                con.execute(_record_keys_sql(spec))
                 con.execute("DROP TABLE stage")
         except duckdb.Error as exc:
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
@@ -269,6 +272,27 @@ class Store:
             [account_id, entity], step="last_scan")
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+
+def _record_keys_sql(spec: EntitySpec) -> str:
+    """Step record_keys: the stored (newest) version of each staged record -> its blocking keys.
+
+    Keys are the values the blocking rules join on (`spec.key_columns`), so the real-time check
+    finds exactly the candidates a whole-base scan would pair the record with.
+    """
+    parts = []
+    for col in spec.key_columns:
+        kind = next(c.sql_type for c in spec.columns if c.name == col)
+        values = f'r."{col}"' if kind.endswith("[]") else f'[r."{col}"]'
+        parts.append(f"list_transform(list_filter(coalesce({values}, []), lambda v: v IS NOT NULL), "
+                     f"lambda v: '{col}:' || v)")
+    keys = "list_concat(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]
+    return (
+        "INSERT INTO record_keys SELECT account_id, entity, unnest(keys) AS key, record_id FROM ("
+        f"SELECT r.account_id, r.entity, r.record_id, {keys} AS keys FROM records AS r "
+        "SEMI JOIN stage AS s ON r.account_id = s.account_id AND r.entity = s.entity AND r.record_id = s.record_id"
+        ")"
+    )
 
 
 _GROUPS_SCHEMA = pa.schema([

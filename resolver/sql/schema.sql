@@ -121,3 +121,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     result       VARCHAR,                    -- JSON: counts of a finished job
     error        VARCHAR
 );
+
+CREATE TABLE IF NOT EXISTS record_keys (     -- blocking keys per record: the real-time check's index
+    account_id  VARCHAR NOT NULL,
+    entity      VARCHAR NOT NULL,
+    key         VARCHAR NOT NULL,            -- "<column>:<value>", e.g. "phones:+79161234567"
+    record_id   VARCHAR NOT NULL
+);

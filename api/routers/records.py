@@ -1,0 +1,7 @@
+"""Routes for records (filled in by the API issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["records"])
