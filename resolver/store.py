@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
-from resolver.errors import StoreError
+from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
 from resolver.records import Entity, Record
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,13 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._con.execute(load_sql("schema"))
 
     def close(self) -> None:
+        for cur in self._cursors:
+            cur.close()
         self._con.close()
 
     def __enter__(self) -> Store:
@@ -80,27 +85,36 @@ class Store:
 
     # -- low level ------------------------------------------------------------------------------
 
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor: DuckDB cursors are separate connections to one database, so
+        readers on different threads run side by side (MVCC) instead of queueing on one lock."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._con.cursor()
+            self._cursors.append(cur)
+        return cur
+
     def execute(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> duckdb.DuckDBPyConnection:
-        """Run one statement on a cursor of the store's connection; values only as parameters."""
+        """Run one statement on this thread's cursor; values only as parameters. Fetch from the result."""
         logger.debug("sql step %s", step or "-")
-        with self._lock:
-            try:
-                return self._con.execute(sql, params or [])
-            except duckdb.Error as exc:
-                raise StoreError(f"store query {step or 'failed'}: {exc}") from exc
+        try:
+            return self._cursor().execute(sql, params or [])
+        except duckdb.Error as exc:
+            raise StoreError(f"store query {step or 'failed'}: {exc}") from exc
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All or nothing: a failure inside leaves the store as it was."""
+        """All or nothing: a failure inside leaves the store as it was. Writers take turns."""
         with self._lock:
-            self._con.execute("BEGIN TRANSACTION")
+            cur = self._cursor()
+            cur.execute("BEGIN TRANSACTION")
             try:
-                yield self._con
+                yield cur
             except BaseException:
-                self._con.execute("ROLLBACK")
+                cur.execute("ROLLBACK")
                 raise
             else:
-                self._con.execute("COMMIT")
+                cur.execute("COMMIT")
 
     # -- records --------------------------------------------------------------------------------
 
@@ -127,6 +141,8 @@ class Store:
                     "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow QUALIFY row_number() OVER "
                     "(PARTITION BY account_id, entity, record_id ORDER BY updated_at DESC NULLS LAST) = 1")
                 con.unregister("stage_arrow")
+                con.execute("ALTER TABLE stage ADD COLUMN merged_into VARCHAR")
+                con.execute(load_sql("keep_merged_marks"))
                 con.execute(load_sql("upsert_records"))
                 con.execute(load_sql("insert_new_records"))
                 con.execute("DELETE FROM record_keys AS k USING stage AS s WHERE k.account_id = s.account_id "
@@ -151,7 +167,7 @@ class Store:
         and `x_<name>` per extra field (normalized here, so the field config can change).
         """
         cols = ", ".join(f'"{c.name}"' for c in spec.columns)
-        with self._lock:
+        with self._lock:  # temp tables are per cursor; one scan input is built at a time
             cur = self._con.cursor()
             try:
                 cur.execute(
@@ -273,6 +289,148 @@ class Store:
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
+    # -- the API: single records, groups and merges, jobs ------------------------------------------
+
+    def _dicts(self, sql: str, params: Sequence[Any] | dict[str, Any], *, step: str) -> list[dict[str, Any]]:
+        """Rows as dicts by column name (named `$params` go as a dict)."""
+        cur = self.execute(sql, params, step=step)  # type: ignore[arg-type]
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def record(self, account_id: str, entity: Entity, record_id: str) -> dict[str, Any] | None:
+        """One stored record as the API shows it (normalized phones and emails), deleted or not."""
+        rows = self._dicts(
+            "SELECT record_id, name, phones, emails, responsible_user_id, company_ids, lead_ids, open_lead_ids, "
+            "created_at, updated_at, deleted, merged_into FROM records "
+            "WHERE account_id = ? AND entity = ? AND record_id = ?", [account_id, entity, record_id], step="record")
+        return rows[0] if rows else None
+
+    def mark_deleted(self, account_id: str, entity: Entity, record_id: str) -> bool:
+        """Mark a record deleted (it leaves scans and checks); False when the account has no such record."""
+        key = [account_id, entity, record_id]
+        try:
+            with self.transaction() as con:
+                found = con.execute("UPDATE records SET deleted = true WHERE account_id = ? AND entity = ? "
+                                    "AND record_id = ? RETURNING record_id", key).fetchall()
+                con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? AND record_id = ?", key)
+        except duckdb.Error as exc:
+            raise StoreError(f"store query mark_deleted: {exc}") from exc
+        return bool(found)
+
+    def groups_page(self, account_id: str, *, entity: Entity | None = None, min_score: float | None = None,
+                    status: str | None = None, needs_review: bool | None = None,
+                    after: tuple[float, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Groups of the last scans, best first, after the cursor `after` = (group_score, group_id).
+
+        Each row: group_id, entity, group_score, needs_review, review_reasons, status, survivor_id,
+        record_ids (survivor first). Open groups show only records still live (groups_page.sql).
+        """
+        params = {"account_id": account_id, "entity": entity, "min_score": min_score, "status": status,
+                  "needs_review": needs_review, "after_score": after[0] if after else None,
+                  "after_id": after[1] if after else None, "limit": limit}
+        return self._dicts(load_sql("groups_page"), params, step="groups_page")
+
+    def group(self, account_id: str, group_id: str) -> dict[str, Any] | None:
+        """One group with `members`, `pairs` among them (contributions parsed) and `merge_plan` (parsed)."""
+        rows = self._dicts("SELECT * EXCLUDE (account_id) FROM groups WHERE account_id = ? AND group_id = ?",
+                           [account_id, group_id], step="group")
+        if not rows:
+            return None
+        group = rows[0]
+        where = {"account_id": account_id, "entity": group["entity"], "group_id": group_id}
+        group["merge_plan"] = json.loads(group["merge_plan"])
+        group["members"] = self._dicts(load_sql("group_members_detail"), where, step="group_members_detail")
+        group["pairs"] = self._dicts(load_sql("group_pairs"), where, step="group_pairs")
+        for pair in group["pairs"]:
+            pair["contributions"] = json.loads(pair["contributions"])
+        return group
+
+    def record_merge(self, account_id: str, group_id: str, *, survivor_id: str,
+                     absorbed_ids: Sequence[str]) -> dict[str, Any]:
+        """Record the merge the CRM made in a group: the absorbed records point at the survivor.
+
+        Absorbed records leave scans, checks and open groups; the group becomes `merged`. A repeat
+        answers the same, and the same survivor with more absorbed members adds them.
+
+        Returns group_id, entity, status, survivor_id and absorbed_ids (every member merged into the
+        survivor, sorted). Raises NotFound (no such group in the account), InputError (ids outside
+        the group, the survivor among the absorbed) or Conflict (merged before with another survivor).
+        """
+        try:
+            with self.transaction() as con:
+                row = con.execute("SELECT entity, status, survivor_id FROM groups WHERE account_id = ? "
+                                  "AND group_id = ?", [account_id, group_id]).fetchone()
+                if row is None:
+                    raise NotFound(f"no group {group_id} in this account")
+                entity, status, current = row
+                scope = [account_id, entity, group_id]
+                members = {r[0] for r in con.execute(
+                    "SELECT record_id FROM group_members WHERE account_id = ? AND entity = ? AND group_id = ?",
+                    scope).fetchall()}
+                problems = _merge_problems(group_id, members, survivor_id, absorbed_ids)
+                if problems:
+                    raise InputError(problems)
+                if status == "merged" and current != survivor_id:
+                    raise Conflict(f"group {group_id} was merged into {current}, not {survivor_id}")
+                absorbed = sorted(set(absorbed_ids))
+                ids = [account_id, entity, absorbed]
+                con.execute("UPDATE records SET merged_into = ? WHERE account_id = ? AND entity = ? "
+                            "AND record_id IN (SELECT unnest(?::VARCHAR[]))", [survivor_id, *ids])
+                con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? "
+                            "AND record_id IN (SELECT unnest(?::VARCHAR[]))", ids)
+                con.execute("UPDATE groups SET status = 'merged', survivor_id = ? WHERE account_id = ? "
+                            "AND entity = ? AND group_id = ?", [survivor_id, *scope])
+                con.execute("UPDATE group_members SET is_survivor = (record_id = ?) WHERE account_id = ? "
+                            "AND entity = ? AND group_id = ?", [survivor_id, *scope])
+                merged = [r[0] for r in con.execute(
+                    "SELECT record_id FROM records WHERE account_id = ? AND entity = ? AND merged_into = ? "
+                    "AND record_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY record_id",
+                    [account_id, entity, survivor_id, sorted(members)]).fetchall()]
+        except duckdb.Error as exc:
+            raise StoreError(f"store query record_merge: {exc}") from exc
+        return {"group_id": group_id, "entity": entity, "status": "merged", "survivor_id": survivor_id,
+                "absorbed_ids": merged}
+
+    def create_job(self, account_id: str, *, kind: str, entity: Entity | None) -> dict[str, Any]:
+        """A new `queued` job of the account; returns it as `job` does."""
+        job_id = uuid.uuid4().hex
+        self.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, 'queued', 0, ?, NULL, NULL, NULL)",
+                     [job_id, account_id, kind, entity, datetime.now(UTC)], step="create_job")
+        job = self.job(account_id, job_id)
+        assert job is not None  # just written
+        return job
+
+    def job(self, account_id: str, job_id: str) -> dict[str, Any] | None:
+        """A job of the account (another account's job is None): status, percent, result (parsed), error."""
+        rows = self._dicts("SELECT * EXCLUDE (account_id) FROM jobs WHERE account_id = ? AND job_id = ?",
+                           [account_id, job_id], step="job")
+        if not rows:
+            return None
+        job = rows[0]
+        job["result"] = json.loads(job["result"]) if job["result"] else None
+        return job
+
+    def update_job(self, account_id: str, job_id: str, *, status: str, percent: float,
+                   result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Move a job on; `done` and `failed` also stamp finished_at."""
+        finished = datetime.now(UTC) if status in ("done", "failed") else None
+        self.execute(
+            "UPDATE jobs SET status = ?, percent = ?, finished_at = coalesce(?, finished_at), "
+            "result = coalesce(?, result), error = coalesce(?, error) WHERE account_id = ? AND job_id = ?",
+            [status, percent, finished, json.dumps(result) if result is not None else None, error, account_id,
+             job_id], step="update_job")
+
+    def fail_unfinished_jobs(self, reason: str) -> int:
+        """Mark every queued or running job failed; returns how many.
+
+        Called once when a process starts its job runner: the queue lived in the memory of a process
+        that is gone, so nothing will ever finish these. The only query across accounts, on purpose.
+        """
+        rows = self._dicts(
+            "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE status IN ('queued', 'running') "
+            "RETURNING job_id", [reason, datetime.now(UTC)], step="fail_unfinished_jobs")
+        return len(rows)
+
 
 def _record_keys_sql(spec: EntitySpec) -> str:
     """Step record_keys: the stored (newest) version of each staged record -> its blocking keys.
@@ -293,6 +451,23 @@ def _record_keys_sql(spec: EntitySpec) -> str:
         "SEMI JOIN stage AS s ON r.account_id = s.account_id AND r.entity = s.entity AND r.record_id = s.record_id"
         ")"
     )
+
+
+def _merge_problems(group_id: str, members: set[str], survivor_id: str,
+                    absorbed_ids: Sequence[str]) -> list[InputProblem]:
+    """Why a reported merge does not fit its group: every problem, each naming its field."""
+    problems = []
+    if survivor_id not in members:
+        problems.append(InputProblem(f"record {survivor_id} is not a member of group {group_id}", field="survivor_id"))
+    if not absorbed_ids:
+        problems.append(InputProblem("name at least one absorbed record", field="absorbed_ids"))
+    for i, record_id in enumerate(absorbed_ids):
+        if record_id == survivor_id:
+            problems.append(InputProblem("the survivor cannot be absorbed into itself", field=f"absorbed_ids[{i}]"))
+        elif record_id not in members:
+            problems.append(InputProblem(f"record {record_id} is not a member of group {group_id}",
+                                         field=f"absorbed_ids[{i}]"))
+    return problems
 
 
 _GROUPS_SCHEMA = pa.schema([

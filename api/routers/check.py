@@ -1,7 +1,176 @@
-"""Routes for check (filled in by the API issue)."""
+"""The widget's real-time questions: does this record have duplicates, would this new one be one."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import AccountDep, EntityDep, ServicesDep
+from api.routers import records as _records  # noqa: F401 - registers the {entity:entity} path convertor
+from api.schemas import RECORD_EXAMPLES, Contribution, Rejected, problem_responses, record_from_body
+from resolver.candidates import Checker, Match
+from resolver.errors import InputError, NotFound
+from resolver.records import Entity, Record
 
 router = APIRouter(prefix="/v1", tags=["check"])
+
+_MATCH_EXAMPLE = {
+    "record_id": "3180002", "match_probability": 0.9993, "match_weight": 10.5,
+    "explanation": [
+        {"field": "name", "level": "missing on one side", "gamma": -1, "match_weight": 0.0},
+        {"field": "phone", "level": "shares a phone at most 3 names have", "gamma": 3, "match_weight": 24.1},
+    ],
+}
+
+
+class MatchOut(BaseModel):
+    """A stored record that may be the same person or company, with the per-field explanation."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_MATCH_EXAMPLE]})
+
+    record_id: str
+    match_probability: float = Field(description="Splink's match probability, 0..1")
+    match_weight: float = Field(description="log2 Bayes factor: the prior plus every field's contribution")
+    explanation: list[Contribution] = Field(description="each compared field: the level it agreed at, its weight")
+
+
+class DuplicatesOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "record_id": "3180001", "threshold": 0.6, "model_version": "default-1", "matches": [_MATCH_EXAMPLE]}]})
+
+    record_id: str
+    threshold: float
+    model_version: str
+    matches: list[MatchOut]
+
+
+class CheckOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "threshold": 0.6, "model_version": "default-1", "matches": [_MATCH_EXAMPLE]}]})
+
+    threshold: float
+    model_version: str
+    matches: list[MatchOut]
+
+
+class CheckBatchIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"records": [
+        {"id": "row-2", "name": "Иван Петров", "phones": ["8 916 123-45-67"]},
+        {"id": "row-3", "name": "Заявка от «Анна»", "emails": ["anna@mail.ru"]},
+    ]}]})
+
+    records: list[Any] = Field(description="rows of an import file, each in either record shape")
+
+
+class RowMatches(BaseModel):
+    index: int
+    record_id: str | None
+    matches: list[MatchOut]
+
+
+class CheckBatchOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "threshold": 0.6, "model_version": "default-1",
+        "results": [{"index": 0, "record_id": "row-2", "matches": [_MATCH_EXAMPLE]}],
+        "rejected": [{"index": 1, "field": "phones[0]", "reason": "Input should be a valid string"}]}]})
+
+    threshold: float
+    model_version: str
+    results: list[RowMatches]
+    rejected: list[Rejected]
+
+
+def get_checker(request: Request, services: ServicesDep) -> Checker:
+    """One Checker per app: it keeps each account's live records in memory for fast checks."""
+    checker: Checker | None = getattr(request.app.state, "checker", None)
+    if checker is None:
+        checker = request.app.state.checker = Checker(services.store, services.models)
+    for model in services.models.values():  # a model swapped in (issue: thresholds) applies at once
+        if checker.model(model.entity) is not model:
+            checker.set_model(model)
+    return checker
+
+
+CheckerDep = Annotated[Checker, Depends(get_checker)]
+Limit = Annotated[int, Query(ge=1, le=100, description="most matches to return")]
+MinScore = Annotated[float | None, Query(gt=0, lt=1, description="match probability floor; default: the "
+                                                                    "model's review threshold")]
+
+
+_NO_ID = "0"  # an unsaved record may have no id yet; the readers want one, so it gets a stand-in
+
+
+def _unsaved(body: object, entity: Entity, index: int | None) -> Record:
+    """A record to check; its id (if any) only keeps a stored copy of itself out of the answer."""
+    if isinstance(body, dict) and body.get("id") in (None, ""):
+        record = record_from_body({**body, "id": _NO_ID}, entity, index=index)
+        return replace(record, record_id="")
+    return record_from_body(body, entity, index=index)
+
+
+def _out(m: Match) -> MatchOut:
+    return MatchOut(record_id=m.record_id, match_probability=round(m.match_probability, 6),
+                    match_weight=round(m.match_weight, 4),
+                    explanation=[Contribution(field=c.field, level=c.level, gamma=c.gamma,
+                                              match_weight=c.match_weight) for c in m.contributions])
+
+
+@router.get(
+    "/{entity:entity}/{record_id}/duplicates", response_model=DuplicatesOut,
+    summary="Scored duplicates of a stored record (the red frame on a contact card)",
+    responses=problem_responses(e404="contact 3180009 is not stored in this account"),
+)
+def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep,
+               record_id: Annotated[str, Path(min_length=1, max_length=128, examples=["3180001"])],
+               limit: Limit = 10, min_score: MinScore = None) -> DuplicatesOut:
+    model = checker.model(entity)
+    found = checker.duplicates_of(account, entity, record_id, threshold=min_score, limit=limit)
+    if found is None:
+        raise NotFound(f"{entity} {record_id} is not stored in this account")
+    return DuplicatesOut(record_id=record_id, threshold=min_score or model.review_threshold,
+                         model_version=model.version, matches=[_out(m) for m in found])
+
+
+@router.post(
+    "/{entity:entity}/check", response_model=CheckOut,
+    summary="Existing records an unsaved one would duplicate (\"this phone already exists\" on create)",
+    description="Answered from the key index of the account's records, never by scanning the base. The "
+                "record is not stored.",
+    responses=problem_responses(e422="phones[0]: Input should be a valid string"),
+)
+def check(entity: EntityDep, account: AccountDep, checker: CheckerDep,
+          body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
+          limit: Limit = 10, min_score: MinScore = None) -> CheckOut:
+    record = _unsaved(body, entity, None)
+    model = checker.model(entity)
+    found = checker.check(account, record, threshold=min_score, limit=limit)
+    return CheckOut(threshold=min_score or model.review_threshold, model_version=model.version,
+                    matches=[_out(m) for m in found])
+
+
+@router.post(
+    "/{entity:entity}/check:batch", response_model=CheckBatchOut,
+    summary="Check the rows of an import file against the base before loading it",
+    description="Each row is checked alone; a malformed row is reported in `rejected` with its index and reason.",
+    responses=problem_responses(e422="records: at most 10000 records per batch"),
+)
+def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
+                body: CheckBatchIn, limit: Limit = 5, min_score: MinScore = None) -> CheckBatchOut:
+    if len(body.records) > services.settings.max_batch:
+        raise InputError.one(f"at most {services.settings.max_batch} records per batch, got {len(body.records)}",
+                             field="records")
+    model = checker.model(entity)
+    results, rejected = [], []
+    for i, item in enumerate(body.records):
+        try:
+            record = _unsaved(item, entity, i)
+        except InputError as exc:
+            rejected += [Rejected(index=i, field=p.field, reason=p.reason) for p in exc.problems]
+            continue
+        found = checker.check(account, record, threshold=min_score, limit=limit)
+        results.append(RowMatches(index=i, record_id=record.record_id or None, matches=[_out(m) for m in found]))
+    return CheckBatchOut(threshold=min_score or model.review_threshold, model_version=model.version,
+                         results=results, rejected=rejected)

@@ -128,3 +128,7 @@ CREATE TABLE IF NOT EXISTS record_keys (     -- blocking keys per record: the re
     key         VARCHAR NOT NULL,            -- "<column>:<value>", e.g. "phones:+79161234567"
     record_id   VARCHAR NOT NULL
 );
+
+-- point lookups of the real-time check: a key -> records, then a record's row (ART indexes)
+CREATE INDEX IF NOT EXISTS record_keys_key ON record_keys (key);
+CREATE INDEX IF NOT EXISTS records_record_id ON records (record_id);

@@ -1,0 +1,210 @@
+"""Score one pair in Python from a Splink model, with the same numbers Splink's SQL gives.
+
+The real-time check scores a handful of candidates per request; running Splink's SQL for that
+costs 15–30 ms (splink5-notes 6), a Python pass over the model's levels well under one. Each
+level's SQL condition is read into a predicate once per model. Only the condition shapes Splink's
+creators emit for our comparisons are understood; anything else raises `ModelError` naming the
+level, so a new comparison cannot silently score differently here than in a scan.
+
+Parity with Splink (checked in tests against `predict()`): NULL makes a condition false, as in
+SQL; Jaro-Winkler runs on UTF-8 bytes, as DuckDB's does (splink5-notes 2); match weights and the
+term-frequency adjustment are Splink's own (`log2 BF` per level; `w·(log2 u_exact − log2 tf)`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+from splink import SettingsCreator
+
+from resolver.errors import ModelError
+from resolver.records import FieldContribution
+
+Row = Mapping[str, Any]
+Predicate = Callable[[Row, Row], bool]
+
+_COL = r'"(\w+)_l"'
+_COR = r'"(\w+)_r"'
+
+
+def _present(*values: Any) -> bool:
+    return all(v is not None for v in values)
+
+
+def _jw(a: str, b: str) -> float:
+    return JaroWinkler.similarity(a.encode(), b.encode())  # bytes: DuckDB compares UTF-8 bytes
+
+
+_CMP: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b,
+}
+
+
+def _null(a: str) -> Predicate:
+    return lambda l, r: l.get(a) is None or r.get(a) is None
+
+
+def _eq(a: str, b: str) -> Predicate:
+    return lambda l, r: _present(l.get(a), r.get(b)) and l[a] == r[b]
+
+
+def _neq(a: str, b: str) -> Predicate:
+    return lambda l, r: _present(l.get(a), r.get(b)) and l[a] != r[b]
+
+
+def _jw_cmp(a: str, b: str, op: str, t: float) -> Predicate:
+    cmp = _CMP[op]
+    return lambda l, r: _present(l.get(a), r.get(b)) and cmp(_jw(l[a], r[b]), t)
+
+
+def _intersect(a: str, b: str, k: int) -> Predicate:
+    return lambda l, r: _present(l.get(a), r.get(b)) and len(set(l[a]) & set(r[b])) >= k
+
+
+def _subset(a: str) -> Predicate:
+    def pred(l: Row, r: Row) -> bool:
+        x, y = l.get(a), r.get(a)
+        if not _present(x, y):
+            return False
+        shortest = min(len(x), len(y))
+        return shortest != 0 and len(set(x) & set(y)) == shortest
+    return pred
+
+
+def _damerau(a: str, b: str, k: int) -> Predicate:
+    return lambda l, r: _present(l.get(a), r.get(b)) and DamerauLevenshtein.distance(
+        l[a].encode(), r[b].encode()) <= k
+
+
+def _date_diff(a: str, fmt: str, seconds: float) -> Predicate:
+    def parse(v: str) -> datetime | None:
+        try:
+            return datetime.strptime(v, fmt)
+        except ValueError:
+            return None
+
+    def pred(l: Row, r: Row) -> bool:
+        if not _present(l.get(a), r.get(a)):
+            return False
+        x, y = parse(l[a]), parse(r[a])
+        return x is not None and y is not None and abs((x - y).total_seconds()) <= seconds
+    return pred
+
+
+_SUBSET = re.compile(
+    r'LEAST\(ARRAY_LENGTH\("(\w+)_l"\), ARRAY_LENGTH\("\1_r"\)\) <> 0 AND '
+    r'ARRAY_LENGTH\(ARRAY_INTERSECT\("\1_l", "\1_r"\)\) = LEAST\(ARRAY_LENGTH\("\1_l"\), ARRAY_LENGTH\("\1_r"\)\)')
+_PATTERNS: list[tuple[re.Pattern[str], Callable[..., Predicate]]] = [
+    (re.compile(rf"{_COL} IS NULL OR {_COR} IS NULL"), lambda a, b: _null(a)),
+    (re.compile(rf"{_COL} = {_COR}"), _eq),
+    (re.compile(rf"{_COL} <> {_COR}"), _neq),
+    (re.compile(rf"jaro_winkler_similarity\({_COL}, {_COR}\) (>=|<=|<|>) ([\d.]+)"),
+     lambda a, b, op, t: _jw_cmp(a, b, op, float(t))),
+    (re.compile(rf"array_length\(list_intersect\({_COL}, {_COR}\)\) >= (\d+)"),
+     lambda a, b, k: _intersect(a, b, int(k))),
+    (_SUBSET, _subset),
+    (re.compile(rf"damerau_levenshtein\({_COL}, {_COR}\) <= (\d+)"), lambda a, b, k: _damerau(a, b, int(k))),
+    (re.compile(rf"ABS\(EPOCH\(try_strptime\({_COL}, '([^']+)'\)\) - EPOCH\(try_strptime\({_COR}, '[^']+'\)\)\) "
+                r"<= ([\d.]+)"), lambda a, fmt, b, s: _date_diff(a, fmt, float(s))),
+]
+
+
+def compile_condition(sql: str) -> Predicate:
+    """A Python predicate for one level's SQL condition (top-level OR of known shapes)."""
+    sql = sql.strip()
+    for pattern, build in _PATTERNS:
+        m = pattern.fullmatch(sql)
+        if m:
+            return build(*m.groups())
+    if " OR " in sql:
+        parts = [compile_condition(p) for p in sql.split(" OR ")]
+        return lambda l, r: any(p(l, r) for p in parts)
+    raise ModelError(f"cannot score this comparison level in real time: {sql!r}")
+
+
+@dataclass(frozen=True)
+class _Level:
+    label: str
+    gamma: int
+    predicate: Predicate | None  # None: the ELSE level
+    log2_bf: float
+    tf_column: str | None
+    tf_weight: float
+    tf_min_u: float
+    log2_u_exact: float
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    name: str
+    null: Predicate | None
+    levels: tuple[_Level, ...]
+
+
+class PairScorer:
+    """Scores pairs of normalized rows with one set of Splink settings (a model for one base size)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        parsed = SettingsCreator.from_path_or_dict(settings).get_settings("duckdb")
+        lam = parsed._probability_two_random_records_match
+        self.prior = math.log2(lam / (1 - lam))
+        self.tf_columns: set[str] = set()
+        comparisons = []
+        for comp in parsed.comparisons:
+            null_pred: Predicate | None = None
+            levels = []
+            for lvl in comp.comparison_levels:
+                if lvl.is_null_level:
+                    null_pred = compile_condition(lvl.sql_condition)
+                    continue
+                tf_col = lvl._tf_adjustment_input_column.unquote().name if lvl._has_tf_adjustments else None
+                if tf_col:
+                    self.tf_columns.add(tf_col)
+                levels.append(_Level(
+                    label=lvl.label_for_charts,
+                    gamma=lvl.comparison_vector_value,
+                    predicate=None if lvl._is_else_level else compile_condition(lvl.sql_condition),
+                    log2_bf=lvl._log2_bayes_factor,
+                    tf_column=tf_col,
+                    tf_weight=float(lvl._tf_adjustment_weight or 0.0),
+                    tf_min_u=float(lvl._tf_minimum_u_value or 0.0),
+                    log2_u_exact=math.log2(lvl._u_probability_corresponding_to_exact_match(comp.comparison_levels))
+                    if tf_col else 0.0,
+                ))
+            comparisons.append(_Comparison(comp.output_column_name, null_pred, tuple(levels)))
+        self._comparisons = tuple(comparisons)
+
+    def score(self, left: Row, right: Row, tf: Mapping[str, Mapping[Any, float]] | None = None
+              ) -> tuple[float, list[FieldContribution]]:
+        """(match_weight, per-field contributions) of one pair; `tf` maps column -> value -> frequency."""
+        weight = self.prior
+        out = []
+        for comp in self._comparisons:
+            if comp.null is not None and comp.null(left, right):
+                out.append(FieldContribution(comp.name, "missing on one side", -1, 0.0))
+                continue
+            level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
+            w = level.log2_bf
+            if level.tf_column and level.tf_weight and tf is not None:
+                freqs = tf.get(level.tf_column, {})
+                values = [f for f in (freqs.get(left.get(level.tf_column)), freqs.get(right.get(level.tf_column)))
+                          if f is not None]
+                if values:
+                    w += level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
+            weight += w
+            out.append(FieldContribution(comp.name, level.label, level.gamma, round(w, 3)))
+        return weight, out
+
+
+def probability(match_weight: float) -> float:
+    """Splink's match probability of a match weight: 2^w / (1 + 2^w)."""
+    if match_weight > 60:
+        return 1.0
+    odds = 2.0 ** match_weight
+    return odds / (1 + odds)
