@@ -6,7 +6,6 @@ import pytest
 
 from resolver.candidates import Checker
 from resolver.ingest import read_amocrm
-from resolver.linkage import load_model
 from resolver.records import Record
 from resolver.scan import ingest, scan
 from resolver.store import Store
