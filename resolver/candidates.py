@@ -108,6 +108,13 @@ class Checker:
 
     # -- public ---------------------------------------------------------------------------------
 
+    def warm(self, account_ids: Collection[str]) -> None:
+        """Load the given accounts' records now, so their first check does not wait (10 s at 318k)."""
+        for account_id in account_ids:
+            for entity in self._models:
+                with self._lock:
+                    self._snapshot(account_id, spec_for(entity))
+
     def check(self, account_id: str, record: Record, *, threshold: float | None = None, limit: int = 10,
               exclude: Collection[str] = ()) -> list[Match]:
         """Stored records that `record` (not yet saved) may duplicate, best first, above `threshold`."""
