@@ -1,9 +1,11 @@
-# crm-dedup: `make run` (demo) and `make test` are all a new machine needs.
+# crm-dedup: `make run` (demo data, then the API on it) and `make test` are all a new machine needs.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DB     ?= var/demo.duckdb
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 
 .PHONY: install run test lint format bench models clean
 
@@ -15,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-run: install                      ## demo data -> import -> scan -> groups (DuckDB file under var/)
-	$(BIN)/crm-dedup demo --db $(DB)
+run: install                      ## demo data -> import -> scan -> API key, then serve it on $(HOST):$(PORT) (Ctrl-C stops)
+	$(BIN)/crm-dedup demo --db $(DB) --host $(HOST) --port $(PORT)
+	$(BIN)/crm-dedup serve --db $(DB) --host $(HOST) --port $(PORT)
 
 test: install                     ## lint + the whole test suite
 	$(BIN)/ruff check .

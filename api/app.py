@@ -7,8 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from api import errors
+from api.deps import RequestLimits
+from api.metrics import Metrics, MetricsMiddleware
 from api.routers import check, groups, health, jobs, records
 from api.services import Services
 from api.settings import Settings
@@ -18,6 +22,18 @@ DESCRIPTION = """Duplicate contacts and companies of an amoCRM account, scored w
 Authenticate with `Authorization: Bearer <API key>` (from `crm-dedup accounts create NAME`) or,
 from the amoCRM widget, with its one-time `X-Auth-Token`. Every error is `application/problem+json`.
 """
+
+
+class _ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in problem+json like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        detail = bytes(response.body).decode() + f" (origin {request_headers.get('origin')})"
+        return errors.problem(response.status_code, "CORS preflight refused", detail, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,16 +46,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            # the scan runner (api/routers/jobs.py starts it on first use) writes to the store:
+            # let it finish or fail its job before the store closes under it
+            runner = getattr(app.state, "jobs", None)
+            if runner is not None:
+                runner.stop()
             app.state.services.close()
 
     app = FastAPI(title="crm-dedup", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.metrics = Metrics()
+    # add_middleware wraps what is already there, so the last added runs first:
+    # metrics (counts everything) -> CORS -> body and field limits -> routes
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
+                       max_field_chars=settings.max_field_chars)
     app.add_middleware(
-        CORSMiddleware,
+        _ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_origin_regex=settings.cors_origin_regex,
         allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["Authorization", "X-Auth-Token", "Content-Type"],
     )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
     for module in (health, records, check, groups, jobs):
         app.include_router(module.router)

@@ -7,6 +7,7 @@ import csv
 import gc
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -75,6 +76,13 @@ def _probability(text: str) -> float:
     if not 0 < value < 1:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text} is not a probability between 0 and 1 (exclusive)")
     return value
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port number."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
 
 
 def _check_out(out_path: str | None) -> None:
@@ -200,7 +208,7 @@ def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Generate demo contacts and companies, import them into account `demo`, scan, show groups."""
+    """Generate demo contacts and companies, import them into account `demo`, scan, show groups, give a key."""
     from resolver.ingest import read_amocrm
     from training.synthetic import generate_companies, generate_contacts
 
@@ -215,9 +223,26 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             rows = store.groups_export(args.account, entity)
             _summary(result, rows, None, time.perf_counter() - t0)
             _print_top_groups(rows, limit=args.show)
+        key, note = _demo_key(store, args.account)
     _err(f"store: {settings.db} (account {args.account!r}); "
          f"try: crm-dedup groups --db {settings.db} --account {args.account} --entity contact")
+    url = f"http://{args.host}:{args.port}"
+    sys.stdout.write(f"\nAPI key of account {args.account!r} ({note}): {key}\n"
+                     f"start the API: crm-dedup serve --db {settings.db} --host {args.host} --port {args.port}\n"
+                     f'then: curl -H "Authorization: Bearer {key}" "{url}/v1/groups?entity=contacts"\n')
     return 0
+
+
+def _demo_key(store: Store, account: str) -> tuple[str, str]:
+    """A fresh key for the demo account: created on the first run, rotated on every later one.
+
+    Keys are stored hashed, so an existing account's key cannot be shown again; a new one can.
+    """
+    from resolver.accounts import account_exists, create_account, rotate_key
+
+    if account_exists(store, account):
+        return rotate_key(store, account), "new on every demo run; the previous one no longer works"
+    return create_account(store, account), "new account"
 
 
 def _print_top_groups(rows: list[dict[str, Any]], limit: int) -> None:
@@ -247,13 +272,41 @@ def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_accounts_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from resolver.accounts import rotate_key
+
+    with Store(settings.db) as store:
+        key = rotate_key(store, args.name)
+    _err(f"account {args.name!r} in {settings.db} has a new API key (the old one no longer works; shown once):")
+    sys.stdout.write(key + "\n")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the API under uvicorn until SIGINT / SIGTERM (uvicorn finishes open requests, then exits 0)."""
     import uvicorn
 
     from api.app import create_app
+    from api.services import Services
 
-    _err(f"crm-dedup API on http://{args.host}:{args.port} (docs at /docs), store {settings.db}")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    # Open the store and models once up front: a locked store or a broken model then stops here
+    # with one line on stderr, instead of inside uvicorn's lifespan with a traceback.
+    Services.open(settings).close()
+    # main() pauses the cyclic GC for short batch runs; a server runs for days and must collect.
+    gc.enable()
+    # uvicorn shuts down gracefully on SIGTERM, then restores the handler it found and raises the
+    # signal again; with Python's default handler that kills the process (-15) after a clean stop.
+    # This handler takes the re-raised signal, so a graceful stop exits 0 (docker, systemd).
+    stopped: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
+    _err(f"crm-dedup API on http://{args.host}:{args.port} (docs at http://{args.host}:{args.port}/docs), "
+         f"store {settings.db}")
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                    log_level="info" if args.verbose else "warning")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _err("crm-dedup API stopped" + (" (SIGTERM)" if stopped else ""))
     return 0
 
 
@@ -303,12 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("accounts", parents=[common], help="manage accounts (tenants)")
     acc = p.add_subparsers(dest="accounts_command", required=True)
     pc = acc.add_parser("create", parents=[common], help="create an account; prints its API key last")
-    pc.add_argument("name")
+    pc.add_argument("name", help="the amoCRM account id for widget tokens (their account_id claim), or any name")
     pc.set_defaults(func=cmd_accounts_create)
+    pr = acc.add_parser("rotate-key", parents=[common], help="replace an account's API key; prints the new key last")
+    pr.add_argument("name")
+    pr.set_defaults(func=cmd_accounts_rotate_key)
 
     p = sub.add_parser("serve", parents=[common], help="run the HTTP API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", parents=[common], help="generate demo data, import, scan and show groups")
@@ -317,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--companies", type=int, default=1500)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--show", type=int, default=5, help="groups to print per entity")
+    p.add_argument("--host", default="127.0.0.1", help="where `serve` will listen (for the printed curl line)")
+    p.add_argument("--port", type=_port, default=8000, help="where `serve` will listen (for the printed curl line)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,19 +1,38 @@
-"""What a route needs, as Annotated dependencies; the tenant check lives here and nowhere else."""
+"""What a route needs, as Annotated dependencies: tenant, services, entity, and the size limits of input.
+
+The tenant check lives here and nowhere else. The limits are here too because routes and
+schemas rely on them: `RequestLimits` (installed by `create_app`) refuses oversized bodies and
+sets the per-request string limit that `BoundedStr` and `long_string_problems` read.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, Header, HTTPException, Path, Request
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import problem, status_title
+from api.metrics import Metrics
 from api.services import Services
+from api.settings import Settings
 from resolver.accounts import account_exists, account_for_key
+from resolver.errors import InputProblem
 from resolver.records import Entity
 
 EntitySegment = Literal["contacts", "companies"]
 _ENTITY: dict[str, Entity] = {"contacts": "contact", "companies": "company"}
 _BEARER = "bearer "
+# RFC 6750 §3: a 401 names the scheme; `invalid_token` when credentials were sent but are no good
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="crm-dedup"'}
+_INVALID = {"WWW-Authenticate": 'Bearer realm="crm-dedup", error="invalid_token"'}
+_JWT_LEEWAY_SECONDS = 5  # clock skew between amoCRM's servers and ours
 
 
 def get_services(request: Request) -> Services:
@@ -24,6 +43,14 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
 def current_account(
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="`Bearer <API key>`")] = None,
@@ -32,36 +59,46 @@ def current_account(
     """The caller's account: from an API key, or from the amoCRM widget's signed token.
 
     Every route that reads or writes data takes this and passes it down; the store's queries
-    all filter on it, so no route can reach another account's rows.
+    all filter on it, so no route can reach another account's rows. `Authorization` wins when
+    both headers are sent.
     """
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if authorization:
+    if authorization is not None:
         if not authorization.lower().startswith(_BEARER):
-            raise HTTPException(401, "Authorization must be `Bearer <API key>`", headers=challenge)
-        account = account_for_key(services.store, authorization[len(_BEARER):].strip())
+            raise HTTPException(401, "Authorization must be `Bearer <API key>`", headers=_INVALID)
+        key = authorization[len(_BEARER):].strip()
+        if not key:
+            raise HTTPException(401, "Authorization: the API key after `Bearer` is empty", headers=_INVALID)
+        account = account_for_key(services.store, key)
         if account is None:
-            raise HTTPException(401, "unknown API key", headers=challenge)
+            raise HTTPException(401, "unknown API key", headers=_INVALID)
         return account
-    if x_auth_token:
+    if x_auth_token is not None:
         return _account_from_token(services, x_auth_token)
     raise HTTPException(401, "send `Authorization: Bearer <API key>` or the widget's X-Auth-Token",
-                        headers=challenge)
+                        headers=_CHALLENGE)
 
 
 def _account_from_token(services: Services, token: str) -> str:
     secret = services.settings.jwt_secret
     if not secret:
-        raise HTTPException(401, "X-Auth-Token is not accepted: CRM_DEDUP_JWT_SECRET is not configured")
+        raise HTTPException(401, "X-Auth-Token is not accepted: CRM_DEDUP_JWT_SECRET is not configured",
+                            headers=_CHALLENGE)
     try:
+        # only HS256: a token may not pick its own algorithm ("none", or RS256 with our secret as a key)
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "account_id"]},
-                            leeway=5)  # exp and nbf are checked by decode; 5 s for clock skew
+                            leeway=_JWT_LEEWAY_SECONDS)
     except jwt.ExpiredSignatureError:
-        raise HTTPException(401, "X-Auth-Token has expired") from None
+        raise HTTPException(401, "X-Auth-Token has expired", headers=_INVALID) from None
     except jwt.ImmatureSignatureError:
-        raise HTTPException(401, "X-Auth-Token is not valid yet (nbf)") from None
+        raise HTTPException(401, "X-Auth-Token is not valid yet (nbf)", headers=_INVALID) from None
     except jwt.InvalidTokenError as exc:
-        raise HTTPException(401, f"X-Auth-Token is invalid: {exc}") from None
-    account = str(claims["account_id"])
+        raise HTTPException(401, f"X-Auth-Token is invalid: {exc}", headers=_INVALID) from None
+    raw = claims["account_id"]
+    # amoCRM puts the account's numeric id here; bool is an int to Python but never an id
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).strip():
+        raise HTTPException(401, "X-Auth-Token is invalid: account_id must be a number or a string",
+                            headers=_INVALID)
+    account = str(raw).strip()
     if not account_exists(services.store, account):
         raise HTTPException(403, f"account {account} is not registered with this service")
     return account
@@ -75,3 +112,130 @@ def entity_of(entity: Annotated[EntitySegment, Path(description="`contacts` or `
 
 
 EntityDep = Annotated[Entity, Depends(entity_of)]
+
+
+# -- input limits ----------------------------------------------------------------------------------
+
+_max_field_chars: ContextVar[int] = ContextVar(
+    "crm_dedup_max_field_chars", default=Settings.model_fields["max_field_chars"].default)
+
+
+def max_field_chars() -> int:
+    """The longest string the current request may carry in one field (settings.max_field_chars)."""
+    return _max_field_chars.get()
+
+
+def _bounded(value: str) -> str:
+    limit = _max_field_chars.get()
+    if len(value) > limit:  # characters, not bytes: "Я" counts as one
+        raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
+                                  {"max_length": limit})
+    return value
+
+
+BoundedStr = Annotated[str, AfterValidator(_bounded)]
+"""A `str` for request models, no longer than settings.max_field_chars.
+
+A longer one fails validation like any other bad field: 422 problem+json whose `errors` entry
+names the field (`records.3.name`). The limit is read per request, so it follows the app's settings.
+"""
+
+
+def long_string_problems(value: Any, *, field: str = "", item: int | None = None,
+                         max_chars: int | None = None) -> list[InputProblem]:
+    """Every string (or key) in parsed JSON longer than the limit, one problem each, by dotted path.
+
+    For free-form parts a model cannot type with `BoundedStr`, such as amoCRM's
+    `custom_fields_values`. Raise `InputError(problems)` for a whole request, or reject one
+    batch item with them (`item` is its index).
+
+    Example:
+        >>> long_string_problems({"values": [{"value": "x" * 20}]}, field="custom_fields_values.0",
+        ...                      max_chars=10)[0].field
+        'custom_fields_values.0.values.0.value'
+    """
+    limit = max_field_chars() if max_chars is None else max_chars
+    problems: list[InputProblem] = []
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:  # iterative: nesting depth is the client's choice
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if len(node) > limit:
+                problems.append(InputProblem(f"{len(node)} characters, at most {limit} allowed",
+                                             field=path or None, item=item))
+        elif isinstance(node, Mapping):
+            for key, child in reversed(list(node.items())):
+                key = str(key)
+                if len(key) > limit:
+                    problems.append(InputProblem(f"a key of {len(key)} characters, at most {limit} allowed",
+                                                 field=path or None, item=item))
+                    continue
+                stack.append((f"{path}.{key}" if path else key, child))
+        elif isinstance(node, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), child) for i, child in reversed(list(enumerate(node))))
+    return problems
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over settings.max_body_bytes (RFC 9110 §15.5.14: 413 Content Too Large)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than the limit of {limit:,} bytes")
+
+
+class RequestLimits:
+    """ASGI middleware: refuse bodies over `max_body_bytes`; set the string limit for this request.
+
+    A declared Content-Length over the limit is refused before the app runs. A chunked body has
+    no length, so its bytes are counted as the app reads them and reading stops with
+    `BodyTooLarge` (413 problem+json) as soon as the count passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_field_chars: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_field_chars = max_field_chars
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _max_field_chars.set(self.max_field_chars)
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            _max_field_chars.reset(token)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        answered = False
+
+        async def receive_counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        async def send_watched(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counted, send_watched)
+        except BodyTooLarge:
+            # FastAPI turns it into a 413 itself when it reads the body; this is for other readers
+            if answered:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exc = BodyTooLarge(self.max_body_bytes)
+        await problem(413, status_title(413), str(exc.detail))(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,9 +35,27 @@ def problem(status: int, title: str, detail: str, *, errors: list[dict[str, Any]
 
 
 def _loc(loc: tuple[Any, ...]) -> tuple[int | None, str]:
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    """(index, field) of a pydantic error location: ("body", "records", 3, "name") -> (3, "records.3.name").
+
+    The index is the first list position on the path: the batch item at fault.
+    """
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else loc)
     index = next((p for p in parts if isinstance(p, int)), None)
-    return index, ".".join(str(p) for p in parts if not isinstance(p, int)) or "body"
+    return index, ".".join(str(p) for p in parts) or "body"
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 413: "Content too large", 422: "Invalid input", 500: "Internal error"}
+
+
+def status_title(status: int) -> str:
+    """The problem `title` of an HTTP status, the same on every Python version."""
+    if status in _TITLES:
+        return _TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def install(app: FastAPI) -> None:
@@ -56,17 +75,23 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # its loc is ("body", character offset), not a field
+                reason = f"not valid JSON: {err.get('ctx', {}).get('error', 'decode error')}"
+                errors.append({"index": None, "field": "body", "reason": reason})
+                continue
             index, field = _loc(tuple(err.get("loc", ())))
             errors.append({"index": index, "field": field, "reason": err.get("msg", "invalid")})
         first = errors[0] if errors else {"field": "body", "reason": "invalid"}
         return problem(422, "Invalid input", f"{first['field']}: {first['reason']}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-                  413: "Request too large"}
-        return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
-                       headers=getattr(exc, "headers", None))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":  # the router's own, with nothing to say
+            detail = f"no such path: {request.url.path}"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem(exc.status_code, status_title(exc.status_code), detail, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

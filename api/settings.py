@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The widget runs inside the account's amoCRM page, so the browser sends that page's origin.
+AMOCRM_ORIGIN_REGEX = r"https://[a-z0-9-]+\.amocrm\.(ru|com)"
 
 
 class Settings(BaseSettings):
@@ -17,10 +24,11 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(default=None, description="model directory; None = shipped defaults")
     jwt_secret: str | None = Field(
         default=None, description="the amoCRM integration's secret: verifies the widget's X-Auth-Token (HS256)")
-    cors_origins: list[str] = Field(
+    # NoDecode: the validator below parses the JSON itself, so a typo is reported with the variable's name
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description='origins allowed to call the API, e.g. ["https://acme.amocrm.ru"]')
     cors_origin_regex: str | None = Field(
-        default=r"https://[a-z0-9-]+\.amocrm\.(ru|com)", description="origin pattern (the widget's amoCRM domain)")
+        default=AMOCRM_ORIGIN_REGEX, description="origin pattern (the widget's amoCRM domain); empty = none")
     max_batch: int = Field(default=10_000, ge=1, description="records per batch upsert or check:batch")
     max_body_bytes: int = Field(default=50_000_000, ge=1_000, description="largest request body accepted")
     max_field_chars: int = Field(default=2_000, ge=10, description="longest string accepted in one field")
@@ -37,4 +45,48 @@ class Settings(BaseSettings):
     def _secret_is_strong(cls, value: str | None) -> str | None:
         if value is not None and (len(value) < 16 or value in {"changethis", "secret"}):
             raise ValueError("CRM_DEDUP_JWT_SECRET is too weak: use the integration's secret key (16+ characters)")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_from_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return []
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, list):
+            raise ValueError(f'CRM_DEDUP_CORS_ORIGINS must be a JSON list such as ["https://acme.amocrm.ru"], '
+                             f"got {value!r}")
+        return parsed
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, values: list[str]) -> list[str]:
+        # A browser's Origin header is scheme://host[:port] with no path (RFC 6454 §6.1), so
+        # "https://acme.amocrm.ru/" would never match; the trailing slash is dropped, a path refused.
+        origins = []
+        for value in values:
+            if value == "*":
+                origins.append(value)
+                continue
+            parts = urlsplit(value.strip().rstrip("/"))
+            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path or parts.query:
+                raise ValueError(f"CRM_DEDUP_CORS_ORIGINS: {value!r} is not an origin; "
+                                 "write scheme://host[:port], e.g. https://acme.amocrm.ru")
+            origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return origins
+
+    @field_validator("cors_origin_regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"CRM_DEDUP_CORS_ORIGIN_REGEX={value!r} is not a regular expression: {exc}") from None
         return value

@@ -8,7 +8,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from resolver.errors import Conflict, InputError
+from resolver.errors import Conflict, InputError, NotFound
 from resolver.store import Store
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -33,6 +33,16 @@ def create_account(store: Store, name: str) -> str:
     return key
 
 
+def rotate_key(store: Store, name: str) -> str:
+    """Give account `name` a new API key and return it; the old key stops working at once."""
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM accounts WHERE account_id = ?", [name]).fetchone():
+            raise NotFound(f"account {name!r} does not exist; create it with `crm-dedup accounts create {name}`")
+        key = _KEY_PREFIX + secrets.token_urlsafe(32)
+        con.execute("UPDATE accounts SET key_hash = ? WHERE account_id = ?", [_hash(key), name])
+    return key
+
+
 def account_for_key(store: Store, key: str) -> str | None:
     """The account an API key belongs to, or None."""
     digest = _hash(key)
@@ -45,5 +55,6 @@ def account_for_key(store: Store, key: str) -> str | None:
 
 
 def account_exists(store: Store, account_id: str) -> bool:
+    """Whether `account_id` is registered (the widget's token names an account; it must be one of ours)."""
     return bool(store.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account_id],
                               step="account_exists").fetchone())

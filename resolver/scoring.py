@@ -47,29 +47,29 @@ _CMP: dict[str, Callable[[float, float], bool]] = {
 
 
 def _null(a: str) -> Predicate:
-    return lambda l, r: l.get(a) is None or r.get(a) is None
+    return lambda left, right: left.get(a) is None or right.get(a) is None
 
 
 def _eq(a: str, b: str) -> Predicate:
-    return lambda l, r: _present(l.get(a), r.get(b)) and l[a] == r[b]
+    return lambda left, right: _present(left.get(a), right.get(b)) and left[a] == right[b]
 
 
 def _neq(a: str, b: str) -> Predicate:
-    return lambda l, r: _present(l.get(a), r.get(b)) and l[a] != r[b]
+    return lambda left, right: _present(left.get(a), right.get(b)) and left[a] != right[b]
 
 
 def _jw_cmp(a: str, b: str, op: str, t: float) -> Predicate:
     cmp = _CMP[op]
-    return lambda l, r: _present(l.get(a), r.get(b)) and cmp(_jw(l[a], r[b]), t)
+    return lambda left, right: _present(left.get(a), right.get(b)) and cmp(_jw(left[a], right[b]), t)
 
 
 def _intersect(a: str, b: str, k: int) -> Predicate:
-    return lambda l, r: _present(l.get(a), r.get(b)) and len(set(l[a]) & set(r[b])) >= k
+    return lambda left, right: _present(left.get(a), right.get(b)) and len(set(left[a]) & set(right[b])) >= k
 
 
 def _subset(a: str) -> Predicate:
-    def pred(l: Row, r: Row) -> bool:
-        x, y = l.get(a), r.get(a)
+    def pred(left: Row, right: Row) -> bool:
+        x, y = left.get(a), right.get(a)
         if not _present(x, y):
             return False
         shortest = min(len(x), len(y))
@@ -78,8 +78,8 @@ def _subset(a: str) -> Predicate:
 
 
 def _damerau(a: str, b: str, k: int) -> Predicate:
-    return lambda l, r: _present(l.get(a), r.get(b)) and DamerauLevenshtein.distance(
-        l[a].encode(), r[b].encode()) <= k
+    return lambda left, right: _present(left.get(a), right.get(b)) and DamerauLevenshtein.distance(
+        left[a].encode(), right[b].encode()) <= k
 
 
 def _date_diff(a: str, fmt: str, seconds: float) -> Predicate:
@@ -89,10 +89,10 @@ def _date_diff(a: str, fmt: str, seconds: float) -> Predicate:
         except ValueError:
             return None
 
-    def pred(l: Row, r: Row) -> bool:
-        if not _present(l.get(a), r.get(a)):
+    def pred(left: Row, right: Row) -> bool:
+        if not _present(left.get(a), right.get(a)):
             return False
-        x, y = parse(l[a]), parse(r[a])
+        x, y = parse(left[a]), parse(right[a])
         return x is not None and y is not None and abs((x - y).total_seconds()) <= seconds
     return pred
 
@@ -124,7 +124,7 @@ def compile_condition(sql: str) -> Predicate:
             return build(*m.groups())
     if " OR " in sql:
         parts = [compile_condition(p) for p in sql.split(" OR ")]
-        return lambda l, r: any(p(l, r) for p in parts)
+        return lambda left, right: any(p(left, right) for p in parts)
     raise ModelError(f"cannot score this comparison level in real time: {sql!r}")
 
 

@@ -306,12 +306,17 @@ class Store:
         return rows[0] if rows else None
 
     def mark_deleted(self, account_id: str, entity: Entity, record_id: str) -> bool:
-        """Mark a record deleted (it leaves scans and checks); False when the account has no such record."""
+        """Mark a record deleted (it leaves scans and checks); False when the account has no such record.
+
+        Like every write of a record it stamps `ingested_at`: the check's in-memory copy of the base
+        follows the rows written since its last look by that column.
+        """
         key = [account_id, entity, record_id]
         try:
             with self.transaction() as con:
-                found = con.execute("UPDATE records SET deleted = true WHERE account_id = ? AND entity = ? "
-                                    "AND record_id = ? RETURNING record_id", key).fetchall()
+                found = con.execute("UPDATE records SET deleted = true, ingested_at = ? WHERE account_id = ? "
+                                    "AND entity = ? AND record_id = ? RETURNING record_id",
+                                    [datetime.now(UTC), *key]).fetchall()
                 con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? AND record_id = ?", key)
         except duckdb.Error as exc:
             raise StoreError(f"store query mark_deleted: {exc}") from exc
@@ -374,8 +379,9 @@ class Store:
                     raise Conflict(f"group {group_id} was merged into {current}, not {survivor_id}")
                 absorbed = sorted(set(absorbed_ids))
                 ids = [account_id, entity, absorbed]
-                con.execute("UPDATE records SET merged_into = ? WHERE account_id = ? AND entity = ? "
-                            "AND record_id IN (SELECT unnest(?::VARCHAR[]))", [survivor_id, *ids])
+                con.execute("UPDATE records SET merged_into = ?, ingested_at = ? WHERE account_id = ? "
+                            "AND entity = ? AND record_id IN (SELECT unnest(?::VARCHAR[]))",
+                            [survivor_id, datetime.now(UTC), *ids])  # ingested_at: see mark_deleted
                 con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? "
                             "AND record_id IN (SELECT unnest(?::VARCHAR[]))", ids)
                 con.execute("UPDATE groups SET status = 'merged', survivor_id = ? WHERE account_id = ? "

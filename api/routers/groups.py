@@ -1,7 +1,92 @@
-"""Routes for groups (filled in by the API issue)."""
+"""Groups of the last scans: a cursor-paginated list, one group explained, and the merges the widget reports."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import binascii
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import AccountDep, EntitySegment, ServicesDep
+from api.schemas import GroupDetail, GroupOut, GroupPage, MergeReport, MergeResult, problem_responses
+from resolver.errors import InputError, NotFound
+from resolver.records import PLURAL, Entity
 
 router = APIRouter(prefix="/v1", tags=["groups"])
+
+_SINGULAR: dict[str, Entity] = {plural: entity for entity, plural in PLURAL.items()}  # type: ignore[misc]
+GroupIdPath = Annotated[str, Path(max_length=64, description="stable across rescans", examples=["ct-04984fc0a41b"])]
+
+
+@router.get(
+    "/groups", response_model=GroupPage,
+    summary="Groups sorted by score (best first), cursor-paginated",
+    description="Filters combine; `status=open` leaves out groups already merged, and an open group lists only "
+                "records not deleted or merged since the scan. Pass `next_cursor` back as `cursor` for the next "
+                "page, with the same filters.",
+    responses=problem_responses(e422="cursor: not a cursor this API returned"),
+)
+def list_groups(
+    account: AccountDep,
+    services: ServicesDep,
+    entity: Annotated[EntitySegment | None, Query(description="`contacts` or `companies`; both when absent")] = None,
+    min_score: Annotated[float | None, Query(ge=0, le=1, description="lowest group_score")] = None,
+    status: Annotated[Literal["open", "merged"] | None, Query(description="any when absent")] = None,
+    needs_review: Annotated[bool | None, Query(description="only groups a person should (not) look at")] = None,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> GroupPage:
+    rows = services.store.groups_page(
+        account, entity=_SINGULAR[entity] if entity else None, min_score=min_score, status=status,
+        needs_review=needs_review, after=_decode_cursor(cursor) if cursor else None, limit=limit + 1)
+    items = [GroupOut.model_validate(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return GroupPage(items=items, next_cursor=_encode_cursor(items[-1]) if more else None)
+
+
+@router.get(
+    "/groups/{group_id}", response_model=GroupDetail,
+    summary="One group: members, the scored pairs among them with per-field explanations, the merge plan",
+    responses=problem_responses(e404="no group ct-04984fc0a41b in this account",
+                                e422="group_id: String should have at most 64 characters"),
+)
+def get_group(account: AccountDep, services: ServicesDep, group_id: GroupIdPath) -> GroupDetail:
+    row = services.store.group(account, group_id)
+    if row is None:
+        raise NotFound(f"no group {group_id} in this account")
+    return GroupDetail.from_row(row)
+
+
+@router.post(
+    "/groups/{group_id}/merged", response_model=MergeResult,
+    summary="Record the merge the widget made: absorbed records leave all results",
+    description="Every id must be a member of the group. A repeat answers the same; the same survivor with more "
+                "absorbed members adds them; another survivor than the one already reported is a 409.",
+    responses=problem_responses(e404="no group ct-04984fc0a41b in this account",
+                                e409="group ct-04984fc0a41b was merged into 401, not 402",
+                                e422="absorbed_ids[0]: record 999 is not a member of group ct-04984fc0a41b"),
+)
+def report_merge(account: AccountDep, services: ServicesDep, group_id: GroupIdPath,
+                 body: MergeReport) -> MergeResult:
+    merged = services.store.record_merge(account, group_id, survivor_id=body.survivor_id,
+                                         absorbed_ids=body.absorbed_ids)
+    return MergeResult.model_validate(merged)
+
+
+# The cursor is the last item's (group_score, group_id), the sort key, so a page starts right
+# after it even when groups before it were merged meanwhile. Opaque to clients: base64url JSON.
+
+def _encode_cursor(last: GroupOut) -> str:
+    return base64.urlsafe_b64encode(json.dumps([last.group_score, last.group_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        score, group_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(score, bool) or not isinstance(score, int | float) or not isinstance(group_id, str):
+            raise ValueError(cursor)
+    except (binascii.Error, UnicodeError, ValueError, TypeError) as exc:
+        raise InputError.one("not a cursor this API returned", field="cursor") from exc
+    return float(score), group_id

@@ -1,0 +1,152 @@
+"""The background job runner: one worker thread and a queue per process, so scans never block requests.
+
+Jobs are rows of the store's `jobs` table (status, percent, result); the queue holds only what to
+run next, so a job queued or running when a process dies is marked failed by the next one to start.
+The worker thread reads and writes through the store's cursor of its own thread, so requests keep
+being answered while a scan runs (DuckDB MVCC); only writers take turns, one transaction at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from api.services import Services
+from resolver.errors import CrmDedupError
+from resolver.linkage import Model, Progress
+from resolver.records import ENTITIES, Entity
+from resolver.scan import fit_model, scan
+from resolver.store import Store
+
+logger = logging.getLogger(__name__)
+
+INTERRUPTED = "the service stopped before this job finished; submit it again"
+STOPPED = "the service stopped before this job started; submit it again"
+_PERCENT_STEP = 1.0  # write progress when it moved at least this much: a row update per callback is waste
+
+
+@dataclass(frozen=True)
+class _ScanJob:
+    account_id: str
+    job_id: str
+    entity: Entity | None
+
+
+class JobRunner:
+    """Runs submitted scans one at a time in a daemon thread; `start` before use, `stop` at shutdown."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._queue: queue.Queue[_ScanJob | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Fail the jobs an earlier process left unfinished, then start the worker thread (once)."""
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            failed = self._services.store.fail_unfinished_jobs(INTERRUPTED)
+            if failed:
+                logger.warning("%d job(s) left queued or running by a stopped process are marked failed", failed)
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._work, name="crm-dedup-jobs", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Let the running job finish (a scan cannot be cut short), fail the queued ones, end the thread."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._stopping.set()
+            self._queue.put(None)
+            thread.join(timeout)
+            if thread.is_alive():
+                # a daemon thread: it ends with the process; its job is failed by the next start
+                logger.warning("job runner still busy after %.0f s; leaving it to end with the process", timeout)
+
+    def submit_scan(self, account_id: str, entity: Entity | None) -> dict[str, Any]:
+        """Queue a scan of one entity (None: both) of the account; returns the new job as stored."""
+        self.start()
+        job = self._services.store.create_job(account_id, kind="scan", entity=entity)
+        self._queue.put(_ScanJob(account_id, job["job_id"], entity))
+        return job
+
+    # -- the worker thread ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            store = self._services.store
+            if self._stopping.is_set():
+                store.update_job(job.account_id, job.job_id, status="failed", percent=0.0, error=STOPPED)
+                continue
+            self._run(store, job)
+
+    def _run(self, store: Store, job: _ScanJob) -> None:
+        progress = _Progress(store, job)
+        try:
+            store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
+            result = self._scan(store, job, progress)
+        except CrmDedupError as exc:
+            logger.warning("scan job %s of %s failed: %s", job.job_id, job.account_id, exc)
+            self._fail(store, job, progress.percent, str(exc))
+        except Exception as exc:  # the worker must outlive any one job; the trace goes to the log only
+            logger.exception("scan job %s of %s failed", job.job_id, job.account_id)
+            self._fail(store, job, progress.percent, f"internal error ({type(exc).__name__}); see the service log")
+        else:
+            store.update_job(job.account_id, job.job_id, status="done", percent=100.0, result=result)
+
+    @staticmethod
+    def _fail(store: Store, job: _ScanJob, percent: float, error: str) -> None:
+        try:
+            store.update_job(job.account_id, job.job_id, status="failed", percent=percent, error=error)
+        except CrmDedupError:
+            logger.exception("cannot mark job %s failed", job.job_id)
+
+    def _scan(self, store: Store, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
+        totals = {"records": 0, "pairs": 0, "groups": 0}
+        for i, entity in enumerate(entities):
+            model: Model = self._services.model(entity)
+            extras = store.extra_fields(job.account_id, entity)
+            # an account's own fields need a model fitted on its data first: half of this entity's share
+            phases = 2 if extras else 1
+            if extras:
+                model = fit_model(store, account_id=job.account_id, base=model, extras=extras,
+                                  progress=progress.part(i * phases, len(entities) * phases))
+            # TODO(issue 4): pass the reviewers' cannot-links once decisions are stored
+            result = scan(store, account_id=job.account_id, model=model,
+                          progress=progress.part(i * phases + phases - 1, len(entities) * phases))
+            totals["records"] += result.n_records
+            totals["pairs"] += result.n_pairs
+            totals["groups"] += result.n_groups
+        return {**totals, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+class _Progress:
+    """Turns the scan's `progress(done, total)` of each part into the job's percent in the store."""
+
+    def __init__(self, store: Store, job: _ScanJob) -> None:
+        self._store = store
+        self._job = job
+        self.percent = 0.0
+
+    def part(self, index: int, parts: int) -> Progress:
+        def report(done: int, total: int) -> None:
+            share = done / total if total else 1.0
+            percent = round(100.0 * (index + min(share, 1.0)) / parts, 1)
+            # 100 is written with the result, so a job never shows 100 % while still running
+            if percent - self.percent >= _PERCENT_STEP and percent < 100.0:
+                self.percent = percent
+                self._store.update_job(self._job.account_id, self._job.job_id, status="running", percent=percent)
+        return report
