@@ -34,6 +34,7 @@ format: install
 
 bench: install                    ## accuracy, speed and memory numbers (prints; never fails on them)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_api.py
 
 models: install                   ## retrain the shipped default models on generated data
 	$(BIN)/python -m training.default_models

@@ -97,6 +97,7 @@ class Checker:
         self._lock = threading.Lock()
         self._snapshots: dict[tuple[str, Entity], _Snapshot] = {}
         self._scorers: dict[tuple[str, int], PairScorer] = {}
+        self._stop_warming = threading.Event()
 
     def set_model(self, model: Model) -> None:
         """Use another model for its entity from the next check on (thresholds, retrained weights)."""
@@ -110,10 +111,17 @@ class Checker:
 
     def warm(self, account_ids: Collection[str]) -> None:
         """Load the given accounts' records now, so their first check does not wait (10 s at 318k)."""
+        self._stop_warming.clear()
         for account_id in account_ids:
             for entity in self._models:
+                if self._stop_warming.is_set():
+                    return
                 with self._lock:
                     self._snapshot(account_id, spec_for(entity))
+
+    def stop_warming(self) -> None:
+        """Make a running `warm` return after the account it is loading."""
+        self._stop_warming.set()
 
     def check(self, account_id: str, record: Record, *, threshold: float | None = None, limit: int = 10,
               exclude: Collection[str] = ()) -> list[Match]:

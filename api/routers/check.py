@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AccountDep, EntityDep, ServicesDep
@@ -83,12 +83,12 @@ class CheckBatchOut(BaseModel):
     rejected: list[Rejected]
 
 
-def get_checker(request: Request, services: ServicesDep) -> Checker:
-    """One Checker per app: it keeps each account's live records in memory for fast checks."""
-    checker: Checker | None = getattr(request.app.state, "checker", None)
+def get_checker(services: ServicesDep) -> Checker:
+    """The app's Checker: it keeps each account's live records in memory for fast checks."""
+    checker = services.checker
     if checker is None:
-        checker = request.app.state.checker = Checker(services.store, services.models)
-    for model in services.models.values():  # a model swapped in (issue: thresholds) applies at once
+        checker = services.checker = Checker(services.store, services.models)
+    for model in services.models.values():  # a model swapped in (new thresholds) applies at once
         if checker.model(model.entity) is not model:
             checker.set_model(model)
     return checker
