@@ -71,3 +71,29 @@ class Group:
     group_score: float
     needs_review: bool
     review_reasons: tuple[str, ...] = ()
+
+
+DecisionKind = Literal["not_duplicate", "duplicate", "undo"]
+DECISION_KINDS: tuple[DecisionKind, ...] = ("not_duplicate", "duplicate", "undo")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A reviewer's word on a pair; the latest one on a pair is in force (`undo` withdraws it).
+
+    `left_id` < `right_id` (use `Decision.of`), so a pair has one spelling.
+    """
+
+    entity: Entity
+    left_id: str
+    right_id: str
+    decision: DecisionKind
+    reviewer: str | None = None
+    decided_at: datetime | None = None
+    group_id: str | None = None
+
+    @classmethod
+    def of(cls, entity: Entity, a: str, b: str, decision: DecisionKind, *, reviewer: str | None = None,
+           decided_at: datetime | None = None, group_id: str | None = None) -> Decision:
+        left, right = (a, b) if a < b else (b, a)
+        return cls(entity, left, right, decision, reviewer, decided_at, group_id)

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
-from resolver.records import Entity, Record
+from resolver.records import Decision, Entity, Record
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +226,40 @@ class Store:
     def accounts_with_records(self) -> list[str]:
         rows = self.execute("SELECT DISTINCT account_id FROM records ORDER BY 1", step="accounts").fetchall()
         return [r[0] for r in rows]
+
+    # -- decisions (append-only) ----------------------------------------------------------------
+
+    def add_decisions(self, account_id: str, decisions: Sequence[Decision]) -> int:
+        """Append reviewer decisions in one transaction; committed (durable) when this returns."""
+        if not decisions:
+            return 0
+        now = datetime.now(UTC)
+        with self.transaction() as con:
+            row = con.execute("SELECT coalesce(max(seq), 0) FROM decisions WHERE account_id = ?",
+                              [account_id]).fetchone()
+            seq = int(row[0]) if row else 0
+            con.executemany(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[account_id, d.entity, seq + i + 1, d.left_id, d.right_id, d.decision, d.reviewer,
+                  d.decided_at or now, d.group_id] for i, d in enumerate(decisions)])
+        return len(decisions)
+
+    def decisions(self, account_id: str, entity: Entity | None = None) -> list[Decision]:
+        """The whole log of an account (optionally one entity), oldest first."""
+        rows = self.execute(
+            "SELECT entity, left_id, right_id, decision, reviewer, decided_at, group_id FROM decisions "
+            "WHERE account_id = ? AND (? IS NULL OR entity = ?) ORDER BY seq",
+            [account_id, entity, entity], step="decisions").fetchall()
+        return [Decision(*r) for r in rows]
+
+    def decisions_in_force(self, account_id: str, entity: Entity) -> dict[tuple[str, str], Decision]:
+        """(left_id, right_id) -> the latest decision on the pair, for pairs not undone."""
+        rows = self.execute(load_sql("decisions_in_force"), [account_id, entity], step="decisions_in_force").fetchall()
+        return {(r[1], r[2]): Decision(*r) for r in rows}
+
+    def cannot_links(self, account_id: str, entity: Entity) -> set[tuple[str, str]]:
+        """Pairs a reviewer separated (latest decision `not_duplicate`)."""
+        return {k for k, d in self.decisions_in_force(account_id, entity).items() if d.decision == "not_duplicate"}
 
     # -- scan results ---------------------------------------------------------------------------
 
