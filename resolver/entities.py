@@ -19,6 +19,7 @@ import splink.comparison_library as cl
 from splink import block_on
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 from resolver.errors import InputError
 from resolver.normalize import (
@@ -449,6 +450,7 @@ def _normalize_date(text: str) -> str | None:
 def extra_comparison(extra: ExtraField) -> ComparisonCreator:
     """A comparison that fits the field's kind: fuzzy text, date with typo level, or exact id."""
     col = extra.column
+    levels: list[ComparisonLevelCreator | dict[str, Any]]
     if extra.kind == "text":
         levels = [
             cll.NullLevel(col),

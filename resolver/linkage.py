@@ -18,6 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, SettingsCreator
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.comparison_creator import ComparisonCreator
 
 from resolver.entities import (
     SHARED_VALUE_COMPARISONS,
@@ -158,8 +160,9 @@ def save_model(model: Model, directory: Path) -> None:
 
 def settings_for(spec: EntitySpec, extras: Sequence[ExtraField] = ()) -> SettingsCreator:
     """Untrained Splink settings: the spec's comparisons and blocking plus the account's extras."""
-    comparisons = spec.comparisons() + [extra_comparison(e) for e in extras]
-    blocking = spec.blocking_rules() + [r for e in extras for r in extra_blocking(e)]
+    comparisons: list[ComparisonCreator | dict[str, Any]] = [*spec.comparisons(), *map(extra_comparison, extras)]
+    blocking: list[BlockingRuleCreator | dict[str, Any]] = [
+        *spec.blocking_rules(), *(r for e in extras for r in extra_blocking(e))]
     return SettingsCreator(
         link_type="dedupe_only",
         comparisons=comparisons,
@@ -191,7 +194,8 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
         if progress:
             progress(done, steps)
 
-    rules = spec.deterministic_rules() + [r for e in extras for r in extra_deterministic(e, spec)]
+    rules: list[str | BlockingRuleCreator] = [
+        *spec.deterministic_rules(), *(r for e in extras for r in extra_deterministic(e, spec))]
     try:
         linker.training.estimate_probability_two_random_records_match(rules, recall=recall)
     except ValueError:

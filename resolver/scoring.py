@@ -64,13 +64,16 @@ def _jw_cmp(a: str, b: str, op: str, t: float) -> Predicate:
 
 
 def _intersect(a: str, b: str, k: int) -> Predicate:
-    return lambda left, right: _present(left.get(a), right.get(b)) and len(set(left[a]) & set(right[b])) >= k
+    def pred(left: Row, right: Row) -> bool:
+        x, y = left.get(a), right.get(b)
+        return x is not None and y is not None and len(set(x) & set(y)) >= k
+    return pred
 
 
 def _subset(a: str) -> Predicate:
     def pred(left: Row, right: Row) -> bool:
         x, y = left.get(a), right.get(a)
-        if not _present(x, y):
+        if x is None or y is None:
             return False
         shortest = min(len(x), len(y))
         return shortest != 0 and len(set(x) & set(y)) == shortest

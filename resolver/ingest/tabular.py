@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
@@ -435,7 +435,7 @@ class _Unreadable(Exception):
         self.line = line
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
+def _csv_rows(path: Path) -> Generator[tuple[int, list[object]], None, None]:
     """Rows of a delimited text file with their line numbers (header = 1)."""
     text = _decode(_read_bytes(path))
     delimiter = _sniff_delimiter(text[:_SNIFF_CHARS].lstrip("\r\n"))  # the header, past blank lines
@@ -485,7 +485,7 @@ def _sniff_delimiter(sample: str) -> str:
     return best
 
 
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[object]]]:
+def _xlsx_rows(path: Path) -> Generator[tuple[int, list[object]], None, None]:
     """Rows of the first sheet with their row numbers; cells keep Excel's types."""
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)

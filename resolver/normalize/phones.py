@@ -207,6 +207,7 @@ def _fast_ru_nsn(digits: str, plus: bool) -> str | None:
 
 def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], frozenset[int]]]:
     general = metadata.general_desc
+    assert general is not None, "phonenumbers metadata always has a general description"
     descs: list[PhoneNumberDesc | None] = [
         metadata.fixed_line, metadata.mobile, metadata.toll_free, metadata.premium_rate,
         metadata.shared_cost, metadata.personal_number, metadata.voip, metadata.pager,
@@ -229,6 +230,7 @@ def _validity_patterns(metadata: PhoneMetadata) -> dict[int, re.Pattern[str]]:
     pattern and possible lengths.
     """
     general = metadata.general_desc
+    assert general is not None, "phonenumbers metadata always has a general description"
     by_length: dict[int, list[str]] = {}
     for pattern, lengths in _type_patterns(metadata):
         for length in lengths:
@@ -240,7 +242,9 @@ def _validity_patterns(metadata: PhoneMetadata) -> dict[int, re.Pattern[str]]:
     }
 
 
-_RU_VALID = _validity_patterns(PhoneMetadata.metadata_for_region("RU"))
+_RU_METADATA = PhoneMetadata.metadata_for_region("RU")
+assert _RU_METADATA is not None, "phonenumbers ships metadata for RU"
+_RU_VALID = _validity_patterns(_RU_METADATA)
 
 
 def _is_russian_number(nsn: str) -> bool:
