@@ -55,7 +55,8 @@ def main() -> int:
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/#/models/{args.model}/versions/{version}", wait_until="domcontentloaded")
+            page.goto(f"http://127.0.0.1:{port}/#/models/{args.model}/versions/{version}",
+                      wait_until="domcontentloaded")
             page.wait_for_timeout(6000)  # the UI fetches and renders after load; it never goes idle
             for label in ("Close", "close"):  # the assistant side panel hides half the page
                 closer = page.locator(f'[aria-label="{label}"]')
