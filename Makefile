@@ -7,7 +7,7 @@ DB     ?= var/demo.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench models clean
+.PHONY: install run test lint format bench models mlflow-ui clean
 
 install: $(STAMP)
 
@@ -35,9 +35,15 @@ format: install
 bench: install                    ## accuracy, speed and memory numbers (prints; never fails on them)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_learning.py
 
 models: install                   ## retrain the shipped default models on generated data
 	$(BIN)/python -m training.default_models
+
+MLFLOW_URI ?= sqlite:///var/mlflow.db
+mlflow-ui: install                ## the MLflow UI on the local tracking store (runs, versions, threshold tags)
+	mkdir -p var
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --default-artifact-root var/mlruns --host $(HOST) --port 5000
 
 clean:
 	rm -rf var .pytest_cache

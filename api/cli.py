@@ -22,7 +22,7 @@ from resolver.entities import ExtraField, spec_for
 from resolver.errors import CrmDedupError, InputError
 from resolver.ingest import parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
-from resolver.records import ENTITIES, PLURAL, Entity
+from resolver.records import ENTITIES, PLURAL, Decision, Entity
 from resolver.scan import fit_model, ingest, scan
 from resolver.store import Store
 
@@ -310,6 +310,137 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Retrain from the account's base and reviewers' decisions; register a version, promote if not worse."""
+    from training.retrain import retrain
+
+    entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
+    with Store(settings.db) as store:
+        for entity in entities:
+            if store.count_records(args.account, entity) < 2:
+                if args.entity:
+                    raise InputError.one(f"account {args.account!r} has too few {entity} records in {settings.db} "
+                                         "to train on; run `crm-dedup import` first")
+                continue
+            with _bar(f"training {entity} model", not args.quiet) as progress:
+                result = retrain(store, args.account, entity, tracking_uri=settings.mlflow_tracking_uri,
+                                 default=load_model(entity, settings.models_dir), progress=progress)
+            _err(f"{entity}: {result.registered_model} version {result.version} from {result.n_records} records "
+                 f"and {result.n_labels} labels ({result.evaluation}) in {result.seconds:.1f} s; {result.reason}")
+            sys.stdout.write(f"{entity}\t{result.registered_model}\t{result.version}\t"
+                             f"{'champion' if result.promoted else '-'}\n")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    """The account's registered versions, newest first: version, aliases, thresholds, promotion note (TSV)."""
+    from training.registry import Registry
+
+    registry = Registry(settings.mlflow_tracking_uri)
+    entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
+    sys.stdout.write("entity\tversion\taliases\treview_threshold\tauto_merge_threshold\tpromotion\n")
+    for entity in entities:
+        for v in registry.versions(args.account, entity):
+            sys.stdout.write(f"{entity}\t{v.version}\t{','.join(v.aliases) or '-'}\t{v.review_threshold}\t"
+                             f"{v.auto_merge_threshold}\t{v.tags.get('promotion', '')}\n")
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
+    """Make VERSION the champion (a rollback is promoting an older one); servers follow within their refresh."""
+    from training.registry import Registry
+
+    entity: Entity = spec_for(args.entity).entity
+    Registry(settings.mlflow_tracking_uri).promote(args.account, entity, args.version)
+    _err(f"{entity} model version {args.version} of account {args.account!r} is now the champion")
+    return 0
+
+
+FEEDBACK_EXPORT = "export"  # `crm-dedup feedback export`: the word that is not a file name
+
+
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    """`feedback FILE.jsonl`: store a file of decisions (all or none); `feedback export`: write the log."""
+    if args.file == FEEDBACK_EXPORT:
+        return _feedback_export(args, settings)
+    if args.entity or args.out:
+        raise InputError.one("--entity and --out belong to `crm-dedup feedback export`; a decisions file "
+                             "names the entity on every line (a file called `export`: write ./export)")
+    from resolver.suppression import record_decisions
+
+    decisions = _read_decisions(Path(args.file))
+    with Store(settings.db) as store:
+        stored = record_decisions(store, args.account, decisions)
+    _err(f"stored {len(stored)} decisions of {args.file} in account {args.account!r} "
+         f"(#{stored[0].seq}-#{stored[-1].seq}); groups they separate are split, pairs rejoin at the next scan")
+    return 0
+
+
+def _read_decisions(path: Path) -> list[Decision]:
+    """Decisions of a JSONL file, one a line (design.md); InputError names the line and field of every problem."""
+    import json
+
+    from api.schemas import PairDecisionIn
+    from resolver.errors import InputProblem
+
+    source = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError.one(f"cannot read file: {exc.strerror or exc}", source=source) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError.one("not UTF-8 text", source=source) from exc
+    decisions: list[Decision] = []
+    problems: list[InputProblem] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(InputProblem(f"not valid JSON: {exc.msg}", source, line_no))
+            continue
+        if not isinstance(obj, dict):
+            problems.append(InputProblem(f"expected a JSON object, got {type(obj).__name__}", source, line_no))
+            continue
+        try:
+            decisions.append(PairDecisionIn.model_validate(obj).to_decision())
+        except ValidationError as exc:
+            problems += [InputProblem(e["msg"], source, line_no, ".".join(map(str, e["loc"])) or None)
+                         for e in exc.errors()]
+    if problems:
+        raise InputError(problems)
+    if not decisions:
+        raise InputError.one("the file holds no decisions", source=source)
+    return decisions
+
+
+def _feedback_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The account's decisions as JSONL, oldest first, in the shape `crm-dedup feedback FILE` reads."""
+    import json
+    from datetime import UTC
+
+    _check_out(args.out)
+    with Store(settings.db) as store:
+        decisions = store.decisions(args.account, spec_for(args.entity).entity if args.entity else None)
+    lines = []
+    for d in decisions:
+        assert d.decided_at is not None  # the store stamps every decision it appends
+        row = {"entity": d.entity, "left_id": d.left_id, "right_id": d.right_id, "decision": d.decision,
+               "reviewer": d.reviewer, "at": d.decided_at.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+        if d.group_id:
+            row["group_id"] = d.group_id
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    if args.out:
+        tmp = Path(args.out).with_suffix(Path(args.out).suffix + ".part")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        tmp.replace(args.out)  # the file appears whole or not at all
+        _err(f"{len(lines)} decisions of account {args.account!r} written to {args.out}")
+    else:
+        sys.stdout.write("".join(lines))
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -366,6 +497,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=_port, default=8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("train", parents=[common], help="retrain from the account's data and reviewers' decisions")
+    p.add_argument("--account", required=True)
+    p.add_argument("--entity", choices=ENTITIES, help="default: both")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("models", parents=[common], help="the account's registered models (MLflow registry)")
+    mod = p.add_subparsers(dest="models_command", required=True)
+    pl = mod.add_parser("list", parents=[common], help="versions, aliases and thresholds, newest first (TSV)")
+    pl.add_argument("--account", required=True)
+    pl.add_argument("--entity", choices=ENTITIES, help="default: both")
+    pl.set_defaults(func=cmd_models_list)
+    pp = mod.add_parser("promote", parents=[common], help="make VERSION the champion (rollback)")
+    pp.add_argument("version", type=int)
+    pp.add_argument("--account", required=True)
+    pp.add_argument("--entity", required=True, choices=ENTITIES)
+    pp.set_defaults(func=cmd_models_promote)
+
+    p = sub.add_parser("feedback", parents=[common],
+                       help="store reviewers' decisions from a JSONL file, or `feedback export` the log",
+                       description="`crm-dedup feedback FILE.jsonl --account NAME` stores the file's decisions "
+                                   "(all or none); `crm-dedup feedback export --account NAME [--entity] [--out]` "
+                                   "writes the account's decisions as JSONL, oldest first.")
+    p.add_argument("file", metavar="FILE.jsonl|export", help="a decisions file, one JSON object a line; or `export`")
+    p.add_argument("--account", required=True)
+    p.add_argument("--entity", choices=ENTITIES, help="export: only this entity (default: both)")
+    p.add_argument("--out", help="export: the JSONL file (default: stdout)")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("demo", parents=[common], help="generate demo data, import, scan and show groups")
     p.add_argument("--account", default="demo")

@@ -34,6 +34,7 @@ class _ScanJob:
     account_id: str
     job_id: str
     entity: Entity | None
+    kind: str = "scan"  # or "retrain"
 
 
 class JobRunner:
@@ -78,6 +79,13 @@ class JobRunner:
         self._queue.put(_ScanJob(account_id, job["job_id"], entity))
         return job
 
+    def submit_retrain(self, account_id: str, entity: Entity | None) -> dict[str, Any]:
+        """Queue a retrain of one entity's model (None: both) of the account; returns the new job."""
+        self.start()
+        job = self._services.store.create_job(account_id, kind="retrain", entity=entity)
+        self._queue.put(_ScanJob(account_id, job["job_id"], entity, kind="retrain"))
+        return job
+
     # -- the worker thread ------------------------------------------------------------------------
 
     def _work(self) -> None:
@@ -95,12 +103,13 @@ class JobRunner:
         progress = _Progress(store, job)
         try:
             store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
-            result = self._scan(store, job, progress)
+            result = self._retrain(store, job, progress) if job.kind == "retrain" else \
+                self._scan(store, job, progress)
         except CrmDedupError as exc:
-            logger.warning("scan job %s of %s failed: %s", job.job_id, job.account_id, exc)
+            logger.warning("%s job %s of %s failed: %s", job.job_id, job.account_id, exc)
             self._fail(store, job, progress.percent, str(exc))
         except Exception as exc:  # the worker must outlive any one job; the trace goes to the log only
-            logger.exception("scan job %s of %s failed", job.job_id, job.account_id)
+            logger.exception("%s job %s of %s failed", job.kind, job.job_id, job.account_id)
             self._fail(store, job, progress.percent, f"internal error ({type(exc).__name__}); see the service log")
         else:
             store.update_job(job.account_id, job.job_id, status="done", percent=100.0, result=result)
@@ -124,13 +133,34 @@ class JobRunner:
             if extras:
                 model = fit_model(store, account_id=job.account_id, base=model, extras=extras,
                                   progress=progress.part(i * phases, len(entities) * phases))
-            # TODO(issue 4): pass the reviewers' cannot-links once decisions are stored
+            # scan applies the account's decisions in force itself: separated pairs never share a group
             result = scan(store, account_id=job.account_id, model=model,
                           progress=progress.part(i * phases + phases - 1, len(entities) * phases))
             totals["records"] += result.n_records
             totals["pairs"] += result.n_pairs
             totals["groups"] += result.n_groups
         return {**totals, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+    def _retrain(self, store: Store, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+        """Retrain each entity that has records; the result keeps JobResult's counts (records, labels as
+        pairs, no groups) plus what the retrain decided."""
+        from training.retrain import retrain  # scikit-learn and mlflow load only when a retrain runs
+
+        t0 = time.perf_counter()
+        entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
+        out: dict[str, Any] = {"records": 0, "pairs": 0, "groups": 0, "models": []}
+        for i, entity in enumerate(entities):
+            if store.count_records(job.account_id, entity) < 2 and not job.entity:
+                continue
+            result = retrain(store, job.account_id, entity, tracking_uri=self._services.settings.mlflow_tracking_uri,
+                             default=self._services.model(entity), progress=progress.part(i, len(entities)))
+            self._services.forget(job.account_id, entity)  # a new champion serves from the next request
+            out["records"] += result.n_records
+            out["pairs"] += result.n_labels
+            out["models"].append({"entity": entity, "registered_model": result.registered_model,
+                                  "version": result.version, "promoted": result.promoted, "reason": result.reason})
+        return {**out, "seconds": round(time.perf_counter() - t0, 3)}
 
 
 class _Progress:

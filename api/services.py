@@ -4,15 +4,44 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
 
 from api.settings import Settings
 from resolver.candidates import Checker
+from resolver.errors import CrmDedupError
 from resolver.linkage import Model, load_model
 from resolver.records import ENTITIES, Entity
 from resolver.store import Store
 
 logger = logging.getLogger(__name__)
+
+SHIPPED = "shipped default"
+REGISTRY = "registry"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The model one account gets for one entity, where it came from and when that was last looked up.
+
+    `reranker` is the champion's re-ranker (training/reranker.py) or None; `version_number` is the
+    registry's version, None for the shipped default.
+    """
+
+    model: Model
+    source: Literal["shipped default", "registry"]
+    version_number: int | None = None
+    registered_model: str | None = None
+    reranker: Any = None
+    checked_at: float = 0.0
+
+
+def _no_tracking_store(uri: str) -> bool:
+    # a local sqlite store nobody has trained into yet holds no champion; creating it (MLflow runs
+    # its migrations, seconds) on a mere lookup would be waste
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
 
 
 @dataclass
@@ -21,9 +50,12 @@ class Services:
 
     settings: Settings
     store: Store
-    models: dict[Entity, Model] = field(default_factory=dict)
+    models: dict[Entity, Model] = field(default_factory=dict)  # the shipped defaults, per entity
     checker: Checker | None = None
     _warming: threading.Thread | None = None
+    _served: dict[tuple[str, Entity], ServedModel] = field(default_factory=dict)
+    _served_lock: threading.Lock = field(default_factory=threading.Lock)
+    _registry: Any = None
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -48,7 +80,66 @@ class Services:
         return thread
 
     def model(self, entity: Entity) -> Model:
+        """The shipped default model of `entity` (the same for every account)."""
         return self.models[entity]
+
+    def model_for(self, account_id: str, entity: Entity) -> Model:
+        """The model `account_id` is served for `entity`: its registry champion, else the shipped default."""
+        return self.served(account_id, entity).model
+
+    def served(self, account_id: str, entity: Entity) -> ServedModel:
+        """`model_for` with its source; the champion and its threshold tags are re-read at most every
+        `settings.model_refresh_seconds`, so a tag changed in the MLflow UI applies without a restart."""
+        key = (account_id, entity)
+        cached = self._served.get(key)
+        if cached is not None and time.monotonic() - cached.checked_at < self.settings.model_refresh_seconds:
+            return cached
+        with self._served_lock:
+            fresh = self._look_up(account_id, entity, cached)
+            self._served[key] = fresh
+        return fresh
+
+    def forget(self, account_id: str, entity: Entity) -> None:
+        """Drop the cached lookup: the next request reads the registry (after a retrain or a promote)."""
+        with self._served_lock:
+            self._served.pop((account_id, entity), None)
+
+    def registry(self) -> Any:
+        """The MLflow registry client (training/registry.py), made on first use: mlflow loads slowly."""
+        if self._registry is None:
+            from training.registry import Registry, quiet_artifact_progress
+
+            quiet_artifact_progress()
+            self._registry = Registry(self.settings.mlflow_tracking_uri)
+        return self._registry
+
+    def _look_up(self, account_id: str, entity: Entity, cached: ServedModel | None) -> ServedModel:
+        now = time.monotonic()
+        shipped = ServedModel(self.models[entity], SHIPPED, checked_at=now)
+        if _no_tracking_store(self.settings.mlflow_tracking_uri):
+            return shipped
+        try:
+            registry = self.registry()
+            info = registry.champion_info(account_id, entity)
+            if info is None:
+                return shipped
+            if cached is not None and cached.version_number == info.version:
+                # same champion: only the thresholds may have moved (tags); a bad tag keeps the old value
+                model = replace(cached.model,
+                                review_threshold=info.review_threshold or cached.model.review_threshold,
+                                auto_merge_threshold=info.auto_merge_threshold or cached.model.auto_merge_threshold)
+                return replace(cached, model=model, checked_at=now)
+            loaded = registry.load(account_id, entity, info)
+            from training.registry import registered_name
+
+            return ServedModel(loaded.model, REGISTRY, info.version, registered_name(account_id, entity),
+                               loaded.reranker, now)
+        except CrmDedupError as exc:
+            logger.warning("champion of %s/%s unusable, serving %s: %s", account_id, entity,
+                           "the previous one" if cached else "the shipped default", exc)
+        except Exception:  # the registry is a remote store too: an outage must not take the API down
+            logger.exception("model registry lookup for %s/%s failed", account_id, entity)
+        return replace(cached, checked_at=now) if cached is not None else shipped
 
     def close(self) -> None:
         if self.checker is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The widget runs inside the account's amoCRM page, so the browser sends that page's origin.
@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=10_000, ge=1, description="records per batch upsert or check:batch")
     max_body_bytes: int = Field(default=50_000_000, ge=1_000, description="largest request body accepted")
     max_field_chars: int = Field(default=2_000, ge=10, description="longest string accepted in one field")
+    # MLFLOW_TRACKING_URI is MLflow's own variable, honoured as it is (design.md, Config)
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///var/mlflow.db", validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),
+        description="MLflow tracking store and model registry; artifacts of a sqlite store go to var/mlruns")
+    model_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="how often the champion model and its threshold tags are re-read")
 
     @field_validator("db")
     @classmethod

@@ -125,25 +125,34 @@ class Checker:
 
     def check(self, account_id: str, record: Record, *, threshold: float | None = None, limit: int = 10,
               exclude: Collection[str] = ()) -> list[Match]:
-        """Stored records that `record` (not yet saved) may duplicate, best first, above `threshold`."""
+        """Stored records that `record` (not yet saved) may duplicate, best first, above `threshold`.
+
+        A probe with an id never gets the records a reviewer separated from that id.
+        """
         spec = spec_for(record.entity)
         probe = dict(spec.normalize(record), unique_id=record.record_id or "")
+        leave_out = set(exclude)
+        if record.record_id:
+            leave_out |= {record.record_id, *self._store.separated_from(account_id, record.entity, record.record_id)}
         with self._lock:
             snap = self._snapshot(account_id, spec)
-            return self._match(snap, probe, stored=False, threshold=threshold, limit=limit,
-                               exclude={*exclude, record.record_id} if record.record_id else set(exclude))
+            return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=leave_out)
 
     def duplicates_of(self, account_id: str, entity: Entity, record_id: str, *, threshold: float | None = None,
                       limit: int = 10, exclude: Collection[str] = ()) -> list[Match] | None:
-        """Stored records that stored record `record_id` may duplicate; None if it is not stored."""
+        """Stored records that stored record `record_id` may duplicate; None if it is not stored.
+
+        Records a reviewer separated from it never appear.
+        """
         spec = spec_for(entity)
+        separated = self._store.separated_from(account_id, entity, record_id)
         with self._lock:
             snap = self._snapshot(account_id, spec)
             row = snap.rows.get(record_id)
             if row is None:
                 return None
             return self._match(snap, dict(row), stored=True, threshold=threshold, limit=limit,
-                               exclude={*exclude, record_id})
+                               exclude={*exclude, record_id, *separated})
 
     # -- steps ----------------------------------------------------------------------------------
 

@@ -10,14 +10,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
 from resolver.entities import ExtraField, spec_for
-from resolver.groups import Edge, assign_group_ids, build_groups, review_reasons
+from resolver.groups import Component, Edge, assign_group_ids, build_groups, review_reasons
 from resolver.linkage import Model, Progress, contributions, predict_pairs, train_settings
 from resolver.merge_plan import plan_merge
 from resolver.records import Entity, FieldContribution, Record
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 # Five or more records in one group is rare for real duplicates and common for false groups
 LARGE_GROUP_SIZE = 5
+# A pair a reviewer confirmed joins a group as a certain link, whatever the model scores it
+CONFIRMED_PROBABILITY = 1.0
 _NORMALIZE_CHUNK = 5_000
 
 
@@ -48,7 +51,7 @@ def ingest(store: Store, *, account_id: str, entity: Entity, records: Sequence[R
            progress: Progress | None = None) -> int:
     """Normalize and upsert records; all of them in one transaction (nothing half-written)."""
     spec = spec_for(entity)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for start in range(0, len(records), _NORMALIZE_CHUNK):
         rows.extend(spec.normalize(r) for r in records[start:start + _NORMALIZE_CHUNK])
         if progress:
@@ -73,10 +76,14 @@ def fit_model(store: Store, *, account_id: str, base: Model, extras: Sequence[Ex
 
 
 def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection[tuple[str, str]] = (),
-         progress: Progress | None = None) -> ScanResult:
+         must_link: Collection[tuple[str, str]] = (), progress: Progress | None = None) -> ScanResult:
     """Score the whole base of one account and entity, group it and store pairs and groups.
 
-    `cannot_link` are pairs reviewers separated: such pairs never share a group.
+    The reviewers' decisions in force in the store always apply, whoever starts the scan: a pair
+    marked `not_duplicate` is dropped and its records never share a group, even through a third
+    record; a pair marked `duplicate` joins its records as a link of probability 1.0 even below the
+    review threshold (unless a separation forbids it). `cannot_link` and `must_link` add pairs of
+    the caller's own to those. Decisions that arrive while the scan runs split its groups once saved.
     """
     spec = spec_for(model.entity)
     steps, seconds = 5, {}
@@ -92,22 +99,20 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
             progress(i, steps)
 
     table = store.scan_input(account_id, spec, model.extras)
+    separated, confirmed = store.links_in_force(account_id, model.entity)
+    separated |= {_ordered(p) for p in cannot_link}
+    confirmed = (confirmed | {_ordered(p) for p in must_link}) - separated
     step("read", 1)
-    pairs = predict_pairs(table, model, threshold=model.review_threshold)
+    pairs = _drop_separated(predict_pairs(table, model, threshold=model.review_threshold), separated)
     step("predict", 2)
     explained, edges = _explain(pairs, model)
+    live = set(table.column("unique_id").to_pylist())
+    edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(confirmed) if a in live and b in live]
     step("explain", 3)
-    components = build_groups(edges, threshold=model.review_threshold, cannot_link=cannot_link)
+    components = build_groups(edges, threshold=model.review_threshold, cannot_link=separated)
     ids = assign_group_ids(model.entity, components, store.group_membership(account_id, model.entity))
     details = store.record_details(account_id, model.entity, [m for c in components for m in c.members])
-    groups = []
-    for group_id, comp in zip(ids, components, strict=True):
-        plan = plan_merge([details[m] for m in comp.members])
-        reasons = review_reasons(comp, explained, auto_merge_threshold=model.auto_merge_threshold,
-                                 large_group_size=LARGE_GROUP_SIZE)
-        groups.append({"group_id": group_id, "group_score": comp.score, "members": comp.members,
-                       "needs_review": bool(reasons), "review_reasons": reasons,
-                       "survivor_id": plan["survivor_id"], "merge_plan": plan})
+    groups = _describe(components, ids, details, explained, auto_merge_threshold=model.auto_merge_threshold)
     step("group", 4)
     pair_rows = pa.table({
         "left_id": pairs.column("left_id"),
@@ -128,10 +133,64 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
               "model_version": model.version, "review_threshold": model.review_threshold,
               "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
     )
+    # a decision stored after the read above split the previous scan's groups, which were just
+    # replaced: apply it to these (the feedback path and this one both run under the store's writer lock)
+    late = store.split_separated_groups(account_id, model.entity, split=split_group)
     step("save", 5)
-    logger.info("scan %s of %s/%s: %d records, %d pairs, %d groups in %s", result.scan_id, account_id,
-                model.entity, result.n_records, result.n_pairs, result.n_groups, seconds)
+    logger.info("scan %s of %s/%s: %d records, %d pairs, %d groups in %s%s", result.scan_id, account_id,
+                model.entity, result.n_records, result.n_pairs, result.n_groups, seconds,
+                f"; {late} split by decisions made meanwhile" if late else "")
     return result
+
+
+def split_group(stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parts one stored group falls into once reviewers separated some of its members (a GroupSplitter).
+
+    The group's stored pairs, less the separated ones, plus confirmed pairs, are grouped again as the
+    scan groups (constrained, strongest first); the part with most of the members keeps the group
+    id, other parts of two or more get new ids, records left alone leave the groups. Each part gets
+    its own score, review reasons and merge plan. `stored` is described at `store.GroupSplitter`.
+    """
+    entity: Entity = stored["entity"]
+    separated = {_ordered(p) for p in stored["cannot_link"]}
+    edges = [Edge(p["left_id"], p["right_id"], float(p["match_probability"])) for p in stored["pairs"]
+             if (p["left_id"], p["right_id"]) not in separated]
+    edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(stored["must_link"]) if (a, b) not in separated]
+    # every stored pair already passed the scan's review threshold
+    components = build_groups(edges, threshold=0.0, cannot_link=separated)
+    ids = assign_group_ids(entity, components, dict.fromkeys(stored["members"], stored["group_id"]))
+    explained = {(p["left_id"], p["right_id"]): [FieldContribution(**c) for c in p["contributions"]]
+                 for p in stored["pairs"]}
+    return _describe(components, ids, stored["details"], explained,
+                     auto_merge_threshold=float(stored["auto_merge_threshold"]))
+
+
+def _describe(components: Sequence[Component], ids: Sequence[str], details: Mapping[str, dict[str, Any]],
+              explained: Mapping[tuple[str, str], Sequence[FieldContribution]], *,
+              auto_merge_threshold: float) -> list[dict[str, Any]]:
+    """Groups as the store keeps them: members, score, review reasons, survivor and merge plan."""
+    groups = []
+    for group_id, comp in zip(ids, components, strict=True):
+        plan = plan_merge([details[m] for m in comp.members])
+        reasons = review_reasons(comp, explained, auto_merge_threshold=auto_merge_threshold,
+                                 large_group_size=LARGE_GROUP_SIZE)
+        groups.append({"group_id": group_id, "group_score": comp.score, "members": comp.members,
+                       "needs_review": bool(reasons), "review_reasons": reasons,
+                       "survivor_id": plan["survivor_id"], "merge_plan": plan})
+    return groups
+
+
+def _ordered(pair: tuple[str, str]) -> tuple[str, str]:
+    a, b = pair
+    return (a, b) if a < b else (b, a)
+
+
+def _drop_separated(pairs: pa.Table, separated: Collection[tuple[str, str]]) -> pa.Table:
+    """The scored pairs less those a reviewer separated (design.md: drop suppressed pairs, then group)."""
+    if not separated or pairs.num_rows == 0:
+        return pairs
+    keep = [k not in separated for k in _keys(pairs)]
+    return pairs.filter(pa.array(keep, pa.bool_()))
 
 
 def _keys(pairs: pa.Table) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -94,7 +94,8 @@ class Store:
             self._cursors.append(cur)
         return cur
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None, *, step: str = "") -> duckdb.DuckDBPyConnection:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                step: str = "") -> duckdb.DuckDBPyConnection:
         """Run one statement on this thread's cursor; values only as parameters. Fetch from the result."""
         logger.debug("sql step %s", step or "-")
         try:
@@ -233,15 +234,8 @@ class Store:
         """Append reviewer decisions in one transaction; committed (durable) when this returns."""
         if not decisions:
             return 0
-        now = datetime.now(UTC)
         with self.transaction() as con:
-            row = con.execute("SELECT coalesce(max(seq), 0) FROM decisions WHERE account_id = ?",
-                              [account_id]).fetchone()
-            seq = int(row[0]) if row else 0
-            con.executemany(
-                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[account_id, d.entity, seq + i + 1, d.left_id, d.right_id, d.decision, d.reviewer,
-                  d.decided_at or now, d.group_id] for i, d in enumerate(decisions)])
+            _append_decisions(con, account_id, decisions)
         return len(decisions)
 
     def decisions(self, account_id: str, entity: Entity | None = None) -> list[Decision]:
@@ -260,6 +254,111 @@ class Store:
     def cannot_links(self, account_id: str, entity: Entity) -> set[tuple[str, str]]:
         """Pairs a reviewer separated (latest decision `not_duplicate`)."""
         return {k for k, d in self.decisions_in_force(account_id, entity).items() if d.decision == "not_duplicate"}
+
+    def separated_from(self, account_id: str, entity: Entity, record_id: str) -> set[str]:
+        """Records a reviewer separated from `record_id` (decision in force `not_duplicate`)."""
+        rows = self.execute(load_sql("separated_from"),
+                            {"account_id": account_id, "entity": entity, "record_id": record_id},
+                            step="separated_from").fetchall()
+        return {r[0] for r in rows}
+
+    def decision_page(self, account_id: str, *, entity: Entity | None = None, after_seq: int = 0,
+                      limit: int = 100) -> list[dict[str, Any]]:
+        """The log of an account, oldest first, after decision number `after_seq` (a cursor).
+
+        Each row: seq, entity, left_id, right_id, decision, reviewer, decided_at, group_id.
+        """
+        return self._dicts(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE account_id = ? AND (? IS NULL OR entity = ?) "
+            "AND seq > ? ORDER BY seq LIMIT ?", [account_id, entity, entity, after_seq, limit], step="decision_page")
+
+    def add_decisions_and_split(self, account_id: str, decisions: Sequence[Decision], *,
+                                split: GroupSplitter) -> list[dict[str, Any]]:
+        """Append decisions and split every open group they separate, all in one transaction.
+
+        Durable when this returns, and no reader ever sees a decision whose group is not yet split.
+        Returns the decisions as stored (`decision_page` rows). See `_split_separated` for `split`.
+        """
+        if not decisions:
+            return []
+        try:
+            with self.transaction() as con:
+                rows = _append_decisions(con, account_id, decisions)
+                for entity in sorted({d.entity for d in decisions}):
+                    # groups were consistent with the earlier decisions: only these records can need a split
+                    ids = sorted({i for d in decisions if d.entity == entity for i in (d.left_id, d.right_id)})
+                    self._split_separated(account_id, entity, split, among=ids)
+        except duckdb.Error as exc:
+            raise StoreError(f"store query add_decisions_and_split, nothing was written: {exc}") from exc
+        return rows
+
+    def split_separated_groups(self, account_id: str, entity: Entity, *, split: GroupSplitter) -> int:
+        """Split every open group holding a pair a reviewer separated; returns how many were split."""
+        try:
+            with self.transaction():
+                return self._split_separated(account_id, entity, split)
+        except duckdb.Error as exc:
+            raise StoreError(f"store query split_separated_groups: {exc}") from exc
+
+    def links_in_force(self, account_id: str, entity: Entity, among: Sequence[str] | None = None
+                       ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """(separated, confirmed): pairs whose decision in force is `not_duplicate`, `duplicate`.
+
+        Only pairs of two records in `among` when given; all of them when None. One query, no
+        Decision objects: a scan reads an account's whole log with it.
+        """
+        rows = self.execute(load_sql("decisions_in_force_among"),
+                            {"account_id": account_id, "entity": entity, "ids": among},
+                            step="decisions_in_force_among").fetchall()
+        return ({(a, b) for a, b, kind in rows if kind == "not_duplicate"},
+                {(a, b) for a, b, kind in rows if kind == "duplicate"})
+
+    def _split_separated(self, account_id: str, entity: Entity, split: GroupSplitter, *,
+                         among: Sequence[str] | None = None) -> int:
+        """Step split_separated, inside the caller's transaction (this thread's cursor is in it).
+
+        Every open group of the last scan that holds a pair whose decision in force is
+        `not_duplicate` (a pair of records in `among`, when given) is replaced by the parts `split`
+        returns, and separated pairs leave the stored pairs. Merged groups stay as the widget
+        reported them: that merge happened in the CRM.
+        """
+        separated_pairs, _ = self.links_in_force(account_id, entity, among)
+        if not separated_pairs:
+            return 0
+        cannot = sorted(separated_pairs)
+        scope = {"account_id": account_id, "entity": entity}
+        separated = {**scope, "left_ids": [a for a, _ in cannot], "right_ids": [b for _, b in cannot]}
+        self.execute("DELETE FROM pairs AS p USING (SELECT unnest($left_ids::VARCHAR[]) AS left_id, "
+                     "unnest($right_ids::VARCHAR[]) AS right_id) AS c WHERE p.account_id = $account_id "
+                     "AND p.entity = $entity AND p.left_id = c.left_id AND p.right_id = c.right_id",
+                     separated, step="drop_separated_pairs")
+        affected = self._dicts(load_sql("separated_groups"), separated, step="separated_groups")
+        for found in affected:
+            where = {**scope, "group_id": found["group_id"]}
+            members = [m["record_id"] for m in self._dicts(load_sql("group_members_detail"), where,
+                                                           step="group_members_detail")]
+            pairs = self._dicts(load_sql("group_pairs"), where, step="group_pairs")
+            for pair in pairs:
+                pair["contributions"] = json.loads(pair["contributions"])
+            separated_inside, confirmed_inside = self.links_in_force(account_id, entity, members)
+            parts = split({
+                "group_id": found["group_id"], "entity": entity, "members": sorted(members), "pairs": pairs,
+                "details": self.record_details(account_id, entity, members),
+                "cannot_link": separated_inside, "must_link": confirmed_inside,
+                "auto_merge_threshold": found["auto_merge_threshold"],
+            })
+            for table in ("groups", "group_members"):
+                self.execute(f"DELETE FROM {table} WHERE account_id = $account_id AND entity = $entity "
+                             "AND group_id = $group_id", where, step=f"split_{table}")
+            con = self._cursor()
+            new_rows = _group_tables(account_id, entity, found["scan_id"], parts)
+            for table, new in zip(("groups", "group_members"), new_rows, strict=True):
+                con.register("incoming", new)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                con.unregister("incoming")
+            logger.info("group %s of %s/%s split by reviewers' decisions into %d group(s)", found["group_id"],
+                        account_id, entity, len(parts))
+        return len(affected)
 
     # -- scan results ---------------------------------------------------------------------------
 
@@ -284,19 +383,7 @@ class Store:
         pairs = pairs.append_column("entity", pa.array([entity] * n, pa.string()))
         pairs = pairs.append_column("scan_id", pa.array([scan_id] * n, pa.string()))
         pairs = pairs.append_column("model_version", pa.array([scan["model_version"]] * n, pa.string()))
-        group_rows = pa.Table.from_pylist([
-            {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "scan_id": scan_id,
-             "group_score": float(g["group_score"]), "size": len(g["members"]),
-             "needs_review": bool(g["needs_review"]), "review_reasons": list(g["review_reasons"]),
-             "status": g.get("status", "open"), "survivor_id": g["survivor_id"],
-             "merge_plan": json.dumps(g["merge_plan"], ensure_ascii=False, default=str)}
-            for g in groups
-        ], schema=_GROUPS_SCHEMA)
-        member_rows = pa.Table.from_pylist([
-            {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "record_id": m,
-             "is_survivor": m == g["survivor_id"]}
-            for g in groups for m in g["members"]
-        ], schema=_MEMBERS_SCHEMA)
+        group_rows, member_rows = _group_tables(account_id, entity, scan_id, groups)
         params = [account_id, entity]
         with self.transaction() as con:
             for table in ("pairs", "groups", "group_members"):
@@ -470,6 +557,63 @@ class Store:
             "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE status IN ('queued', 'running') "
             "RETURNING job_id", [reason, datetime.now(UTC)], step="fail_unfinished_jobs")
         return len(rows)
+
+
+_DECISION_COLUMNS = "seq, entity, left_id, right_id, decision, reviewer, decided_at, group_id"
+
+GroupSplitter = Callable[[dict[str, Any]], list[dict[str, Any]]]
+"""How one stored group falls apart once reviewers separated some of its members.
+
+Takes the stored group: group_id, entity, members (record ids), pairs (the scan's pairs among them
+still allowed: left_id, right_id, match_probability, match_weight, contributions as parsed JSON),
+details (record_id -> `record_details` row), cannot_link and must_link (decisions in force among
+the members, as (left_id, right_id)), auto_merge_threshold (of the scan that made the group).
+Returns the parts of two or more records as `save_scan` takes groups; the caller picks the ids.
+"""
+
+
+def _append_decisions(con: duckdb.DuckDBPyConnection, account_id: str,
+                      decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+    """Step append_decisions (inside the caller's transaction): numbered after the account's last one."""
+    now = datetime.now(UTC)
+    (row,) = con.execute("SELECT coalesce(max(seq), 0) FROM decisions WHERE account_id = ?", [account_id]).fetchall()
+    seq = int(row[0])
+    n = len(decisions)
+    # one Arrow insert: executemany runs a statement per row (24 s for 50,000 decisions, 0.5 s this way)
+    rows = pa.table({
+        "account_id": pa.array([account_id] * n, pa.string()), "entity": [d.entity for d in decisions],
+        "seq": pa.array(range(seq + 1, seq + n + 1), pa.int64()), "left_id": [d.left_id for d in decisions],
+        "right_id": [d.right_id for d in decisions], "decision": [d.decision for d in decisions],
+        "reviewer": pa.array([d.reviewer for d in decisions], pa.string()),
+        "decided_at": pa.array([d.decided_at or now for d in decisions], pa.timestamp("us", tz="UTC")),
+        "group_id": pa.array([d.group_id for d in decisions], pa.string()),
+    })
+    con.register("incoming_decisions", rows)
+    con.execute("INSERT INTO decisions BY NAME SELECT * FROM incoming_decisions")
+    con.unregister("incoming_decisions")
+    cur = con.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE account_id = ? AND seq > ? ORDER BY seq",
+                      [account_id, seq])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _group_tables(account_id: str, entity: Entity, scan_id: str,
+                  groups: Sequence[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
+    """Rows of `groups` and `group_members` for groups as `save_scan` takes them."""
+    group_rows = pa.Table.from_pylist([
+        {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "scan_id": scan_id,
+         "group_score": float(g["group_score"]), "size": len(g["members"]),
+         "needs_review": bool(g["needs_review"]), "review_reasons": list(g["review_reasons"]),
+         "status": g.get("status", "open"), "survivor_id": g["survivor_id"],
+         "merge_plan": json.dumps(g["merge_plan"], ensure_ascii=False, default=str)}
+        for g in groups
+    ], schema=_GROUPS_SCHEMA)
+    member_rows = pa.Table.from_pylist([
+        {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "record_id": m,
+         "is_survivor": m == g["survivor_id"]}
+        for g in groups for m in g["members"]
+    ], schema=_MEMBERS_SCHEMA)
+    return group_rows, member_rows
 
 
 def _record_keys_sql(spec: EntitySpec) -> str:

@@ -80,3 +80,47 @@ def hard_negative_fp_rate(predicted: Iterable[Sequence[str]], truth: Mapping[str
         return 0.0, 0, 0
     wrong = len(negatives & _pairs(predicted))
     return wrong / len(negatives), wrong, len(negatives)
+
+
+# -- held-out labels (reviewer decisions) ------------------------------------------------------
+
+# The stepped series the MLflow UI draws as curves: step i is LABEL_THRESHOLDS[i]
+LABEL_THRESHOLDS: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99)
+
+
+def label_scores(labels: Sequence[int], probabilities: Sequence[float], threshold: float) -> Scores:
+    """P/R/F1 of "p >= threshold means duplicate" against labels (1 duplicate, 0 not)."""
+    tp = sum(1 for y, p in zip(labels, probabilities, strict=True) if y == 1 and p >= threshold)
+    fp = sum(1 for y, p in zip(labels, probabilities, strict=True) if y == 0 and p >= threshold)
+    fn = sum(1 for y, p in zip(labels, probabilities, strict=True) if y == 1 and p < threshold)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return Scores(precision, recall, _f1(precision, recall), tp, fp, fn)
+
+
+def label_curve(labels: Sequence[int], probabilities: Sequence[float],
+                thresholds: Sequence[float] = LABEL_THRESHOLDS) -> dict[float, Scores]:
+    """`label_scores` at each threshold."""
+    return {t: label_scores(labels, probabilities, t) for t in thresholds}
+
+
+def pr_auc(labels: Sequence[int], probabilities: Sequence[float]) -> float:
+    """Area under the precision-recall curve as average precision (step-wise, no interpolation).
+
+    Ties are taken together, so a model that gives every pair one score earns the base rate.
+    0.0 when there is no positive label.
+    """
+    positives = sum(labels)
+    if not positives:
+        return 0.0
+    by_score: dict[float, list[int]] = defaultdict(list)
+    for y, p in zip(labels, probabilities, strict=True):
+        by_score[p].append(y)
+    tp = fp = 0
+    area = 0.0
+    for p in sorted(by_score, reverse=True):
+        ys = by_score[p]
+        new_tp = sum(ys)
+        tp, fp = tp + new_tp, fp + len(ys) - new_tp
+        area += (new_tp / positives) * (tp / (tp + fp))
+    return area

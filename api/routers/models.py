@@ -1,0 +1,67 @@
+"""The account's models: retrain from reviewers' decisions (a job), and which model and thresholds serve now."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import AccountDep, ServicesDep
+from api.routers.jobs import JobRunnerDep
+from api.schemas import JobOut, problem_responses
+from resolver.records import Entity
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+class RetrainRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"entity": "contact"}]})
+
+    entity: Entity | None = Field(default=None, description="null: contacts, then companies")
+
+
+class CurrentModelOut(BaseModel):
+    """The model the account's answers come from."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "entity": "contact", "source": "registry", "version": "crm-dedup-acme-contact@v3",
+        "registered_model": "crm-dedup-acme-contact", "registry_version": 3,
+        "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": True}]})
+
+    entity: Entity
+    source: Literal["shipped default", "registry"]
+    version: str
+    registered_model: str | None
+    registry_version: int | None
+    review_threshold: float
+    auto_merge_threshold: float
+    reranker: bool = Field(description="whether the version carries a re-ranker trained on reviewers' labels")
+
+
+@router.post(
+    "/models/retrain", response_model=JobOut, status_code=202,
+    summary="Retrain the account's model from its base and reviewers' decisions; returns the job to follow",
+    description="Progress at `GET /v1/jobs/{id}`. The new version becomes the champion only if it is not "
+                "worse than the current one on the same held-out labels; `GET /v1/models/current` shows the "
+                "version in use.",
+    responses=problem_responses(e422="entity: Input should be 'contact' or 'company'"),
+)
+def submit_retrain(account: AccountDep, runner: JobRunnerDep,
+                   body: Annotated[RetrainRequest | None, Body()] = None) -> JobOut:
+    return JobOut.model_validate(runner.submit_retrain(account, body.entity if body else None))
+
+
+@router.get(
+    "/models/current", response_model=CurrentModelOut,
+    summary="The model and thresholds the account's checks and scans use now",
+    responses=problem_responses(e422="entity: Input should be 'contact' or 'company'"),
+)
+def current_model(account: AccountDep, services: ServicesDep,
+                  entity: Annotated[Entity, Query(description="contact or company")] = "contact") -> CurrentModelOut:
+    served = services.served(account, entity)
+    return CurrentModelOut(entity=entity, source=served.source, version=served.model.version,
+                           registered_model=served.registered_model, registry_version=served.version_number,
+                           review_threshold=served.model.review_threshold,
+                           auto_merge_threshold=served.model.auto_merge_threshold,
+                           reranker=served.reranker is not None)

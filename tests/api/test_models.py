@@ -1,0 +1,99 @@
+"""Models over the API and the CLI against a real MLflow store: retrain job, champion, threshold tags, rollback."""
+
+from itertools import combinations
+
+import pytest
+from mlflow import MlflowClient
+
+from api.cli import main
+from resolver.ingest import read_amocrm
+from resolver.records import Decision
+from resolver.scan import ingest
+from tests.api.conftest import open_api
+from training.evaluate import truth_groups
+from training.synthetic import generate_contacts
+
+SHIPPED = {"entity": "contact", "source": "shipped default", "version": "default-1", "registered_model": None,
+           "registry_version": None, "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": False}
+
+
+def _label(store, account):
+    """Generated contacts with reviewers' decisions: every hard-negative pair rejected, 400 true pairs confirmed."""
+    synthetic = generate_contacts(1000, seed=3)
+    ingest(store, account_id=account, entity="contact", records=read_amocrm(synthetic.entities, "contact"))
+    clusters: dict[str, list[str]] = {}
+    for record_id, key in synthetic.hard_negatives.items():
+        clusters.setdefault(key, []).append(record_id)
+    decisions = [Decision.of("contact", a, b, "not_duplicate") for ids in clusters.values()
+                 for a, b in combinations(sorted(ids), 2) if synthetic.truth[a] != synthetic.truth[b]]
+    true_pairs = [p for g in truth_groups(synthetic.truth) for p in combinations(sorted(g), 2)]
+    decisions += [Decision.of("contact", a, b, "duplicate") for a, b in true_pairs[:400]]
+    store.add_decisions(account, decisions)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("models")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    # refresh 0: every request re-reads the champion's tags (the service default is 30 s)
+    gen = open_api(tmp / "api.duckdb", mlflow_tracking_uri=uri, model_refresh_seconds=0)
+    api = next(gen)
+    acme, other = api.account("acme"), api.account("other")
+    before = api.client.get("/v1/models/current?entity=contact", headers=acme).json()
+    _label(api.store, "acme")
+    response = api.client.post("/v1/models/retrain", json={"entity": "contact"}, headers=acme)
+    assert response.status_code == 202, response.text
+    job = api.wait(response.json()["job_id"], acme)
+    yield api, uri, acme, other, before, job, tmp
+    gen.close()
+
+
+def test_before_any_training_the_shipped_default_serves(served):
+    assert served[4] == SHIPPED
+
+
+def test_retrain_job_registers_a_champion_the_service_then_uses(served):
+    api, _, acme, other, _, job, _ = served
+    assert (job["status"], job["kind"], job["percent"], job["error"]) == ("done", "retrain", 100.0, None)
+    assert job["result"]["records"] == 1000
+    current = api.client.get("/v1/models/current?entity=contact", headers=acme).json()
+    assert current == {"entity": "contact", "source": "registry", "version": "crm-dedup-acme-contact@v1",
+                       "registered_model": "crm-dedup-acme-contact", "registry_version": 1,
+                       "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": True}
+    # another account keeps the shipped default: a champion is per account
+    assert api.client.get("/v1/models/current?entity=contact", headers=other).json() == SHIPPED
+
+
+@pytest.mark.parametrize(("tag", "value", "field", "expected"), [
+    ("review_threshold", "0.8", "review_threshold", 0.8),
+    ("auto_merge_threshold", "0.97", "auto_merge_threshold", 0.97),
+    # a mistyped tag keeps the last good value instead of switching the service off
+    ("review_threshold", "высокий", "review_threshold", 0.8),
+    ("review_threshold", "0.6", "review_threshold", 0.6),
+], ids=["review", "auto-merge", "junk-tag-ignored", "back"])
+def test_threshold_tag_changed_in_mlflow_changes_the_answer(served, tag, value, field, expected):
+    api, uri, acme, *_ = served
+    MlflowClient(tracking_uri=uri).set_model_version_tag("crm-dedup-acme-contact", "1", tag, value)
+    assert api.client.get("/v1/models/current?entity=contact", headers=acme).json()[field] == expected
+    assert api.store is not None
+
+
+def test_cli_lists_versions_and_promote_rolls_back(served, monkeypatch, capsys):
+    uri = served[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["models", "list", "--account", "acme", "--entity", "contact"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "entity\tversion\taliases\treview_threshold\tauto_merge_threshold\tpromotion"
+    assert lines[1].startswith("contact\t1\tchampion\t0.6\t0.97\tpromoted: not worse than the shipped default")
+    assert main(["models", "promote", "7", "--account", "acme", "--entity", "contact"]) == 1  # no such version
+    assert "has no version 7" in capsys.readouterr().err
+    assert main(["models", "promote", "1", "--account", "acme", "--entity", "contact"]) == 0
+    assert capsys.readouterr().err == "contact model version 1 of account 'acme' is now the champion\n"
+    MlflowClient(tracking_uri=uri).set_model_version_tag("crm-dedup-acme-contact", "1", "auto_merge_threshold", "0.9")
+
+
+def test_models_routes_need_an_account(served):
+    api = served[0]
+    assert api.client.get("/v1/models/current?entity=contact").status_code == 401
+    bad = api.client.get("/v1/models/current?entity=contacts", headers=served[2])
+    assert bad.status_code == 422 and "entity" in bad.json()["errors"][0]["field"]
