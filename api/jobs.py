@@ -126,7 +126,8 @@ class JobRunner:
         entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
         totals = {"records": 0, "pairs": 0, "groups": 0}
         for i, entity in enumerate(entities):
-            model: Model = self._services.model(entity)
+            # the account's champion from the registry, else the shipped default
+            model: Model = self._services.model_for(job.account_id, entity)
             extras = store.extra_fields(job.account_id, entity)
             # an account's own fields need a model fitted on its data first: half of this entity's share
             phases = 2 if extras else 1

@@ -124,7 +124,7 @@ class Checker:
         self._stop_warming.set()
 
     def check(self, account_id: str, record: Record, *, threshold: float | None = None, limit: int = 10,
-              exclude: Collection[str] = ()) -> list[Match]:
+              exclude: Collection[str] = (), model: Model | None = None) -> list[Match]:
         """Stored records that `record` (not yet saved) may duplicate, best first, above `threshold`.
 
         A probe with an id never gets the records a reviewer separated from that id.
@@ -136,10 +136,12 @@ class Checker:
             leave_out |= {record.record_id, *self._store.separated_from(account_id, record.entity, record.record_id)}
         with self._lock:
             snap = self._snapshot(account_id, spec)
-            return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=leave_out)
+            return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=leave_out,
+                               model=model)
 
     def duplicates_of(self, account_id: str, entity: Entity, record_id: str, *, threshold: float | None = None,
-                      limit: int = 10, exclude: Collection[str] = ()) -> list[Match] | None:
+                      limit: int = 10, exclude: Collection[str] = (), model: Model | None = None
+                      ) -> list[Match] | None:
         """Stored records that stored record `record_id` may duplicate; None if it is not stored.
 
         Records a reviewer separated from it never appear.
@@ -151,7 +153,7 @@ class Checker:
             row = snap.rows.get(record_id)
             if row is None:
                 return None
-            return self._match(snap, dict(row), stored=True, threshold=threshold, limit=limit,
+            return self._match(snap, dict(row), stored=True, threshold=threshold, limit=limit, model=model,
                                exclude={*exclude, record_id, *separated})
 
     # -- steps ----------------------------------------------------------------------------------
@@ -175,9 +177,9 @@ class Checker:
         return snap
 
     def _match(self, snap: _Snapshot, probe: dict[str, Any], *, stored: bool, threshold: float | None,
-               limit: int, exclude: Collection[str]) -> list[Match]:
+               limit: int, exclude: Collection[str], model: Model | None = None) -> list[Match]:
         spec = snap.spec
-        model = self._models[spec.entity]
+        model = model or self._models[spec.entity]  # the account's champion when the caller knows it
         keys = _keys(spec, probe)
         ids_by_key = {key: sorted(snap.keys.get(key, ()))[: MAX_PER_KEY + 1] for key in keys}
         ids = sorted({i for ids in ids_by_key.values() for i in ids})[:MAX_CANDIDATES]

@@ -88,9 +88,6 @@ def get_checker(services: ServicesDep) -> Checker:
     checker = services.checker
     if checker is None:
         checker = services.checker = Checker(services.store, services.models)
-    for model in services.models.values():  # a model swapped in (new thresholds) applies at once
-        if checker.model(model.entity) is not model:
-            checker.set_model(model)
     return checker
 
 
@@ -123,11 +120,11 @@ def _out(m: Match) -> MatchOut:
     summary="Scored duplicates of a stored record (the red frame on a contact card)",
     responses=problem_responses(e404="contact 3180009 is not stored in this account"),
 )
-def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep,
+def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
                record_id: Annotated[str, Path(min_length=1, max_length=128, examples=["3180001"])],
                limit: Limit = 10, min_score: MinScore = None) -> DuplicatesOut:
-    model = checker.model(entity)
-    found = checker.duplicates_of(account, entity, record_id, threshold=min_score, limit=limit)
+    model = services.model_for(account, entity)  # its champion (thresholds from MLflow tags) or the default
+    found = checker.duplicates_of(account, entity, record_id, threshold=min_score, limit=limit, model=model)
     if found is None:
         raise NotFound(f"{entity} {record_id} is not stored in this account")
     return DuplicatesOut(record_id=record_id, threshold=min_score or model.review_threshold,
@@ -141,12 +138,12 @@ def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep,
                 "record is not stored.",
     responses=problem_responses(e422="phones[0]: Input should be a valid string"),
 )
-def check(entity: EntityDep, account: AccountDep, checker: CheckerDep,
+def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
           body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
           limit: Limit = 10, min_score: MinScore = None) -> CheckOut:
     record = _unsaved(body, entity, None)
-    model = checker.model(entity)
-    found = checker.check(account, record, threshold=min_score, limit=limit)
+    model = services.model_for(account, entity)  # its champion (thresholds from MLflow tags) or the default
+    found = checker.check(account, record, threshold=min_score, limit=limit, model=model)
     return CheckOut(threshold=min_score or model.review_threshold, model_version=model.version,
                     matches=[_out(m) for m in found])
 
@@ -162,7 +159,7 @@ def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, ser
     if len(body.records) > services.settings.max_batch:
         raise InputError.one(f"at most {services.settings.max_batch} records per batch, got {len(body.records)}",
                              field="records")
-    model = checker.model(entity)
+    model = services.model_for(account, entity)  # its champion (thresholds from MLflow tags) or the default
     results, rejected = [], []
     for i, item in enumerate(body.records):
         try:
@@ -170,7 +167,7 @@ def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, ser
         except InputError as exc:
             rejected += [Rejected(index=i, field=p.field, reason=p.reason) for p in exc.problems]
             continue
-        found = checker.check(account, record, threshold=min_score, limit=limit)
+        found = checker.check(account, record, threshold=min_score, limit=limit, model=model)
         results.append(RowMatches(index=i, record_id=record.record_id or None, matches=[_out(m) for m in found]))
     return CheckBatchOut(threshold=min_score or model.review_threshold, model_version=model.version,
                          results=results, rejected=rejected)

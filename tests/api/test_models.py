@@ -97,3 +97,22 @@ def test_models_routes_need_an_account(served):
     assert api.client.get("/v1/models/current?entity=contact").status_code == 401
     bad = api.client.get("/v1/models/current?entity=contacts", headers=served[2])
     assert bad.status_code == 422 and "entity" in bad.json()["errors"][0]["field"]
+
+
+def test_check_answers_follow_the_champion_threshold_tag(served):
+    # a caller's own copy of a stored contact: the champion scores it, and its review_threshold tag
+    # (edited in the MLflow UI) decides whether the match is shown, with no restart
+    api, uri, acme, *_ = served
+    client = MlflowClient(tracking_uri=uri)
+    body = {"name": "Новый контакт по звонку с +79990001122 из UIS", "phones": ["+79990001122"]}
+    api.client.put("/v1/contacts/900001", json={"name": "Олег Котов", "phones": ["8 999 000-11-22"]}, headers=acme)
+    shown = api.client.post("/v1/contacts/check", json=body, headers=acme).json()
+    assert shown["model_version"] == "crm-dedup-acme-contact@v1"
+    (match,) = [m for m in shown["matches"] if m["record_id"] == "900001"]
+    try:
+        client.set_model_version_tag("crm-dedup-acme-contact", "1", "review_threshold",
+                                     str(min(0.999, match["match_probability"] + 1e-4)))
+        hidden = api.client.post("/v1/contacts/check", json=body, headers=acme).json()
+        assert "900001" not in [m["record_id"] for m in hidden["matches"]]
+    finally:
+        client.set_model_version_tag("crm-dedup-acme-contact", "1", "review_threshold", "0.6")
