@@ -213,8 +213,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from training.synthetic import generate_companies, generate_contacts
 
     with Store(settings.db) as store:
-        for entity, gen, n in (("contact", generate_contacts, args.contacts),
-                               ("company", generate_companies, args.companies)):
+        runs: list[tuple[Entity, Callable[..., Any], int]] = [
+            ("contact", generate_contacts, args.contacts), ("company", generate_companies, args.companies)]
+        for entity, gen, n in runs:
             synthetic = gen(n, seed=args.seed)
             records = read_amocrm(synthetic.entities, entity)
             ingest(store, account_id=args.account, entity=entity, records=records)

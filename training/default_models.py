@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("splink").setLevel(logging.ERROR)
-    for entity, n in (("contact", args.contacts), ("company", args.companies)):
+    sizes: list[tuple[Entity, int]] = [("contact", args.contacts), ("company", args.companies)]
+    for entity, n in sizes:
         model = build_default_model(entity, n)
         save_model(model, args.out)
         logger.info("%s: review_threshold=%s auto_merge_threshold=%s -> %s", entity, model.review_threshold,

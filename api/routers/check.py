@@ -17,7 +17,7 @@ from resolver.records import Entity, Record
 
 router = APIRouter(prefix="/v1", tags=["check"])
 
-_MATCH_EXAMPLE = {
+_MATCH_EXAMPLE: dict[str, Any] = {
     "record_id": "3180002", "match_probability": 0.9993, "match_weight": 10.5,
     "explanation": [
         {"field": "name", "level": "missing on one side", "gamma": -1, "match_weight": 0.0},
