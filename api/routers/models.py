@@ -12,6 +12,8 @@ from api.routers.jobs import JobRunnerDep
 from api.schemas import JobOut, problem_responses
 from resolver.records import Entity
 
+_SINGULAR: dict[str, Entity] = {"contacts": "contact", "companies": "company"}
+
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
@@ -55,10 +57,15 @@ def submit_retrain(account: AccountDep, runner: JobRunnerDep,
 @router.get(
     "/models/current", response_model=CurrentModelOut,
     summary="The model and thresholds the account's checks and scans use now",
-    responses=problem_responses(e422="entity: Input should be 'contact' or 'company'"),
+    responses=problem_responses(e422="entity: Input should be 'contact', 'company', 'contacts' or 'companies'"),
 )
-def current_model(account: AccountDep, services: ServicesDep,
-                  entity: Annotated[Entity, Query(description="contact or company")] = "contact") -> CurrentModelOut:
+def current_model(
+    account: AccountDep, services: ServicesDep,
+    # the other list endpoints (/v1/groups, /v1/feedback) take the plural path word: accept both
+    entity: Annotated[Literal["contact", "company", "contacts", "companies"],
+                      Query(description="contact or company (contacts / companies also work)")] = "contact",
+) -> CurrentModelOut:
+    entity = _SINGULAR.get(entity, entity)  # type: ignore[assignment]
     served = services.served(account, entity)
     return CurrentModelOut(entity=entity, source=served.source, version=served.model.version,
                            registered_model=served.registered_model, registry_version=served.version_number,
