@@ -15,6 +15,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
     from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.cli import main
 from api.settings import Settings
 from resolver.accounts import create_account
 from resolver.groups import mint_group_id
@@ -208,3 +209,13 @@ def has_route(api: Api, method: str, path: str) -> bool:
 def require_route(api: Api, method: str, path: str) -> None:
     if not has_route(api, method, path):
         pytest.skip(f"{method} {path} is not served yet")
+
+
+def cli(capsys, *argv):
+    """Run crm-dedup in-process without progress bars; (exit code, stdout, stderr)."""
+    try:
+        code = main([*map(str, argv), "-q"])
+    except SystemExit as exc:  # argparse refuses bad arguments by exiting
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

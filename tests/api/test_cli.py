@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import GROUPS_CSV_COLUMNS, main
+from api.cli import GROUPS_CSV_COLUMNS
 from resolver.entities import CONTACT, ExtraField
 from resolver.store import Store
+from tests.api.conftest import cli
 from training.synthetic import generate_contacts, write_set
 
 FIXTURES = Path(__file__).parents[1] / "resolver" / "ingest" / "fixtures"
@@ -56,16 +57,6 @@ def write_csv(path, rows):
 @pytest.fixture
 def people_csv(tmp_path):
     return write_csv(tmp_path / "people.csv", PEOPLE)
-
-
-def cli(capsys, *argv):
-    """Run crm-dedup in-process without progress bars; (exit code, stdout, stderr)."""
-    try:
-        code = main([*map(str, argv), "-q"])
-    except SystemExit as exc:  # argparse refuses bad arguments by exiting
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def parse_groups(text):

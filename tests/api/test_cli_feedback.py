@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from api.cli import main
 from resolver.groups import mint_group_id
 from resolver.scan import ingest
 from resolver.store import Store
+from tests.api.conftest import cli
 from tests.resolver.test_scan import PEOPLE
 
 PETROV = mint_group_id("contact", ("101", "102", "103"))
@@ -21,16 +21,6 @@ def _clean_env(monkeypatch, tmp_path):
     monkeypatch.delenv("CRM_DEDUP_DB", raising=False)
     monkeypatch.delenv("CRM_DEDUP_MODELS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-
-
-def cli(capsys, *argv):
-    """Run crm-dedup in-process without progress bars; (exit code, stdout, stderr)."""
-    try:
-        code = main([*map(str, argv), "-q"])
-    except SystemExit as exc:  # argparse refuses bad arguments by exiting
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
