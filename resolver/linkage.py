@@ -11,7 +11,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -237,10 +237,6 @@ def _floor_m(settings: dict[str, Any]) -> dict[str, Any]:
         for lvl, m in zip(levels, floored, strict=True):
             lvl["m_probability"] = m / total
     return settings
-
-
-def with_extras(model: Model, extras: Sequence[ExtraField]) -> Model:
-    return replace(model, extras=tuple(extras))
 
 
 def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Linker:
