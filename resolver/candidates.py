@@ -4,7 +4,7 @@ Candidates are the records sharing a blocking key with the probe (the same value
 blocking rules join on), so a check finds what a whole-base scan would pair the record with,
 without scanning the base. Candidates and the probe get the scan's frequency columns (how
 many names carry each phone and email) and are scored in Python by `PairScorer`, which gives
-Splink's own numbers.
+Splink's own numbers; a model with a re-ranker then has it applied as the scan applies it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
+from resolver.features import FeatureSpace, rerank, reviewers_contribution
 from resolver.linkage import Model
 from resolver.records import Entity, FieldContribution, Record
 from resolver.scoring import PairScorer, probability
@@ -97,6 +100,7 @@ class Checker:
         self._lock = threading.Lock()
         self._snapshots: dict[tuple[str, Entity], _Snapshot] = {}
         self._scorers: dict[tuple[str, int], PairScorer] = {}
+        self._spaces: dict[str, FeatureSpace] = {}  # re-ranker feature names per model version
         self._stop_warming = threading.Event()
 
     def set_model(self, model: Model) -> None:
@@ -184,7 +188,7 @@ class Checker:
         ids_by_key = {key: sorted(snap.keys.get(key, ()))[: MAX_PER_KEY + 1] for key in keys}
         ids = sorted({i for ids in ids_by_key.values() for i in ids})[:MAX_CANDIDATES]
         rows = {i: dict(snap.rows[i]) for i in ids}
-        _add_frequency_columns(spec, probe, rows, ids_by_key, stored=stored)
+        sharing = _add_frequency_columns(spec, probe, rows, ids_by_key, stored=stored)
         candidates = [r for r in rows.values() if r["unique_id"] not in exclude]
         if not candidates:
             return []
@@ -203,8 +207,36 @@ class Checker:
             p = probability(weight)
             if p >= floor:
                 out.append(Match(cand["unique_id"], p, weight, tuple(contributions)))
+        if model.reranker is not None and out:
+            out = self._rerank(model, spec, probe, rows, out, sharing, floor)
         out.sort(key=lambda m: (-m.match_weight, m.record_id))
         return out[:limit]
+
+    def _rerank(self, model: Model, spec: EntitySpec, probe: dict[str, Any], rows: dict[str, dict[str, Any]],
+                matches: list[Match], sharing: dict[str, float], floor: float) -> list[Match]:
+        """The matches with the model's re-ranker applied as the scan applies it; those below `floor` leave."""
+        reranker = model.reranker
+        assert reranker is not None
+        space = self._spaces.get(model.version)
+        if space is None:
+            space = self._spaces[model.version] = FeatureSpace(model, spec)
+        if not space.fits(reranker):
+            return matches
+        # values the candidates' keys could not count fully are common: as many names as a key may hold
+        def names_sharing(col: str, value: Any) -> float:
+            return min(sharing.get(f"{col}:{value}", 1.0), MAX_PER_KEY + 1.0)
+
+        matrix = np.vstack([space.row(probe, rows[m.record_id], m.match_weight, m.contributions, names_sharing)
+                            for m in matches])
+        splink_p = np.array([m.match_probability for m in matches])
+        final = rerank(splink_p, reranker.predict(matrix))
+        out = []
+        for m, before, after in zip(matches, splink_p.tolist(), final.tolist(), strict=True):
+            if after < floor:
+                continue
+            extra = reviewers_contribution(before, after)
+            out.append(Match(m.record_id, after, m.match_weight + extra.match_weight, (*m.contributions, extra)))
+        return out
 
     def _scorer(self, model: Model, n: int) -> PairScorer:
         # the base size moves the prior; two significant digits of it are plenty for the weights
@@ -217,8 +249,10 @@ class Checker:
 
 
 def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[str, dict[str, Any]],
-                           ids_by_key: dict[str, list[str]], *, stored: bool) -> None:
+                           ids_by_key: dict[str, list[str]], *, stored: bool) -> dict[str, float]:
     """`<col>_rare` / `<col>_few` as the scan computes them, by the names that carry each value.
+
+    Returns the counts: "<col>:<value>" -> how many names carry the probe's value (inf: common).
 
     Only values the probe shares with a candidate can meet in an intersection level, and the
     records carrying such a value are exactly the candidates found by its key; so the counts come
@@ -244,6 +278,7 @@ def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[s
             few = [v for v in values if counts[f"{col}:{v}"] <= FEW_MAX]
             r[f"{col}_rare"] = rare or None
             r[f"{col}_few"] = few or None
+    return counts
 
 
 def _keys(spec: EntitySpec, row: dict[str, Any]) -> list[str]:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
@@ -44,12 +45,21 @@ FALLBACK_PRIOR = 1e-4
 MIN_POSITIVE_PAIRS = 200
 
 
+class PairReranker(Protocol):
+    """A classifier over pair features (resolver/features.py) that reviewers' labels trained (training/reranker.py)."""
+
+    feature_names: tuple[str, ...]
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class Model:
-    """A trained Splink model for one entity, with its thresholds.
+    """A trained Splink model for one entity, with its thresholds and, once reviewers taught it, a re-ranker.
 
     `review_threshold`: pairs at or above it are shown to a person; `auto_merge_threshold`:
-    groups whose weakest link is at or above it are safe to merge without one.
+    groups whose weakest link is at or above it are safe to merge without one. `reranker` lowers
+    the probability of pairs like those reviewers rejected (resolver/features.py `rerank`).
     """
 
     entity: Entity
@@ -59,6 +69,7 @@ class Model:
     auto_merge_threshold: float
     extras: tuple[ExtraField, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    reranker: PairReranker | None = field(default=None, compare=False, repr=False)
 
     @property
     def trained_on_records(self) -> int | None:

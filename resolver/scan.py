@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from resolver.entities import ExtraField, spec_for
+from resolver.features import REVIEWERS_FIELD, REVIEWERS_LEVEL, FeatureBuilder, rerank, reviewers_contribution
 from resolver.groups import Component, Edge, assign_group_ids, build_groups, review_reasons
 from resolver.linkage import Model, Progress, contributions, predict_pairs, train_settings
 from resolver.merge_plan import plan_merge
@@ -104,6 +106,7 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
     confirmed = (confirmed | {_ordered(p) for p in must_link}) - separated
     step("read", 1)
     pairs = _drop_separated(predict_pairs(table, model, threshold=model.review_threshold), separated)
+    pairs = apply_reranker(table, pairs, model)
     step("predict", 2)
     explained, edges = _explain(pairs, model)
     live = set(table.column("unique_id").to_pylist())
@@ -141,6 +144,29 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
                 model.entity, result.n_records, result.n_pairs, result.n_groups, seconds,
                 f"; {late} split by decisions made meanwhile" if late else "")
     return result
+
+
+def apply_reranker(table: pa.Table, pairs: pa.Table, model: Model) -> pa.Table:
+    """Splink's pairs with the model's re-ranker applied (resolver/features.py), if it has one.
+
+    Probabilities and weights become the final ones, a `reviewers_weight` column keeps the change
+    for the explanation, and pairs that fall below the review threshold leave.
+    """
+    reranker = model.reranker
+    if reranker is None or pairs.num_rows == 0:
+        return pairs
+    builder = FeatureBuilder(table, model, spec_for(model.entity))
+    if not builder.space.fits(reranker):
+        logger.warning("model %s: its re-ranker was trained on other features; scanning without it", model.version)
+        return pairs
+    splink_p = np.asarray(pairs.column("match_probability").to_numpy(zero_copy_only=False), dtype=np.float64)
+    final = rerank(splink_p, reranker.predict(builder.build(_keys(pairs)).matrix))
+    delta = [reviewers_contribution(a, b).match_weight for a, b in zip(splink_p.tolist(), final.tolist(), strict=True)]
+    weights = pairs.column("match_weight").to_numpy(zero_copy_only=False) + np.array(delta)
+    out = pairs.set_column(pairs.schema.get_field_index("match_probability"), "match_probability", pa.array(final))
+    out = out.set_column(out.schema.get_field_index("match_weight"), "match_weight", pa.array(weights))
+    out = out.append_column("reviewers_weight", pa.array(delta, pa.float64()))
+    return out.filter(pa.array(final >= model.review_threshold, pa.bool_()))
 
 
 def split_group(stored: dict[str, Any]) -> list[dict[str, Any]]:
@@ -204,6 +230,8 @@ def _explain(pairs: pa.Table, model: Model) -> tuple[dict[tuple[str, str], list[
     for row in pairs.to_pylist():
         key = (row["left_id"], row["right_id"])
         explained[key] = contributions(row, model, labels)
+        if row.get("reviewers_weight"):
+            explained[key].append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, row["reviewers_weight"]))
         edges.append(Edge(row["left_id"], row["right_id"], float(row["match_probability"])))
     return explained, edges
 

@@ -199,12 +199,14 @@ class Registry:
                 blob = (local / "reranker.joblib").read_bytes() if (local / "reranker.joblib").exists() else None
             except (MlflowException, OSError, json.JSONDecodeError) as exc:
                 raise ModelError(f"{name} version {info.version}: cannot read its model files: {exc}") from exc
+        reranker = Reranker.from_bytes(blob) if blob else None
         model = Model(
             entity=entity, version=f"{name}@v{info.version}", settings=settings,
             review_threshold=info.review_threshold or float(meta["review_threshold"]),
             auto_merge_threshold=info.auto_merge_threshold or float(meta["auto_merge_threshold"]),
-            extras=tuple(ExtraField(**e) for e in meta.get("extras", [])), meta=meta)
-        return RegisteredModel(model, Reranker.from_bytes(blob) if blob else None, info)
+            extras=tuple(ExtraField(**e) for e in meta.get("extras", [])), meta=meta,
+            reranker=reranker)
+        return RegisteredModel(model, reranker, info)
 
 
 def _info(version: Any) -> VersionInfo:

@@ -1,13 +1,13 @@
 """The scikit-learn re-ranker: learns "not a duplicate" from reviewers, which Splink cannot (splink5-notes 4.1).
 
 Splink 5 learns m from positive labels only, so a reviewer's "not a duplicate" changes nothing in
-its weights. The re-ranker is a classifier on `training.features` (Splink's levels and weights
+its weights. The re-ranker is a classifier on `resolver.features` (Splink's levels and weights
 plus shared-value signals) fitted on both classes of labels.
 
-How it combines with Splink: final p = min(Splink p, re-ranker p). The re-ranker may only lower
-a pair's probability (a veto), never raise it. It is fitted on the pairs reviewers were shown,
-which are mostly the hard cases; on the bulk of clear pairs it never saw, a veto cannot invent a
-match, and Splink's own m (trained on the "duplicate" labels) is what lifts true pairs.
+How it combines with Splink is `resolver.features.rerank`: it may only lower a pair's probability,
+never raise it. It is fitted on the pairs reviewers were shown, which are mostly the hard cases;
+on the bulk of clear pairs it never saw, it cannot invent a match, and Splink's own m (trained on
+the "duplicate" labels) is what lifts true pairs. The scan and the check apply it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from resolver.errors import ModelError
+from resolver.features import rerank
 
 # Calibration needs each class in each of its folds several times over; below this a plain
 # logistic regression (probabilities calibrated by its own loss) is the safer model
@@ -49,8 +50,8 @@ class Reranker:
         return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
 
     def combine(self, splink_p: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """Final match probabilities: the re-ranker's veto over Splink's (see the module docstring)."""
-        return np.minimum(splink_p, self.predict(matrix))
+        """Final match probabilities: Splink's, lowered where the re-ranker doubts them."""
+        return rerank(splink_p, self.predict(matrix))
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

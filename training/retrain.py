@@ -27,11 +27,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from resolver.entities import SHARED_VALUE_COMPARISONS, EntitySpec, ExtraField, spec_for
 from resolver.errors import ModelError
+from resolver.features import FeatureBuilder, PairFeatures
 from resolver.linkage import MIN_POSITIVE_PAIRS, Model, Progress, train_settings
 from resolver.records import Entity
 from resolver.store import Store
 from training.evaluate import LABEL_THRESHOLDS, label_curve, label_scores, pr_auc
-from training.features import FeatureBuilder, PairFeatures
 from training.labels import LabeledPair, labeled_pairs
 from training.registry import AUTO_MERGE_TAG, MODEL_DIR, REVIEW_TAG, Registry, registered_name
 from training.reranker import Reranker, fit_reranker
@@ -250,7 +250,8 @@ def _log_run(registry: Registry, run_id: str, *, table_rows: int, labels: Sequen
         "records": table_rows, "labels": len(labels), "labels_duplicate": positives,
         "labels_not_duplicate": len(labels) - positives, "evaluation": mode,
         "splink_m_from": "labels" if positives >= MIN_POSITIVE_PAIRS and mode == "held-out" else "EM",
-        "reranker": reranker.kind if reranker else "none", "reranker_combination": "min(splink_p, reranker_p)",
+        "reranker": reranker.kind if reranker else "none",
+        "reranker_combination": "splink_p * min(1, reranker_p / 0.5)",
         "champion_version": champion_version if champion_version is not None else "shipped default",
         "review_threshold": candidate.review_threshold, "auto_merge_threshold": candidate.auto_merge_threshold,
     })

@@ -433,10 +433,11 @@ def _rendered_emails(look: Any) -> list[tuple[str, str]]:
 # --- contacts -------------------------------------------------------------------------------------
 
 class _Person:
-    __slots__ = ("company", "emails", "first", "key", "last", "patronymic", "phones", "position", "web")
+    __slots__ = ("company", "emails", "first", "formal", "key", "last", "patronymic", "phones", "position", "web")
 
     def __init__(self, key: str, first: str, patronymic: str, last: str) -> None:
         self.key, self.first, self.patronymic, self.last = key, first, patronymic, last
+        self.formal = False  # every record of this person shows the patronymic
         self.phones: list[Phone] = []
         self.emails: list[tuple[str, str]] = []  # address, enum code
         self.company: int | None = None
@@ -487,9 +488,10 @@ def _contact_names(look: _ContactLook, p: _Person) -> tuple[str, str, str]:
 class _Contacts(_Factory):
     """Persons, their records and the variations that make copies of one person differ."""
 
-    def __init__(self, rng: random.Random, n: int) -> None:
+    def __init__(self, rng: random.Random, n: int, relatives: bool = False) -> None:
         super().__init__(rng)
         self.persons = 0
+        self.relatives = relatives
         self.employers = [(COMPANY_ID_BASE + i + 1, self.domain(self.unique_core(), "msk"))
                           for i in range(max(5, n // 30))]
 
@@ -531,8 +533,11 @@ class _Contacts(_Factory):
     # Hard negatives: different people who share one thing (design.md, "signals such as how many
     # distinct people share an email or phone").
     def hard_negatives(self, budget: int) -> list[tuple[_Person, str]]:
-        kinds = ((self.hn_shared_email, 5, 15), (self.hn_office_phone, 3, 10), (self.hn_namesakes, 2, 3),
-                 (self.hn_family, 2, 4))
+        kinds: tuple[tuple[Callable[[int, int], list[tuple[_Person, str]]], int, int], ...] = (
+            (self.hn_shared_email, 5, 15), (self.hn_office_phone, 3, 10), (self.hn_namesakes, 2, 3),
+            (self.hn_family, 2, 4))
+        if self.relatives:
+            kinds += ((self.hn_relatives, 2, 2),)
         planted: list[tuple[_Person, str]] = []
         cluster = 0
         while budget - len(planted) >= 2:
@@ -615,13 +620,40 @@ class _Contacts(_Factory):
                 self.own_email(p)
         return [(p, f"family:{_slug(surname)}-{cluster}") for p in family[:size]]
 
+    def hn_relatives(self, size: int, cluster: int) -> list[tuple[_Person, str]]:
+        """Father and son (or mother and daughter) of one name on one home phone, told apart by the patronymic.
+
+        Clinics, schools and banks keep full names, so both records show it. The shipped model has
+        never seen such pairs (only `generate_contacts(relatives=True)` plants them): one name and
+        one phone outweigh a differing patronymic, which is what reviewers must teach it.
+        """
+        rng = self.rng
+        gender = "m" if rng.random() < 0.5 else "f"
+        surname = _SURNAMES.pick(rng)
+        home = self.landline(rng.choice(names.RU_LANDLINE_CODES), "HOME") if rng.random() < 0.6 else \
+            self.mobile("HOME")
+        elder = self.person(gender=gender, surname=surname)
+        father = elder.first if gender == "m" else ""
+        younger = self.person(gender=gender, first=elder.first, surname=surname, father=father)
+        while younger.patronymic == elder.patronymic:
+            younger = self.person(gender=gender, first=elder.first, surname=surname)
+        people = [elder, younger][:size]
+        for p in people:
+            p.formal = True
+            p.phones.append(home)
+            if rng.random() < 0.4:
+                p.phones.append(self.mobile())
+            if rng.random() < 0.3:
+                self.own_email(p)
+        return [(p, f"relatives:{_slug(surname)}-{_slug(elder.first)}-{cluster}") for p in people]
+
     def look(self, p: _Person, *, planted: bool) -> _ContactLook:
         rng, look = self.rng, _ContactLook()
         look.first, look.last, look.latin, look.initials, look.autoname, look.junk_name = \
             p.first, p.last, False, False, None, None
         r = rng.random()
         look.order = "lf" if r < 0.45 else "fl" if r < 0.90 or planted else "f"
-        look.patronymic = rng.random() < 0.2
+        look.patronymic = p.formal or rng.random() < 0.2
         look.yo = "ё" in p.first + p.last + p.patronymic and rng.random() < 0.3
         r = rng.random()
         look.case = "upper" if r < 0.02 else "lower" if r < 0.03 else ""
@@ -773,11 +805,16 @@ def _contact_entity(record_id: int, look: _ContactLook, p: _Person, at: int, upd
     }
 
 
-def generate_contacts(n: int, *, seed: int = 1, duplicate_rate: float = DUPLICATE_RATE) -> SyntheticSet:
-    """`n` amoCRM contacts; about `duplicate_rate` of them are extra copies of a person already present."""
+def generate_contacts(n: int, *, seed: int = 1, duplicate_rate: float = DUPLICATE_RATE,
+                      relatives: bool = False) -> SyntheticSet:
+    """`n` amoCRM contacts; about `duplicate_rate` of them are extra copies of a person already present.
+
+    `relatives` also plants namesake relatives ("relatives:" clusters, see `_Contacts.hn_relatives`):
+    a kind of hard negative the shipped model gets wrong, for measuring what reviewers teach it.
+    """
     _check(n, duplicate_rate)
     with _gc_paused():
-        return _generate("contact", _Contacts(random.Random(seed), n), n, duplicate_rate, _contact_entity,
+        return _generate("contact", _Contacts(random.Random(seed), n, relatives), n, duplicate_rate, _contact_entity,
                          CONTACT_ID_BASE)
 
 

@@ -3,9 +3,9 @@
 import pytest
 
 from resolver.entities import spec_for
+from resolver.features import FeatureBuilder
 from resolver.records import Record
 from resolver.scan import ingest
-from training.features import FeatureBuilder
 
 
 def _contact(record_id, name, phones=(), emails=()):
