@@ -235,6 +235,9 @@ class Checker:
             if after < floor:
                 continue
             extra = reviewers_contribution(before, after)
+            if not extra.match_weight:  # the re-ranker agreed: nothing to explain, as in the scan
+                out.append(m)
+                continue
             out.append(Match(m.record_id, after, m.match_weight + extra.match_weight, (*m.contributions, extra)))
         return out
 

@@ -162,6 +162,7 @@ def apply_reranker(table: pa.Table, pairs: pa.Table, model: Model) -> pa.Table:
     splink_p = np.asarray(pairs.column("match_probability").to_numpy(zero_copy_only=False), dtype=np.float64)
     final = rerank(splink_p, reranker.predict(builder.build(_keys(pairs)).matrix))
     delta = [reviewers_contribution(a, b).match_weight for a, b in zip(splink_p.tolist(), final.tolist(), strict=True)]
+    final = np.where(np.array(delta) == 0.0, splink_p, final)  # no visible change: Splink's own (as the check)
     weights = pairs.column("match_weight").to_numpy(zero_copy_only=False) + np.array(delta)
     out = pairs.set_column(pairs.schema.get_field_index("match_probability"), "match_probability", pa.array(final))
     out = out.set_column(out.schema.get_field_index("match_weight"), "match_weight", pa.array(weights))
