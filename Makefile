@@ -7,7 +7,7 @@ DB     ?= var/demo.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench models mlflow-ui clean
+.PHONY: install run test lint format bench models mlflow-ui widget clean
 
 install: $(STAMP)
 
@@ -43,10 +43,13 @@ bench: install                    ## accuracy, speed and memory numbers (prints;
 models: install                   ## retrain the shipped default models on generated data
 	$(BIN)/python -m training.default_models
 
+widget:                           ## the amoCRM widget archive: dist/crm-dedup-widget.zip (standard library only)
+	$(PYTHON) widget/build.py --out dist/crm-dedup-widget.zip
+
 MLFLOW_URI ?= sqlite:///var/mlflow.db
 mlflow-ui: install                ## the MLflow UI on the local tracking store (runs, versions, threshold tags)
 	mkdir -p var
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --default-artifact-root var/mlruns --host $(HOST) --port 5000
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var dist .pytest_cache

@@ -85,8 +85,10 @@ def _account_from_token(services: Services, token: str) -> str:
                             headers=_CHALLENGE)
     try:
         # only HS256: a token may not pick its own algorithm ("none", or RS256 with our secret as a key)
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "account_id"]},
-                            leeway=_JWT_LEEWAY_SECONDS)
+        # amoCRM's tokens carry `aud`; PyJWT refuses any `aud` unless told which one to expect
+        audience = services.settings.jwt_audience
+        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=audience, leeway=_JWT_LEEWAY_SECONDS,
+                            options={"require": ["exp", "account_id"], "verify_aud": audience is not None})
     except jwt.ExpiredSignatureError:
         raise HTTPException(401, "X-Auth-Token has expired", headers=_INVALID) from None
     except jwt.ImmatureSignatureError:

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(default=None, description="model directory; None = shipped defaults")
     jwt_secret: str | None = Field(
         default=None, description="the amoCRM integration's secret: verifies the widget's X-Auth-Token (HS256)")
+    jwt_audience: str | None = Field(
+        default=None, description="when set, a widget token's `aud` must equal it (amoCRM puts the integration's "
+        "redirect URI base there); when unset, `aud` is not checked: the secret's signature proves the sender")
     # NoDecode: the validator below parses the JSON itself, so a typo is reported with the variable's name
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description='origins allowed to call the API, e.g. ["https://acme.amocrm.ru"]')
@@ -38,6 +41,9 @@ class Settings(BaseSettings):
         description="MLflow tracking store and model registry; artifacts of a sqlite store go to var/mlruns")
     model_refresh_seconds: float = Field(
         default=30.0, ge=0, description="how often the champion model and its threshold tags are re-read")
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="where reviewers open the MLflow UI (`make mlflow-ui`); "
+        "the review page links to it")
 
     @field_validator("db")
     @classmethod

@@ -163,3 +163,23 @@ def test_widget_token_without_a_configured_secret_says_so(tmp_path, keys):
         response = client.get("/v1/whoami", headers={"X-Auth-Token": valid_elsewhere})
     assert problem_of(response) == (
         401, "X-Auth-Token is not accepted: CRM_DEDUP_JWT_SECRET is not configured", CHALLENGE)
+
+
+AUDIENCE = "https://crm-dedup.example.org"
+
+
+@pytest.mark.parametrize(("configured", "aud", "status", "detail"), [
+    (None, AUDIENCE, 200, None),   # amoCRM's tokens carry `aud`: accepted when no audience is configured
+    (None, None, 200, None),
+    (AUDIENCE, AUDIENCE, 200, None),
+    (AUDIENCE, "https://other-integration.example.org", 401, "X-Auth-Token is invalid: Audience doesn't match"),
+    (AUDIENCE, None, 401, 'X-Auth-Token is invalid: Token is missing the "aud" claim'),
+], ids=["aud-unchecked", "no-aud-unchecked", "aud-matches", "aud-differs", "aud-missing"])
+def test_widget_token_audience(tmp_path, keys, configured, aud, status, detail):
+    claims = {"account_id": int(AMO_ACCOUNT), "exp": now() + 60, **({"aud": aud} if aud else {})}
+    with client_for(tmp_path, jwt_secret=SECRET, jwt_audience=configured) as client:
+        response = client.get("/v1/whoami", headers={"X-Auth-Token": token(claims)})
+    if status == 200:
+        assert (response.status_code, response.json()) == (200, {"account_id": AMO_ACCOUNT})
+    else:
+        assert problem_of(response)[:2] == (status, detail)
