@@ -26,9 +26,12 @@ from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from resolver.candidates import Checker  # noqa: E402
 from resolver.entities import spec_for  # noqa: E402
 from resolver.groups import Edge, build_groups  # noqa: E402
 from resolver.ingest import read_amocrm  # noqa: E402
@@ -43,6 +46,7 @@ from training.synthetic import generate_contacts  # noqa: E402
 
 BENCH_SEED = 1001
 FLOOR = 0.01  # pairs below this are never grouped at any threshold reported
+CHECKS = 500
 
 
 def _scores(table, model: Model) -> dict[tuple[str, str], float]:
@@ -62,6 +66,19 @@ def _measure(scores, threshold, truth, held_out) -> tuple[float, int, int, float
     by_kind = {kind: hard_negative_fp_rate(groups, truth, {r: k for r, k in held_out.items()
                                                            if k.startswith(kind + ":")})[1] for kind in kinds}
     return rate, wrong, total, pairwise_scores(groups, truth).recall, by_kind
+
+
+def _check_latency(store: Store, model: Model) -> tuple[float, float]:
+    """p50 / p95 milliseconds of the duplicates of CHECKS stored records, as the check path scores them."""
+    checker = Checker(store, {"contact": model})
+    ids = store.scan_input("bench", spec_for("contact")).column("unique_id").to_pylist()
+    checker.duplicates_of("bench", "contact", ids[0], model=model)  # loads the index
+    times = []
+    for record_id in random.Random(7).sample(ids, CHECKS):
+        t = time.perf_counter()
+        checker.duplicates_of("bench", "contact", record_id, model=model)
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         loaded = registry.load("bench", "contact", info)
         splink_only = _scores(table, replace(loaded.model, reranker=None))
         after = _scores(table, loaded.model)
+        latency = {label: _check_latency(store, model) for label, model in
+                   (("shipped default", default), ("champion + re-ranker", loaded.model))}
 
     print(f"learning from reviewers: generated contacts n={args.contacts} seed={args.seed}; "
           f"{len(keys)} hard-negative clusters, decisions on {len(taught)} ({len(rejected)} not_duplicate pairs) "
@@ -121,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  t={t:<4} {label:24s} unseen hard-negative FP {rate * 100:6.2f} % ({wrong}/{total})  "
                   f"pairwise recall {recall:.4f} ({(recall - base_recall) * 100:+.2f} pt){change}")
             print(f"  {'':6} {'':24} false pairs by kind: " + ", ".join(f"{k} {n}" for k, n in by_kind.items()))
+    for label, (p50, p95) in latency.items():
+        print(f"  /duplicates in process, {CHECKS} stored records, {label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     print(f"  total {time.perf_counter() - t0:.1f} s")
     return 0
 
