@@ -22,8 +22,8 @@ from resolver.entities import ExtraField, spec_for
 from resolver.errors import CrmDedupError, InputError
 from resolver.ingest import parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
-from resolver.records import ENTITIES, PLURAL, Decision, Entity
-from resolver.scan import fit_model, ingest, scan
+from resolver.records import ENTITIES, PLURAL, Decision, Entity, Record
+from resolver.scan import ScanResult, fit_model, ingest, scan
 from resolver.store import Store
 
 logger = logging.getLogger("crm_dedup.cli")
@@ -102,14 +102,14 @@ def _extras(items: Sequence[str] | None) -> list[ExtraField]:
     return [ExtraField.parse(item) for item in items or []]
 
 
-def _read(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Any]:
+def _read(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Record]:
     column_map = parse_column_map(args.map) if args.map else None
     return read_records(Path(args.file), entity, column_map=column_map,
                         extra_fields={e.name: e.source for e in extras} or None)
 
 
 def _scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,
-              show: bool) -> Any:
+              show: bool) -> ScanResult:
     model = _model(settings, entity, threshold)
     extras = store.extra_fields(account, entity)
     if extras:
@@ -138,7 +138,7 @@ def _emit_groups(rows: list[dict[str, Any]], out_path: str | None) -> None:
         _write_groups(rows, sys.stdout)
 
 
-def _summary(result: Any, rows: list[dict[str, Any]], out: str | None, elapsed: float) -> None:
+def _summary(result: ScanResult, rows: list[dict[str, Any]], out: str | None, elapsed: float) -> None:
     review = len({r["group_id"] for r in rows if r["needs_review"]})
     _err(f"{PLURAL[result.entity]}: {result.n_records} records, {result.n_pairs} scored pairs, "
          f"{result.n_groups} groups ({result.n_grouped_records} records, {review} need review) "
@@ -210,10 +210,10 @@ def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Generate demo contacts and companies, import them into account `demo`, scan, show groups, give a key."""
     from resolver.ingest import read_amocrm
-    from training.synthetic import generate_companies, generate_contacts
+    from training.synthetic import SyntheticGenerator, generate_companies, generate_contacts
 
     with Store(settings.db) as store:
-        runs: list[tuple[Entity, Callable[..., Any], int]] = [
+        runs: list[tuple[Entity, SyntheticGenerator, int]] = [
             ("contact", generate_contacts, args.contacts), ("company", generate_companies, args.companies)]
         for entity, gen, n in runs:
             synthetic = gen(n, seed=args.seed)

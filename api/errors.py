@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +25,15 @@ _STATUS: dict[type[CrmDedupError], tuple[int, str]] = {
 }
 
 
-def problem(status: int, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
+class ProblemEntry(TypedDict):
+    """One entry of a problem's `errors`: the batch item at fault (if any), the field, and why."""
+
+    index: int | None
+    field: str | None
+    reason: str
+
+
+def problem(status: int, title: str, detail: str, *, errors: list[ProblemEntry] | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:
     """A problem+json response (RFC 9457: type, title, status, detail, plus `errors` for batches)."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
@@ -65,7 +73,7 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: CrmDedupError) -> JSONResponse:
         status, title = next((v for k, v in _STATUS.items() if isinstance(exc, k)), (500, "Internal error"))
         if isinstance(exc, InputError):
-            errors = [{"index": p.item, "field": p.field, "reason": p.reason} for p in exc.problems]
+            errors = [ProblemEntry(index=p.item, field=p.field, reason=p.reason) for p in exc.problems]
             return problem(status, title, str(exc), errors=errors)
         if status >= 500:
             logger.error("%s", exc, exc_info=exc)
@@ -73,15 +81,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
+        errors: list[ProblemEntry] = []
         for err in exc.errors():
             if err.get("type") == "json_invalid":  # its loc is ("body", character offset), not a field
                 reason = f"not valid JSON: {err.get('ctx', {}).get('error', 'decode error')}"
-                errors.append({"index": None, "field": "body", "reason": reason})
+                errors.append(ProblemEntry(index=None, field="body", reason=reason))
                 continue
             index, field = _loc(tuple(err.get("loc", ())))
-            errors.append({"index": index, "field": field, "reason": err.get("msg", "invalid")})
-        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+            errors.append(ProblemEntry(index=index, field=field, reason=err.get("msg", "invalid")))
+        first = errors[0] if errors else ProblemEntry(index=None, field="body", reason="invalid")
         return problem(422, "Invalid input", f"{first['field']}: {first['reason']}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

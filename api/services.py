@@ -7,19 +7,23 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from api.settings import Settings
 from resolver.candidates import Checker
 from resolver.errors import CrmDedupError
-from resolver.linkage import Model, load_model
+from resolver.linkage import Model, PairReranker, load_model
 from resolver.records import ENTITIES, Entity
 from resolver.store import Store
 
+if TYPE_CHECKING:  # mlflow loads slowly: training.registry is imported on first use only
+    from training.registry import Registry
+
 logger = logging.getLogger(__name__)
 
-SHIPPED = "shipped default"
-REGISTRY = "registry"
+ModelSource = Literal["shipped default", "registry"]
+SHIPPED: ModelSource = "shipped default"
+REGISTRY: ModelSource = "registry"
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,10 @@ class ServedModel:
     """
 
     model: Model
-    source: Literal["shipped default", "registry"]
+    source: ModelSource
     version_number: int | None = None
     registered_model: str | None = None
-    reranker: Any = None
+    reranker: PairReranker | None = None
     checked_at: float = 0.0
 
 
@@ -55,7 +59,7 @@ class Services:
     _warming: threading.Thread | None = None
     _served: dict[tuple[str, Entity], ServedModel] = field(default_factory=dict)
     _served_lock: threading.Lock = field(default_factory=threading.Lock)
-    _registry: Any = None
+    _registry: Registry | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -104,7 +108,7 @@ class Services:
         with self._served_lock:
             self._served.pop((account_id, entity), None)
 
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """The MLflow registry client (training/registry.py), made on first use: mlflow loads slowly."""
         if self._registry is None:
             from training.registry import Registry, quiet_artifact_progress

@@ -85,7 +85,7 @@ class ExtraField:
             raise InputError.one(
                 f"extra field name {parts[0]!r}: use lowercase latin letters, digits and _", field="--field"
             )
-        return cls(parts[0], parts[1], parts[2] if len(parts) > 2 and parts[2] else parts[0])  # type: ignore[arg-type]
+        return cls(parts[0], parts[1], parts[2] if len(parts) > 2 and parts[2] else parts[0])
 
 
 @dataclass(frozen=True)

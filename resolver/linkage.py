@@ -48,7 +48,8 @@ MIN_POSITIVE_PAIRS = 200
 class PairReranker(Protocol):
     """A classifier over pair features (resolver/features.py) that reviewers' labels trained (training/reranker.py)."""
 
-    feature_names: tuple[str, ...]
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...  # read-only, so a frozen dataclass fits
 
     def predict(self, matrix: np.ndarray) -> np.ndarray: ...
 

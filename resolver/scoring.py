@@ -209,5 +209,5 @@ def probability(match_weight: float) -> float:
     """Splink's match probability of a match weight: 2^w / (1 + 2^w)."""
     if match_weight > 60:
         return 1.0
-    odds = 2.0 ** match_weight
+    odds: float = 2.0**match_weight  # typeshed types float ** float as Any (a negative base gives complex)
     return odds / (1 + odds)

@@ -15,7 +15,6 @@ import argparse
 import logging
 import sys
 from collections import Counter
-from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from resolver.records import Entity
 from resolver.scan import ingest
 from resolver.store import Store
 from training.evaluate import Scores, pairwise_scores, truth_groups
-from training.synthetic import SyntheticSet, generate_companies, generate_contacts
+from training.synthetic import GENERATORS, SyntheticSet
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +40,6 @@ TRAIN_SEED, VALIDATION_SEED = 11, 23
 # Thresholds are searched on this grid of match probabilities
 THRESHOLD_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98,
                   0.99, 0.995, 0.999)
-
-GENERATORS: dict[Entity, Callable[..., SyntheticSet]] = {
-    "contact": generate_contacts, "company": generate_companies}
 
 
 def _store_with(synthetic: SyntheticSet) -> Store:

@@ -19,6 +19,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from resolver.entities import ExtraField
@@ -209,7 +210,7 @@ class Registry:
         return RegisteredModel(model, reranker, info)
 
 
-def _info(version: Any) -> VersionInfo:
+def _info(version: ModelVersion) -> VersionInfo:
     return VersionInfo(version=int(version.version), run_id=version.run_id,
                        aliases=tuple(getattr(version, "aliases", ()) or ()), tags=dict(version.tags or {}),
                        created_at_ms=int(version.creation_timestamp or 0))
@@ -217,4 +218,4 @@ def _info(version: Any) -> VersionInfo:
 
 def quiet_artifact_progress() -> None:
     """MLflow draws a progress bar on stderr for every artifact download; the service's log is no place for it."""
-    mlflow.environment_variables.MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # type: ignore[attr-defined]
+    mlflow.environment_variables.MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)

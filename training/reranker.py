@@ -72,7 +72,7 @@ class Reranker:
         return loaded
 
 
-def fit_reranker(feature_names: Sequence[str], matrix: np.ndarray, labels: Sequence[int], *,
+def fit_reranker(feature_names: Sequence[str], matrix: np.ndarray, labels: Sequence[int] | np.ndarray, *,
                  seed: int = 1) -> Reranker:
     """Fit on labeled pairs (1 duplicate, 0 not); both classes are needed (ModelError otherwise).
 

@@ -111,7 +111,7 @@ def _evaluate(labels: np.ndarray, p: np.ndarray, review: float) -> Evaluation:
 
 
 def _final_p(features: PairFeatures, reranker: Reranker | None, rows: np.ndarray) -> np.ndarray:
-    splink = features.match_probability[rows]
+    splink: np.ndarray = features.match_probability[rows]
     if reranker is None:
         return splink
     if reranker.feature_names != features.names:  # a champion trained on other comparisons

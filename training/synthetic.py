@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from resolver.normalize import normalize_email
 from training import synthetic_names as names
@@ -83,25 +83,28 @@ class SyntheticSet:
     hard_negatives: dict[str, str]
 
 
-class _Weighted:
+_T = TypeVar("_T")
+
+
+class _Weighted(Generic[_T]):
     """Weighted choice by one `rng.random()` and a bisect (several times faster than `rng.choices`)."""
 
     __slots__ = ("cum", "items", "total")
 
-    def __init__(self, items: Sequence[Any], weights: Sequence[float]) -> None:
+    def __init__(self, items: Sequence[_T], weights: Sequence[float]) -> None:
         self.items, self.cum = tuple(items), tuple(accumulate(weights))
         self.total = self.cum[-1]
 
-    def pick(self, rng: random.Random) -> Any:
+    def pick(self, rng: random.Random) -> _T:
         return self.items[bisect_right(self.cum, rng.random() * self.total)]
 
 
-def _by_rank(items: Sequence[Any]) -> _Weighted:
+def _by_rank(items: Sequence[_T]) -> _Weighted[_T]:
     # Zipf-like: the head is ~25x as frequent as the tail, so popular names repeat as in real bases.
     return _Weighted(items, [1 / (rank + 3) for rank in range(len(items))])
 
 
-def _from_dict(weights: dict[Any, int]) -> _Weighted:
+def _from_dict(weights: dict[_T, int]) -> _Weighted[_T]:
     return _Weighted(list(weights), list(weights.values()))
 
 
@@ -138,6 +141,17 @@ _FORM_PICK = _Weighted([f[0] for f in names.LEGAL_FORMS], [f[3] for f in names.L
 _CYRILLIC = "абвгдежзиклмнопрстуфхцчшыэюя"
 
 Phone = tuple[str, str, str, str]  # country code, national number, enum code, extension text
+ShownPhone = tuple[str, str, str, str, str]  # a Phone and the format one record spells it in (_RU_FORMATS, _BY_FORMATS)
+ShownEmail = tuple[str, str, str]  # address, enum code, style one record writes it in (_email_text)
+
+
+class _Look(Protocol):
+    """What contact and company looks share: the phones and e-mails a record shows, and its junk values."""
+
+    phones: list[ShownPhone]
+    emails: list[ShownEmail]
+    junk_phone: str | None
+    junk_email: str | None
 
 
 def _phone_text(cc: str, nat: str, fmt: str) -> str:
@@ -286,25 +300,25 @@ class _Factory:
         return self.fresh(lambda attempt: candidates[attempt] if attempt < 3 else
                           f"{slug}{self.rng.randrange(2, 10 * attempt)}.ru")
 
-    def v_phone_format(self, look: Any, obj: Any) -> bool:
+    def v_phone_format(self, look: _Look, obj: object) -> bool:
         look.phones = [(cc, nat, enum, ext, _phone_format(self.rng, cc, fmt))
                        for cc, nat, enum, ext, fmt in look.phones]
         return bool(look.phones)
 
-    def v_email_case(self, look: Any, obj: Any) -> bool:
+    def v_email_case(self, look: _Look, obj: object) -> bool:
         if not look.emails:
             return False
         address, enum, style = look.emails[0]
         look.emails[0] = (address, enum, self.rng.choice([s for s in _EMAIL_STYLES.items if s != style]))
         return True
 
-    def v_phone_dropped(self, look: Any, obj: Any) -> bool:
+    def v_phone_dropped(self, look: _Look, obj: object) -> bool:
         if len(look.phones) < 2 and not (look.phones and look.emails):
             return False
         del look.phones[0]
         return True
 
-    def v_email_dropped(self, look: Any, obj: Any) -> bool:
+    def v_email_dropped(self, look: _Look, obj: object) -> bool:
         if not (look.emails and look.phones):
             return False
         look.emails = []
@@ -354,12 +368,36 @@ def _copies_per_original(rng: random.Random, n_originals: int, n_copies: int) ->
     return copies
 
 
-def _generate(entity: Entity, factory: Any, n: int, duplicate_rate: float,
-              build: Callable[..., dict[str, Any]], id_base: int) -> SyntheticSet:
-    """Draw originals (planted hard negatives first) and their copies, and build each record as drawn.
+class _Keyed(Protocol):
+    """A hidden entity: its key ("person-17", "company-4") is what `truth` maps its records to."""
 
-    `factory` is a `_Contacts` or `_Companies`: both offer hard_negatives, original, look, copy_look, leads.
-    """
+    @property
+    def key(self) -> str: ...
+
+
+_Hidden = TypeVar("_Hidden", bound=_Keyed)  # the hidden entity: _Person or _Company
+_Shown = TypeVar("_Shown", bound=_Look)  # how one record shows it: _ContactLook or _CompanyLook
+
+
+class _EntityFactory(Protocol[_Hidden, _Shown]):
+    """What `_generate` needs of `_Contacts` and `_Companies`."""
+
+    rng: random.Random
+
+    def hard_negatives(self, budget: int, /) -> list[tuple[_Hidden, str]]: ...
+    def original(self) -> _Hidden: ...
+    def look(self, obj: _Hidden, /, *, planted: bool) -> _Shown: ...
+    def copy_look(self, original: _Shown, obj: _Hidden, /) -> _Shown: ...
+    def leads(self, next_id: int, /) -> list[dict[str, int]]: ...
+
+
+# (record id, look, entity, created_at, updated_at, responsible user, leads) -> one amoCRM API entity
+_Build = Callable[[int, _Shown, _Hidden, int, int, int, list[dict[str, int]]], dict[str, Any]]
+
+
+def _generate(entity: Entity, factory: _EntityFactory[_Hidden, _Shown], n: int, duplicate_rate: float,
+              build: _Build[_Shown, _Hidden], id_base: int) -> SyntheticSet:
+    """Draw originals (planted hard negatives first) and their copies, and build each record as drawn."""
     rng = factory.rng
     n_copies = round(n * duplicate_rate) if n > 1 else 0
     n_originals = n - n_copies
@@ -370,7 +408,7 @@ def _generate(entity: Entity, factory: Any, n: int, duplicate_rate: float,
     created = sorted(NOW - rng.randrange(86_400, HISTORY_SECONDS) for _ in range(n))
     ranks = list(range(n))
     rng.shuffle(ranks)
-    entities: list[Any] = [None] * n
+    entities: list[dict[str, Any]] = [{}] * n  # placeholders: the loop below deals every rank exactly once
     keys, hard_keys = [""] * n, [""] * n
     drawn, lead_id = 0, LEAD_ID_BASE
     for i, extra in enumerate(copies):
@@ -408,7 +446,7 @@ def _fields(phones: list[tuple[str, str]], emails: list[tuple[str, str]],
     return fields or None
 
 
-def _junk(rng: random.Random, look: Any) -> None:
+def _junk(rng: random.Random, look: _Look) -> None:
     if rng.random() < JUNK_FIELD_RATE:
         if rng.random() < 0.5:
             look.junk_phone = rng.choice(names.JUNK_PHONES)
@@ -416,14 +454,14 @@ def _junk(rng: random.Random, look: Any) -> None:
             look.junk_email = rng.choice(names.JUNK_EMAILS)
 
 
-def _rendered_phones(look: Any) -> list[tuple[str, str]]:
+def _rendered_phones(look: _Look) -> list[tuple[str, str]]:
     values = [(_phone_text(cc, nat, fmt) + ext, enum) for cc, nat, enum, ext, fmt in look.phones]
     if look.junk_phone is not None:
         values.append((look.junk_phone, "WORK"))
     return values
 
 
-def _rendered_emails(look: Any) -> list[tuple[str, str]]:
+def _rendered_emails(look: _Look) -> list[tuple[str, str]]:
     values = [(_email_text(address, style), enum) for address, enum, style in look.emails]
     if look.junk_email is not None:
         values.append((look.junk_email, "WORK"))
@@ -450,6 +488,25 @@ class _ContactLook:
 
     __slots__ = ("autoname", "case", "company", "emails", "first", "initials", "junk_email", "junk_name",
                  "junk_phone", "last", "latin", "order", "patronymic", "phones", "position", "web", "yo")
+
+    # Set by _Contacts.look, changed by the variations; no __init__, as copy() fills every slot itself.
+    first: str  # as written: may be a diminutive or carry a typo
+    last: str
+    patronymic: bool  # shown or not (the person's own is on _Person)
+    order: Literal["lf", "fl", "f"]  # last-first, first-last, first name only
+    latin: bool
+    initials: bool
+    yo: bool  # ё written as е
+    case: Literal["", "upper", "lower"]  # a str method applied to the whole name, or none
+    autoname: str | None  # "Новый контакт по звонку с …" in place of the name
+    junk_name: str | None
+    phones: list[ShownPhone]
+    emails: list[ShownEmail]
+    junk_phone: str | None
+    junk_email: str | None
+    company: int | None
+    position: str | None
+    web: str | None
 
     def copy(self) -> _ContactLook:
         twin = _ContactLook()
@@ -837,6 +894,17 @@ class _CompanyLook:
 
     __slots__ = ("address", "core", "emails", "inn", "junk_email", "junk_phone", "phones", "style", "web")
 
+    # Set by _Companies.look, changed by the variations; no __init__, as copy() fills every slot itself.
+    core: str  # as written: may carry a typo
+    style: str  # one of _COMPANY_STYLES or _IP_STYLES, read by _company_name
+    inn: bool  # shown or not
+    address: bool  # shown or not
+    web: str | None
+    phones: list[ShownPhone]
+    emails: list[ShownEmail]
+    junk_phone: str | None
+    junk_email: str | None
+
     def copy(self) -> _CompanyLook:
         twin = _CompanyLook()
         for slot in self.__slots__:
@@ -881,7 +949,7 @@ class _Companies(_Factory):
         super().__init__(rng)
         self.count = 0
 
-    def company(self, *, core: str = "", form: str = "", city: tuple[Any, ...] = (),
+    def company(self, *, core: str = "", form: str = "", city: names.City | tuple[()] = (),
                 freemail: str = "") -> _Company:
         rng = self.rng
         form, city = form or _FORM_PICK.pick(rng), city or _CITIES.pick(rng)
@@ -1083,7 +1151,13 @@ def write_set(s: SyntheticSet, out_dir: Path) -> tuple[Path, Path]:
     return page, truth
 
 
-GENERATORS: dict[Entity, Callable[..., SyntheticSet]] = {
+class SyntheticGenerator(Protocol):
+    """`generate_contacts` or `generate_companies` called with the arguments both take."""
+
+    def __call__(self, n: int, *, seed: int = ..., duplicate_rate: float = ...) -> SyntheticSet: ...
+
+
+GENERATORS: dict[Entity, SyntheticGenerator] = {
     "contact": generate_contacts, "company": generate_companies,
 }
 

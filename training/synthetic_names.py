@@ -172,8 +172,9 @@ POSITIONS: tuple[str, ...] = (
 SCHOOL_POSITIONS: tuple[str, ...] = ("Учитель", "Завуч", "Классный руководитель", "Директор школы")
 SHARED_MAILBOXES: tuple[str, ...] = ("info", "office", "zakaz", "sales", "mail", "priemnaya", "buh")
 
+City = tuple[str, str, tuple[str, ...], str, int]  # see CITIES
 # (city, INN region code (ФНС subject code), landline codes, domain slug, weight)
-CITIES: tuple[tuple[str, str, tuple[str, ...], str, int], ...] = (
+CITIES: tuple[City, ...] = (
     ("Москва", "77", ("495", "499"), "msk", 30), ("Санкт-Петербург", "78", ("812",), "spb", 15),
     ("Казань", "16", ("843",), "kzn", 6), ("Екатеринбург", "66", ("343",), "ekb", 6),
     ("Новосибирск", "54", ("383",), "nsk", 5), ("Нижний Новгород", "52", ("831",), "nn", 5),

@@ -12,7 +12,10 @@ from api.routers.jobs import JobRunnerDep
 from api.schemas import JobOut, problem_responses
 from resolver.records import Entity
 
-_SINGULAR: dict[str, Entity] = {"contacts": "contact", "companies": "company"}
+# the other list endpoints (/v1/groups, /v1/feedback) take the plural path word: accept both
+_EntityWord = Literal["contact", "company", "contacts", "companies"]
+_SINGULAR: dict[_EntityWord, Entity] = {"contact": "contact", "company": "company",
+                                       "contacts": "contact", "companies": "company"}
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -61,13 +64,12 @@ def submit_retrain(account: AccountDep, runner: JobRunnerDep,
 )
 def current_model(
     account: AccountDep, services: ServicesDep,
-    # the other list endpoints (/v1/groups, /v1/feedback) take the plural path word: accept both
-    entity: Annotated[Literal["contact", "company", "contacts", "companies"],
+    entity: Annotated[_EntityWord,
                       Query(description="contact or company (contacts / companies also work)")] = "contact",
 ) -> CurrentModelOut:
-    entity = _SINGULAR.get(entity, entity)  # type: ignore[assignment]
-    served = services.served(account, entity)
-    return CurrentModelOut(entity=entity, source=served.source, version=served.model.version,
+    singular = _SINGULAR[entity]
+    served = services.served(account, singular)
+    return CurrentModelOut(entity=singular, source=served.source, version=served.model.version,
                            registered_model=served.registered_model, registry_version=served.version_number,
                            review_threshold=served.model.review_threshold,
                            auto_merge_threshold=served.model.auto_merge_threshold,
