@@ -24,12 +24,14 @@ run: install                      ## demo data -> import -> scan -> API key, the
 	$(BIN)/crm-dedup demo --db $(DB) --host $(HOST) --port $(PORT)
 	$(BIN)/crm-dedup serve --db $(DB) --host $(HOST) --port $(PORT)
 
-test: install                     ## lint + the whole test suite
+test: install                     ## lint, types and the whole test suite (browser tests in Debian's chromium)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
 format: install
 	$(BIN)/ruff check --fix .

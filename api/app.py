@@ -13,7 +13,7 @@ from starlette.responses import Response
 from api import errors
 from api.deps import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import check, feedback, groups, health, jobs, models, records
+from api.routers import check, feedback, groups, health, jobs, models, records, ui
 from api.services import Services
 from api.settings import Settings
 
@@ -69,6 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
-    for module in (health, records, check, groups, jobs, models, feedback):
+    for module in (health, records, check, groups, jobs, models, feedback, ui):
         app.include_router(module.router)
     return app

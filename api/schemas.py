@@ -333,6 +333,7 @@ _GROUP_EXAMPLE: dict[str, Any] = {
     "group_id": "ct-c7c8647279e0", "entity": "contact", "group_score": 0.9516, "size": 3, "needs_review": True,
     "review_reasons": ["3180001 and 3180002 are linked only by a shared phone"], "status": "open",
     "survivor_id": "3180001", "record_ids": ["3180001", "3180002", "3180004"],
+    "names": ["Иван Петров", "Петров Иван", "Новый контакт по звонку с +79161234567"],
 }
 
 
@@ -350,6 +351,7 @@ class GroupOut(BaseModel):
     status: Literal["open", "merged"]
     survivor_id: str
     record_ids: list[str] = Field(description="the survivor first; an open group lists only live records")
+    names: list[str | None] = Field(default_factory=list, description="the records' names, in record_ids order")
 
 
 class GroupPage(BaseModel):
@@ -362,13 +364,38 @@ class GroupPage(BaseModel):
     next_cursor: str | None
 
 
+class GroupCount(BaseModel):
+    """How many groups (and records in them) share one entity, status and needs_review."""
+
+    entity: Entity
+    status: Literal["open", "merged"]
+    needs_review: bool
+    groups: int
+    records: int
+
+
+class GroupsSummary(BaseModel):
+    """Counts of the groups `GET /v1/groups` lists under the same filters: the total and its parts."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "groups": 14, "records": 31, "counts": [
+            {"entity": "contact", "status": "open", "needs_review": True, "groups": 5, "records": 12},
+            {"entity": "contact", "status": "open", "needs_review": False, "groups": 9, "records": 19}]}]})
+
+    groups: int
+    records: int
+    counts: list[GroupCount] = Field(description="by entity, status and needs_review; only non-empty parts")
+
+
 class Contribution(BaseModel):
     """How much one compared field moved a pair's match weight, and at which level it agreed."""
 
-    field: str
+    field: str = Field(description="a compared field, or `reviewers`: the change the re-ranker trained on "
+                                   "reviewers' decisions made (only ever negative)")
     level: str
-    gamma: int
-    match_weight: float
+    gamma: int = Field(description="Splink's comparison level; -1 when the field is missing on a side, or for "
+                                   "`reviewers`")
+    match_weight: float = Field(description="log2 Bayes factor this field adds to the pair's match weight")
 
 
 class PairOut(BaseModel):
@@ -413,8 +440,16 @@ class MergePlan(BaseModel):
     keep: KeptValues
 
 
+class PairDecisionInForce(BaseModel):
+    """A reviewer's decision in force on two members (the latest one on the pair, not undone)."""
+
+    left_id: str
+    right_id: str
+    decision: Literal["duplicate", "not_duplicate"]
+
+
 class GroupDetail(BaseModel):
-    """A group with its members, the scored pairs among them and its merge plan."""
+    """A group with its members, the scored pairs among them, reviewers' decisions on them and its merge plan."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "group_id": "ct-04984fc0a41b", "entity": "contact", "group_score": 0.9995, "size": 2, "status": "open",
@@ -446,6 +481,9 @@ class GroupDetail(BaseModel):
     members: list[MemberOut]
     pairs: list[PairOut]
     merge_plan: MergePlan
+    decisions: list[PairDecisionInForce] = Field(
+        default_factory=list, description="decisions in force between members: pairs confirmed `duplicate` "
+        "(a `not_duplicate` pair is split apart at once, so it is seen here only in a merged group)")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> GroupDetail:

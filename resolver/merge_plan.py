@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+REVIEWER_CHOICE = "chosen by the reviewer"
 
 
 def _id_order(record_id: str) -> tuple[int, int, str]:
@@ -38,14 +39,19 @@ def choose_survivor(members: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return best["record_id"], why
 
 
-def plan_merge(members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def plan_merge(members: Sequence[Mapping[str, Any]], *, survivor_id: str | None = None) -> dict[str, Any]:
     """The plan for one group; `members` are `Store.record_details` rows.
+
+    `survivor_id` overrides the rule (a reviewer picked another member); the reason then says so.
 
     Returns survivor_id, survivor_reason, merge_ids (absorbed, in id order), responsible_user_id
     (the survivor's), lead_ids and company_ids (all members'), and `keep`: the name, phones and
     emails the merged record should carry (survivor's first, then the others' not yet present).
     """
-    survivor_id, why = choose_survivor(members)
+    if survivor_id is None:
+        survivor_id, why = choose_survivor(members)
+    else:
+        why = REVIEWER_CHOICE
     survivor = next(m for m in members if m["record_id"] == survivor_id)
     others = sorted((m for m in members if m["record_id"] != survivor_id), key=lambda m: _id_order(m["record_id"]))
     ordered = [survivor, *others]

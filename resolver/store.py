@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
+from resolver.merge_plan import plan_merge
 from resolver.records import Decision, Entity, Record
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Store:
         self._lock = threading.RLock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._last_stamp: datetime | None = None
         self._con.execute(load_sql("schema"))
 
     def close(self) -> None:
@@ -102,6 +104,20 @@ class Store:
             return self._cursor().execute(sql, params or [])
         except duckdb.Error as exc:
             raise StoreError(f"store query {step or 'failed'}: {exc}") from exc
+
+    def _stamp(self) -> datetime:
+        """The `ingested_at` of a write, taken inside its transaction: strictly increasing in commit order.
+
+        The check's in-memory index reads the rows stamped after the newest it has seen; a stamp
+        taken before the writer lock (or a clock stepping back) could commit behind one already
+        seen and stay invisible to it.
+        """
+        with self._lock:
+            now = datetime.now(UTC)
+            if self._last_stamp is not None and now <= self._last_stamp:
+                now = self._last_stamp + timedelta(microseconds=1)
+            self._last_stamp = now
+            return now
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -142,6 +158,7 @@ class Store:
                     "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow QUALIFY row_number() OVER "
                     "(PARTITION BY account_id, entity, record_id ORDER BY updated_at DESC NULLS LAST) = 1")
                 con.unregister("stage_arrow")
+                con.execute("UPDATE stage SET ingested_at = ?", [self._stamp()])
                 con.execute("ALTER TABLE stage ADD COLUMN merged_into VARCHAR")
                 con.execute(load_sql("keep_merged_marks"))
                 con.execute(load_sql("upsert_records"))
@@ -414,7 +431,7 @@ class Store:
 
     def _dicts(self, sql: str, params: Sequence[Any] | dict[str, Any], *, step: str) -> list[dict[str, Any]]:
         """Rows as dicts by column name (named `$params` go as a dict)."""
-        cur = self.execute(sql, params, step=step)  # type: ignore[arg-type]
+        cur = self.execute(sql, params, step=step)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -437,27 +454,44 @@ class Store:
             with self.transaction() as con:
                 found = con.execute("UPDATE records SET deleted = true, ingested_at = ? WHERE account_id = ? "
                                     "AND entity = ? AND record_id = ? RETURNING record_id",
-                                    [datetime.now(UTC), *key]).fetchall()
+                                    [self._stamp(), *key]).fetchall()
                 con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? AND record_id = ?", key)
         except duckdb.Error as exc:
             raise StoreError(f"store query mark_deleted: {exc}") from exc
         return bool(found)
 
     def groups_page(self, account_id: str, *, entity: Entity | None = None, min_score: float | None = None,
-                    status: str | None = None, needs_review: bool | None = None,
+                    max_score: float | None = None, status: str | None = None, needs_review: bool | None = None,
                     after: tuple[float, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Groups of the last scans, best first, after the cursor `after` = (group_score, group_id).
 
         Each row: group_id, entity, group_score, needs_review, review_reasons, status, survivor_id,
-        record_ids (survivor first). Open groups show only records still live (groups_page.sql).
+        record_ids (survivor first), names (in record_ids order). Open groups show only records still
+        live (groups_page.sql).
         """
-        params = {"account_id": account_id, "entity": entity, "min_score": min_score, "status": status,
-                  "needs_review": needs_review, "after_score": after[0] if after else None,
+        params = {"account_id": account_id, "entity": entity, "min_score": min_score, "max_score": max_score,
+                  "status": status, "needs_review": needs_review, "after_score": after[0] if after else None,
                   "after_id": after[1] if after else None, "limit": limit}
         return self._dicts(load_sql("groups_page"), params, step="groups_page")
 
-    def group(self, account_id: str, group_id: str) -> dict[str, Any] | None:
-        """One group with `members`, `pairs` among them (contributions parsed) and `merge_plan` (parsed)."""
+    def groups_summary(self, account_id: str, *, entity: Entity | None = None, min_score: float | None = None,
+                       max_score: float | None = None, status: str | None = None,
+                       needs_review: bool | None = None) -> list[dict[str, Any]]:
+        """Counts of the groups `groups_page` would list under the same filters.
+
+        Each row: entity, status, needs_review, groups, records (members counted as the page shows them).
+        """
+        params = {"account_id": account_id, "entity": entity, "min_score": min_score, "max_score": max_score,
+                  "status": status, "needs_review": needs_review}
+        return self._dicts(load_sql("groups_summary"), params, step="groups_summary")
+
+    def group(self, account_id: str, group_id: str, *, survivor_id: str | None = None) -> dict[str, Any] | None:
+        """One group with `members`, `pairs` among them (contributions parsed), `merge_plan` (parsed) and
+        `decisions`: {left_id, right_id, decision} in force between its members (a `duplicate` confirmed).
+
+        With `survivor_id` the merge plan is made anew around that member (a reviewer's choice);
+        InputError (field `survivor`) when it is not a member of the group.
+        """
         rows = self._dicts("SELECT * EXCLUDE (account_id) FROM groups WHERE account_id = ? AND group_id = ?",
                            [account_id, group_id], step="group")
         if not rows:
@@ -469,6 +503,20 @@ class Store:
         group["pairs"] = self._dicts(load_sql("group_pairs"), where, step="group_pairs")
         for pair in group["pairs"]:
             pair["contributions"] = json.loads(pair["contributions"])
+        separated, confirmed = self.links_in_force(account_id, group["entity"],
+                                                   [m["record_id"] for m in group["members"]])
+        group["decisions"] = sorted(
+            [{"left_id": a, "right_id": b, "decision": "not_duplicate"} for a, b in separated]
+            + [{"left_id": a, "right_id": b, "decision": "duplicate"} for a, b in confirmed],
+            key=lambda d: (d["left_id"], d["right_id"]))
+        if survivor_id is not None:
+            # as groups_page counts them: an open group's records deleted or merged away since are gone
+            planned = [m["record_id"] for m in group["members"]
+                       if group["status"] == "merged" or (not m["deleted"] and m["merged_into"] is None)]
+            if survivor_id not in planned:
+                raise InputError.one(f"record {survivor_id} is not a member of group {group_id}", field="survivor")
+            details = self.record_details(account_id, group["entity"], planned)
+            group["merge_plan"] = plan_merge([details[i] for i in planned], survivor_id=survivor_id)
         return group
 
     def record_merge(self, account_id: str, group_id: str, *, survivor_id: str,
@@ -502,7 +550,7 @@ class Store:
                 ids = [account_id, entity, absorbed]
                 con.execute("UPDATE records SET merged_into = ?, ingested_at = ? WHERE account_id = ? "
                             "AND entity = ? AND record_id IN (SELECT unnest(?::VARCHAR[]))",
-                            [survivor_id, datetime.now(UTC), *ids])  # ingested_at: see mark_deleted
+                            [survivor_id, self._stamp(), *ids])  # ingested_at: see mark_deleted
                 con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? "
                             "AND record_id IN (SELECT unnest(?::VARCHAR[]))", ids)
                 con.execute("UPDATE groups SET status = 'merged', survivor_id = ? WHERE account_id = ? "

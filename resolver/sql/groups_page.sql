@@ -1,5 +1,5 @@
 -- step groups_page: one page of an account's groups, best first (group_score desc, then group_id),
--- each with its member ids (survivor first). A record deleted or merged away after the scan leaves
+-- each with its member ids and names (survivor first). A record deleted or merged away after the scan leaves
 -- an open group, and an open group left with fewer than two live records is no group any more;
 -- a merged group keeps every member, as the widget reported it. A NULL filter means "any"; the
 -- cursor ($after_score, $after_id) is the last group of the previous page.
@@ -9,13 +9,15 @@ WITH page AS (
     WHERE g.account_id = $account_id
       AND ($entity::VARCHAR IS NULL OR g.entity = $entity)
       AND ($min_score::DOUBLE IS NULL OR g.group_score >= $min_score)
+      AND ($max_score::DOUBLE IS NULL OR g.group_score <= $max_score)
       AND ($status::VARCHAR IS NULL OR g.status = $status)
       AND ($needs_review::BOOLEAN IS NULL OR g.needs_review = $needs_review)
       AND ($after_score::DOUBLE IS NULL OR g.group_score < $after_score
            OR (g.group_score = $after_score AND g.group_id > $after_id::VARCHAR))
 )
 SELECT p.group_id, p.entity, p.group_score, p.needs_review, p.review_reasons, p.status, p.survivor_id,
-       count(*)::INTEGER AS size, list(m.record_id ORDER BY m.is_survivor DESC, m.record_id) AS record_ids
+       count(*)::INTEGER AS size, list(m.record_id ORDER BY m.is_survivor DESC, m.record_id) AS record_ids,
+       list(r.name ORDER BY m.is_survivor DESC, m.record_id) AS names
 FROM page AS p
 JOIN group_members AS m
   ON m.account_id = p.account_id AND m.entity = p.entity AND m.group_id = p.group_id

@@ -255,3 +255,28 @@ def test_extra_field_config_is_replaced_per_account_and_entity(store):
     store.set_extra_fields("acme", "contact", [passport])
     assert store.extra_fields("acme", "contact") == [passport]
     assert store.extra_fields("acme", "company") == [ExtraField("okpo", "identifier", "ОКПО")]
+
+
+def test_ingested_at_grows_in_commit_order_even_when_the_clock_steps_back(store, monkeypatch):
+    # the check's index reads rows stamped after the newest it saw: a later write must never stamp earlier
+    import resolver.store as store_module
+    from resolver.candidates import Checker
+    from resolver.linkage import load_model
+
+    checker = Checker(store, {"contact": load_model("contact")})
+    store.upsert_records("acme", CONTACT, [contact("1", "Петров Иван", phones=["+7 916 123-45-67"])])
+    assert checker.duplicates_of("acme", "contact", "1") == []
+
+    class SteppedBack(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2001, 1, 1, tzinfo=UTC)  # NTP stepped the clock back by years
+
+    monkeypatch.setattr(store_module, "datetime", SteppedBack)
+    store.upsert_records("acme", CONTACT, [contact("2", "Иван Петров", phones=["8 916 123 45 67"])])
+    store.mark_deleted("acme", "contact", "1")
+    store.upsert_records("acme", CONTACT, [contact("3", "Петров Иван", phones=["+79161234567"])])
+    stamps = [r[0] for r in store.execute(
+        "SELECT ingested_at FROM records WHERE account_id = 'acme' ORDER BY record_id").fetchall()]
+    assert stamps[1] < stamps[0] < stamps[2]  # 2, then 1 deleted, then 3: each after the one before
+    assert [m.record_id for m in checker.duplicates_of("acme", "contact", "2")] == ["3"]  # 1 left, 3 seen
