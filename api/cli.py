@@ -230,7 +230,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     url = f"http://{args.host}:{args.port}"
     sys.stdout.write(f"\nAPI key of account {args.account!r} ({note}): {key}\n"
                      f"start the API: crm-dedup serve --db {settings.db} --host {args.host} --port {args.port}\n"
-                     f'then: curl -H "Authorization: Bearer {key}" "{url}/v1/groups?entity=contacts"\n')
+                     f'then: curl -H "Authorization: Bearer {key}" "{url}/v1/groups?entity=contacts"\n'
+                     f"or review the groups in a browser: {url}/ui/#key={key}\n")
     return 0
 
 

@@ -106,9 +106,10 @@ def test_demo_gives_a_working_key_and_a_rerun_replaces_it(tmp_path, env):
     first = crm_dedup("demo", *small, env=env, cwd=tmp_path)
     second = crm_dedup("demo", *small, env=env, cwd=tmp_path)  # same data again: idempotent, new key
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
-    old_key, new_key = (run.stdout.splitlines()[-3].rsplit(": ", 1)[1] for run in (first, second))
-    assert second.stdout.splitlines()[-1] == (
-        f'then: curl -H "Authorization: Bearer {new_key}" "http://127.0.0.1:8000/v1/groups?entity=contacts"')
+    old_key, new_key = (run.stdout.splitlines()[-4].rsplit(": ", 1)[1] for run in (first, second))
+    assert second.stdout.splitlines()[-2:] == [
+        f'then: curl -H "Authorization: Bearer {new_key}" "http://127.0.0.1:8000/v1/groups?entity=contacts"',
+        f"or review the groups in a browser: http://127.0.0.1:8000/ui/#key={new_key}"]
 
     with served(db, env=env, cwd=tmp_path) as (url, server):
         answers = [httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {k}"}) for k in (old_key, new_key)]
