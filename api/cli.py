@@ -374,7 +374,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     with Store(settings.db) as store:
         stored = record_decisions(store, args.account, decisions)
     _err(f"stored {len(stored)} decisions of {args.file} in account {args.account!r} "
-         f"(#{stored[0].seq}-#{stored[-1].seq}); groups they separate are split, pairs rejoin at the next scan")
+         f"(#{stored[0].seq}-#{stored[-1].seq}); the groups they touch are regrouped")
     return 0
 
 

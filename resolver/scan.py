@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from resolver.entities import ExtraField, spec_for
 from resolver.features import REVIEWERS_FIELD, REVIEWERS_LEVEL, FeatureBuilder, rerank, reviewers_contribution
@@ -105,10 +106,14 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
     separated |= {_ordered(p) for p in cannot_link}
     confirmed = (confirmed | {_ordered(p) for p in must_link}) - separated
     step("read", 1)
-    pairs = _drop_separated(predict_pairs(table, model, threshold=model.review_threshold), separated)
-    pairs = apply_reranker(table, pairs, model)
+    scored = apply_reranker(table, predict_pairs(table, model, threshold=model.review_threshold), model)
+    # separated pairs never group, but are stored (flagged) so that an undo regroups them at once
+    is_separated = pa.array([k in separated for k in _keys(scored)], pa.bool_())
+    pairs = scored.filter(pc.invert(is_separated))
     step("predict", 2)
-    explained, edges = _explain(pairs, model)
+    explained = _explain(scored, model)
+    edges = [Edge(a, b, p) for a, b, p in zip(pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist(),
+                                              pairs.column("match_probability").to_pylist(), strict=True)]
     live = set(table.column("unique_id").to_pylist())
     edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(confirmed) if a in live and b in live]
     step("explain", 3)
@@ -118,12 +123,13 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
     groups = _describe(components, ids, details, explained, auto_merge_threshold=model.auto_merge_threshold)
     step("group", 4)
     pair_rows = pa.table({
-        "left_id": pairs.column("left_id"),
-        "right_id": pairs.column("right_id"),
-        "match_weight": pairs.column("match_weight"),
-        "match_probability": pairs.column("match_probability"),
+        "left_id": scored.column("left_id"),
+        "right_id": scored.column("right_id"),
+        "match_weight": scored.column("match_weight"),
+        "match_probability": scored.column("match_probability"),
         "contributions": pa.array(
-            [json.dumps([asdict(c) for c in explained[k]], ensure_ascii=False) for k in _keys(pairs)], pa.string()),
+            [json.dumps([asdict(c) for c in explained[k]], ensure_ascii=False) for k in _keys(scored)], pa.string()),
+        "separated": is_separated,
     })
     result = ScanResult(
         scan_id=uuid.uuid4().hex, entity=model.entity, model_version=model.version, n_records=table.num_rows,
@@ -185,7 +191,9 @@ def split_group(stored: dict[str, Any]) -> list[dict[str, Any]]:
     edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(stored["must_link"]) if (a, b) not in separated]
     # every stored pair already passed the scan's review threshold
     components = build_groups(edges, threshold=0.0, cannot_link=separated)
-    ids = assign_group_ids(entity, components, dict.fromkeys(stored["members"], stored["group_id"]))
+    # a rejoin brings records of several groups (or none): each part keeps the id most of it had
+    membership = stored.get("membership") or dict.fromkeys(stored["members"], stored["group_id"])
+    ids = assign_group_ids(entity, components, membership)
     explained = {(p["left_id"], p["right_id"]): [FieldContribution(**c) for c in p["contributions"]]
                  for p in stored["pairs"]}
     return _describe(components, ids, stored["details"], explained,
@@ -212,27 +220,16 @@ def _ordered(pair: tuple[str, str]) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
-def _drop_separated(pairs: pa.Table, separated: Collection[tuple[str, str]]) -> pa.Table:
-    """The scored pairs less those a reviewer separated (design.md: drop suppressed pairs, then group)."""
-    if not separated or pairs.num_rows == 0:
-        return pairs
-    keep = [k not in separated for k in _keys(pairs)]
-    return pairs.filter(pa.array(keep, pa.bool_()))
-
-
 def _keys(pairs: pa.Table) -> list[tuple[str, str]]:
     return list(zip(pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist(), strict=True))
 
 
-def _explain(pairs: pa.Table, model: Model) -> tuple[dict[tuple[str, str], list[FieldContribution]], list[Edge]]:
+def _explain(pairs: pa.Table, model: Model) -> dict[tuple[str, str], list[FieldContribution]]:
     labels = model.level_labels()
     explained: dict[tuple[str, str], list[FieldContribution]] = {}
-    edges = []
     for row in pairs.to_pylist():
         key = (row["left_id"], row["right_id"])
         explained[key] = contributions(row, model, labels)
         if row.get("reviewers_weight"):
             explained[key].append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, row["reviewers_weight"]))
-        edges.append(Edge(row["left_id"], row["right_id"], float(row["match_probability"])))
-    return explained, edges
-
+    return explained

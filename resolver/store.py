@@ -291,7 +291,10 @@ class Store:
 
     def add_decisions_and_split(self, account_id: str, decisions: Sequence[Decision], *,
                                 split: GroupSplitter) -> list[dict[str, Any]]:
-        """Append decisions and split every open group they separate, all in one transaction.
+        """Append decisions and regroup what they change, all in one transaction.
+
+        Every open group a `not_duplicate` separates is split; an `undo` or a `duplicate` joins the
+        groups of its two records again where the scored pairs (or the confirmation) link them.
 
         Durable when this returns, and no reader ever sees a decision whose group is not yet split.
         Returns the decisions as stored (`decision_page` rows). See `_split_separated` for `split`.
@@ -305,6 +308,9 @@ class Store:
                     # groups were consistent with the earlier decisions: only these records can need a split
                     ids = sorted({i for d in decisions if d.entity == entity for i in (d.left_id, d.right_id)})
                     self._split_separated(account_id, entity, split, among=ids)
+                    joining = sorted({(d.left_id, d.right_id) for d in decisions
+                                      if d.entity == entity and d.decision != "not_duplicate"})
+                    self._rejoin(account_id, entity, split, joining)
         except duckdb.Error as exc:
             raise StoreError(f"store query add_decisions_and_split, nothing was written: {exc}") from exc
         return rows
@@ -336,8 +342,8 @@ class Store:
 
         Every open group of the last scan that holds a pair whose decision in force is
         `not_duplicate` (a pair of records in `among`, when given) is replaced by the parts `split`
-        returns, and separated pairs leave the stored pairs. Merged groups stay as the widget
-        reported them: that merge happened in the CRM.
+        returns, and separated pairs are flagged (kept for an undo, never shown). Merged groups
+        stay as the widget reported them: that merge happened in the CRM.
         """
         separated_pairs, _ = self.links_in_force(account_id, entity, among)
         if not separated_pairs:
@@ -345,10 +351,10 @@ class Store:
         cannot = sorted(separated_pairs)
         scope = {"account_id": account_id, "entity": entity}
         separated = {**scope, "left_ids": [a for a, _ in cannot], "right_ids": [b for _, b in cannot]}
-        self.execute("DELETE FROM pairs AS p USING (SELECT unnest($left_ids::VARCHAR[]) AS left_id, "
+        self.execute("UPDATE pairs AS p SET separated = true FROM (SELECT unnest($left_ids::VARCHAR[]) AS left_id, "
                      "unnest($right_ids::VARCHAR[]) AS right_id) AS c WHERE p.account_id = $account_id "
                      "AND p.entity = $entity AND p.left_id = c.left_id AND p.right_id = c.right_id",
-                     separated, step="drop_separated_pairs")
+                     separated, step="flag_separated_pairs")
         affected = self._dicts(load_sql("separated_groups"), separated, step="separated_groups")
         for found in affected:
             where = {**scope, "group_id": found["group_id"]}
@@ -376,6 +382,68 @@ class Store:
             logger.info("group %s of %s/%s split by reviewers' decisions into %d group(s)", found["group_id"],
                         account_id, entity, len(parts))
         return len(affected)
+
+    def _rejoin(self, account_id: str, entity: Entity, split: GroupSplitter,
+                pairs: Sequence[tuple[str, str]]) -> int:
+        """Step rejoin, inside the caller's transaction: regroup around pairs no longer separated.
+
+        For each pair (an `undo`, a `duplicate`) whose records are live, in no merged group and not
+        already together, their open groups and the two records are grouped again by `split` from
+        the last scan's pairs among them (an undone separation's pair is unflagged first) and the
+        decisions in force. The largest part keeps the id most of its members had. Returns how
+        many pairs regrouped.
+        """
+        if not pairs:
+            return 0
+        scope = {"account_id": account_id, "entity": entity}
+        separated, _ = self.links_in_force(account_id, entity, sorted({i for p in pairs for i in p}))
+        undone = [p for p in pairs if p not in separated]
+        self.execute("UPDATE pairs AS p SET separated = false FROM (SELECT unnest($left_ids::VARCHAR[]) AS left_id, "
+                     "unnest($right_ids::VARCHAR[]) AS right_id) AS c WHERE p.account_id = $account_id "
+                     "AND p.entity = $entity AND p.left_id = c.left_id AND p.right_id = c.right_id",
+                     {**scope, "left_ids": [a for a, _ in undone], "right_ids": [b for _, b in undone]},
+                     step="unflag_separated_pairs")
+        last = self.execute("SELECT scan_id, auto_merge_threshold FROM scans WHERE account_id = ? AND entity = ? "
+                            "ORDER BY finished_at DESC LIMIT 1", [account_id, entity], step="last_scan").fetchone()
+        if last is None:
+            return 0
+        regrouped = 0
+        for a, b in undone:
+            rows = self._dicts(load_sql("groups_of_records"), {**scope, "ids": [a, b]}, step="groups_of_records")
+            membership = {r["record_id"]: r["group_id"] for r in rows}
+            if any(r["status"] != "open" for r in rows) or (a in membership and membership.get(a) == membership.get(b)):
+                continue
+            members = sorted({a, b} | {r["record_id"] for r in rows if r["live"]})
+            live = {r[0] for r in self.execute(
+                "SELECT record_id FROM records WHERE account_id = ? AND entity = ? AND NOT deleted "
+                "AND merged_into IS NULL AND record_id IN (SELECT unnest(?::VARCHAR[]))",
+                [account_id, entity, members], step="live_records").fetchall()}
+            if a not in live or b not in live:
+                continue
+            members = [m for m in members if m in live]
+            found = self._dicts(load_sql("pairs_among"), {**scope, "ids": members}, step="pairs_among")
+            for pair in found:
+                pair["contributions"] = json.loads(pair["contributions"])
+            cannot, must = self.links_in_force(account_id, entity, members)
+            parts = split({
+                "group_id": None, "membership": membership, "entity": entity, "members": members, "pairs": found,
+                "details": self.record_details(account_id, entity, members), "cannot_link": cannot,
+                "must_link": must, "auto_merge_threshold": last[1],
+            })
+            for table in ("groups", "group_members"):
+                self.execute(f"DELETE FROM {table} WHERE account_id = $account_id AND entity = $entity "
+                             "AND group_id IN (SELECT unnest($group_ids::VARCHAR[]))",
+                             {**scope, "group_ids": sorted(set(membership.values()))}, step=f"rejoin_{table}")
+            con = self._cursor()
+            for table, new in zip(("groups", "group_members"), _group_tables(account_id, entity, last[0], parts),
+                                  strict=True):
+                con.register("incoming", new)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                con.unregister("incoming")
+            regrouped += 1
+            logger.info("records %s and %s of %s/%s regrouped at once: %d group(s)", a, b, account_id, entity,
+                        len(parts))
+        return regrouped
 
     # -- scan results ---------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ A pair whose decision in force (the latest one received; `undo` withdraws it) is
 never appears again: here the groups of the last scan are split in the same transaction that
 stores the decision, `Checker` leaves separated records out of `check` and `duplicates_of`, and
 `scan` reads the decisions itself, so rescans, retrained models and record updates cannot bring
-the pair back. A `duplicate` decision needs no rescan to be kept, but joins groups only at the
-next scan (as a link of probability 1.0). An undone separation, likewise, rejoins at the next scan.
+the pair back. A `duplicate` (a link of probability 1.0) or an `undo` regroups the two records'
+groups in the same transaction, from the last scan's pairs (separated ones are kept, flagged).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class StoredDecision:
 
 
 def record_decisions(store: Store, account_id: str, decisions: Sequence[Decision]) -> list[StoredDecision]:
-    """Append decisions to the account's log and split the groups they separate, in one transaction.
+    """Append decisions to the account's log and regroup what they change, in one transaction.
 
     Committed (durable) when this returns. Returns the decisions as stored, in log order.
     """

@@ -64,7 +64,8 @@ WidgetUserDep = Annotated[str | None, Depends(widget_user)]
                 "pair decision names two records; a group-member decision (`group_id`, `record_id`) stands for "
                 "one pair decision per other member of the group. A `not_duplicate` splits the stored groups "
                 "at once (the largest part keeps the group id) and leaves `/duplicates` and `check`; a "
-                "`duplicate` or an `undo` regroups at the next scan. The account is the caller's; `reviewer` "
+                "`duplicate` or an `undo` regroups the two records' groups at once too. The account is the "
+                "caller's; `reviewer` "
                 "defaults to the widget token's user.",
     responses=problem_responses(e404="no contact group ct-c7c8647279e0 in this account",
                                 e422="decisions.1.right_id: must differ from left_id"),

@@ -70,8 +70,11 @@ CREATE TABLE IF NOT EXISTS pairs (       -- the last scan's scored pairs
     match_weight DOUBLE NOT NULL,
     match_probability DOUBLE NOT NULL,
     contributions VARCHAR NOT NULL,      -- JSON list of {field, level, gamma, match_weight}
-    model_version VARCHAR NOT NULL
+    model_version VARCHAR NOT NULL,
+    separated    BOOLEAN NOT NULL DEFAULT false  -- a reviewer's not_duplicate in force: kept for an undo
 );
+-- stores made before the column existed
+ALTER TABLE pairs ADD COLUMN IF NOT EXISTS separated BOOLEAN DEFAULT false;
 
 CREATE TABLE IF NOT EXISTS groups (      -- the last scan's groups
     account_id   VARCHAR NOT NULL,

@@ -7,6 +7,7 @@ import time
 import jwt
 import pytest
 
+from resolver.groups import mint_group_id
 from resolver.store import Store
 from tests.api.conftest import (
     ORLOV_GROUP,
@@ -170,7 +171,7 @@ def test_rejecting_a_member_splits_it_off_and_keeps_the_rest(api, acme, scanned)
         # the third-record case: 103 links 101 and 102; once they are separated it stays with 101 only
         ([pair("101", "102")], {ORLOV_GROUP: ["401", "402"], PETROV_GROUP: ["101", "103"]}, ["103"]),
         ([pair("401", "402")], {PETROV_GROUP: ["102", "101", "103"]}, ["102", "103"]),
-        # a confirmation or an undo changes no group before the next scan
+        # a confirmation inside one group changes nothing (they are together already)
         ([pair("101", "102", "duplicate")], {ORLOV_GROUP: ["401", "402"], PETROV_GROUP: ["102", "101", "103"]},
          ["102", "103"]),
     ],
@@ -213,11 +214,32 @@ def test_rescans_updates_and_undo(api, acme, scanned):
     api.scan(acme)
     assert group_members(api, acme) == {PETROV_GROUP: ["101", "103"]}
 
-    # undone: the pair is a candidate again at the next scan, not before
+    # undone: the rescan kept the separated pair's score, so the pair groups again at once, with its old id
     post(api, acme, pair("401", "402", "undo"))
-    assert group_members(api, acme) == {PETROV_GROUP: ["101", "103"]}
+    assert group_members(api, acme) == {ORLOV_GROUP: ["401", "402"], PETROV_GROUP: ["101", "103"]}
     api.scan(acme)
     assert group_members(api, acme) == {ORLOV_GROUP: ["401", "402"], PETROV_GROUP: ["101", "103"]}
+
+
+@pytest.mark.parametrize(
+    ("decisions", "groups"),
+    [
+        # split off, then undone: 103 is back in its group at once, under the group's id
+        ([member(PETROV_GROUP, "103"), pair("101", "103", "undo"), pair("102", "103", "undo")],
+         {ORLOV_GROUP: ["401", "402"], PETROV_GROUP: ["102", "101", "103"]}),
+        # the third-record case undone on one side only: 103 may join 101 again, never 102 through it
+        # (the group had dissolved, so the pair comes back under a new id)
+        ([pair("101", "102"), pair("101", "103"), pair("101", "103", "undo")],
+         {ORLOV_GROUP: ["401", "402"], mint_group_id("contact", ["101", "103"]): ["101", "103"]}),
+        # a pair confirmed across two groups joins them at once, still honouring separations
+        ([pair("101", "401", "duplicate")], {PETROV_GROUP: ["102", "101", "103", "401", "402"]}),
+    ],
+    ids=["member-split-undone", "one-side-undone", "confirmed-across-groups"],
+)
+def test_undo_and_confirmation_regroup_at_once(api, acme, scanned, decisions, groups):
+    for decision in decisions:  # one request each, as a reviewer clicks them
+        post(api, acme, decision)
+    assert group_members(api, acme) == groups
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def test_the_page_asks_for_the_key_refuses_a_wrong_one_and_lists_groups(page, se
     expect(dialog).to_be_hidden()
 
 
-def test_not_a_duplicate_removes_the_group_from_the_page_and_the_api_and_undo_withdraws_it(page, server, shot):
+def test_not_a_duplicate_removes_the_group_from_the_page_and_the_api_and_undo_brings_it_back(page, server, shot):
     # a two-record contact group that needs review: separating its one pair leaves no group
     queue = server.get("/v1/groups", status="open", needs_review="true", limit=50)["items"]
     group = next(g for g in queue if g["size"] == 2 and g["entity"] == "contact")
@@ -86,6 +86,9 @@ def test_not_a_duplicate_removes_the_group_from_the_page_and_the_api_and_undo_wi
     pair = sorted(group["record_ids"])
     assert [(d["left_id"], d["right_id"], d["decision"]) for d in log[-2:]] == [
         (*pair, "not_duplicate"), (*pair, "undo")]
+    # the undo regroups at once: the group is back, under its id, on the page and in the API
+    expect(page.locator(f'.group-item[data-group-id="{gid}"]')).to_have_count(1)
+    assert gid in all_group_ids(server)
     shot("undone")
 
 

@@ -44,8 +44,9 @@ def scanned(store, default_models):
 
 
 def stored_pairs(store, account="acme"):
-    rows = store.execute("SELECT left_id, right_id FROM pairs WHERE account_id = ? AND entity = 'contact'",
-                         [account]).fetchall()
+    """The pairs groups are built from: the scan's pairs less those flagged separated."""
+    rows = store.execute("SELECT left_id, right_id FROM pairs WHERE account_id = ? AND entity = 'contact' "
+                         "AND NOT separated", [account]).fetchall()
     return set(rows)
 
 
