@@ -191,12 +191,16 @@ def retrain(store: Store, account_id: str, entity: Entity, *, tracking_uri: str,
     tick(8, total)
 
     cand_eval = champ_eval = None
+    chart: bytes | None = None
     test_rows = np.concatenate([t for _, t in folds]) if folds else np.array([], dtype=int)
     if mode != "none":
         cand_eval = _evaluate(y[test_rows], out_of_fold[test_rows], candidate.review_threshold)
         champ_features = FeatureBuilder(table, base, spec).build([pairs[i] for i in test_rows])
         champ_p = _final_p(champ_features, current.reranker if current else None, np.arange(len(test_rows)))
         champ_eval = _evaluate(y[test_rows], champ_p, base.review_threshold)
+        chart = pr_curve_png(y[test_rows], out_of_fold[test_rows], champ_p, candidate.review_threshold,
+                             candidate.auto_merge_threshold, champion_label=(
+                                 f"champion v{info.version}" if info else "shipped default"))
     promote, reason = promotion(cand_eval, champ_eval, has_champion=current is not None)
 
     name = registered_name(account_id, entity)
@@ -211,6 +215,8 @@ def retrain(store: Store, account_id: str, entity: Entity, *, tracking_uri: str,
         version = registry.register(account_id, entity, run_id, tags={
             REVIEW_TAG: str(candidate.review_threshold), AUTO_MERGE_TAG: str(candidate.auto_merge_threshold),
             "promotion": reason})
+        if chart is not None:
+            registry.log_bytes(run_id, chart, "charts/pr_curve.png")
         if promote:
             registry.promote(account_id, entity, version)
         registry.end_run(run_id)
@@ -282,6 +288,43 @@ def _log_run(registry: Registry, run_id: str, *, table_rows: int, labels: Sequen
         registry.log_text(run_id, chart, "charts/match_weights.html")
     if notes:
         registry.log_text(run_id, "\n".join(notes) + "\n", "notes.txt")
+
+
+def pr_curve_png(labels: np.ndarray, candidate_p: np.ndarray, champion_p: np.ndarray, review: float, auto: float,
+                 *, champion_label: str = "champion") -> bytes | None:
+    """The precision-recall curves of the new model and the champion on the same held-out labels, as a PNG.
+
+    The new model's review and auto-merge thresholds are marked on its curve. None when matplotlib
+    is missing or the labels hold one class only (a chart is a nicety: a run must not fail for it).
+    """
+    if len(set(labels.tolist())) < 2:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display here; the headless backend draws to memory
+        import matplotlib.pyplot as plt
+        from sklearn.metrics import precision_recall_curve
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    try:
+        for p, label, style in ((champion_p, champion_label, "--"), (candidate_p, "this version", "-")):
+            precision, recall, _ = precision_recall_curve(labels, p)
+            ax.plot(recall, precision, style, label=f"{label} (PR-AUC {pr_auc(labels.tolist(), p.tolist()):.3f})")
+        for t, marker in ((review, "o"), (auto, "s")):
+            s = label_scores(labels.tolist(), candidate_p.tolist(), t)
+            ax.plot([s.recall], [s.precision], marker, color="black",
+                    label=f"{'review' if t == review else 'auto-merge'} threshold {t:g}")
+        ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
+               title=f"held-out reviewer labels: {int(labels.sum())} duplicate, {int(len(labels) - labels.sum())} not")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left", fontsize=8)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
 
 
 def _curve_csv(candidate: Evaluation, champion: Evaluation | None) -> str:

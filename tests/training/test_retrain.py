@@ -1,6 +1,7 @@
 """The retrain flow against a real MLflow sqlite store: run logged, version registered, champion only if not worse."""
 
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -57,7 +58,7 @@ def test_retrain_registers_and_promotes_over_the_shipped_default(trained):
     assert (info.review_threshold, info.auto_merge_threshold) == (0.6, 0.9)
 
 
-def test_run_logs_params_stepped_metrics_and_artifacts(trained):
+def test_run_logs_params_stepped_metrics_and_artifacts(trained, tmp_path):
     result, uri, _, _ = trained
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(result.run_id)
@@ -69,7 +70,10 @@ def test_run_logs_params_stepped_metrics_and_artifacts(trained):
     assert {"pr_auc", "champion_pr_auc", "f1_at_review"} <= set(run.data.metrics)
     files = {a.path for d in ("model", "evaluation", "charts") for a in client.list_artifacts(result.run_id, d)}
     assert files == {"model/settings.json", "model/meta.json", "model/reranker.joblib",
-                     "evaluation/pr_curve.csv", "evaluation/borderline_pairs.csv", "charts/match_weights.html"}
+                     "evaluation/pr_curve.csv", "evaluation/borderline_pairs.csv", "charts/match_weights.html",
+                     "charts/pr_curve.png"}
+    png = Path(client.download_artifacts(result.run_id, "charts/pr_curve.png", str(tmp_path)))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert run.data.tags["promotion"] == result.reason
 
 
