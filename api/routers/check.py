@@ -6,81 +6,26 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AccountDep, EntityDep, ServicesDep
-from api.routers import records as _records  # noqa: F401 - registers the {entity:entity} path convertor
-from api.schemas import RECORD_EXAMPLES, Contribution, Rejected, problem_responses, record_from_body
+from api.schemas import (
+    RECORD_EXAMPLES,
+    CheckBatchIn,
+    CheckBatchOut,
+    CheckOut,
+    Contribution,
+    DuplicatesOut,
+    MatchOut,
+    Rejected,
+    RowMatches,
+    problem_responses,
+    record_from_body,
+)
 from resolver.candidates import Checker, Match
 from resolver.errors import InputError, NotFound
 from resolver.records import Entity, Record
 
 router = APIRouter(prefix="/v1", tags=["check"])
-
-_MATCH_EXAMPLE: dict[str, Any] = {
-    "record_id": "3180002", "match_probability": 0.9993, "match_weight": 10.5,
-    "explanation": [
-        {"field": "name", "level": "missing on one side", "gamma": -1, "match_weight": 0.0},
-        {"field": "phone", "level": "shares a phone at most 3 names have", "gamma": 3, "match_weight": 24.1},
-    ],
-}
-
-
-class MatchOut(BaseModel):
-    """A stored record that may be the same person or company, with the per-field explanation."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_MATCH_EXAMPLE]})
-
-    record_id: str
-    match_probability: float = Field(description="Splink's match probability, 0..1")
-    match_weight: float = Field(description="log2 Bayes factor: the prior plus every field's contribution")
-    explanation: list[Contribution] = Field(description="each compared field: the level it agreed at, its weight")
-
-
-class DuplicatesOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "record_id": "3180001", "threshold": 0.6, "model_version": "default-1", "matches": [_MATCH_EXAMPLE]}]})
-
-    record_id: str
-    threshold: float
-    model_version: str
-    matches: list[MatchOut]
-
-
-class CheckOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "threshold": 0.6, "model_version": "default-1", "matches": [_MATCH_EXAMPLE]}]})
-
-    threshold: float
-    model_version: str
-    matches: list[MatchOut]
-
-
-class CheckBatchIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"records": [
-        {"id": "row-2", "name": "Иван Петров", "phones": ["8 916 123-45-67"]},
-        {"id": "row-3", "name": "Заявка от «Анна»", "emails": ["anna@mail.ru"]},
-    ]}]})
-
-    records: list[Any] = Field(description="rows of an import file, each in either record shape")
-
-
-class RowMatches(BaseModel):
-    index: int
-    record_id: str | None
-    matches: list[MatchOut]
-
-
-class CheckBatchOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "threshold": 0.6, "model_version": "default-1",
-        "results": [{"index": 0, "record_id": "row-2", "matches": [_MATCH_EXAMPLE]}],
-        "rejected": [{"index": 1, "field": "phones[0]", "reason": "Input should be a valid string"}]}]})
-
-    threshold: float
-    model_version: str
-    results: list[RowMatches]
-    rejected: list[Rejected]
 
 
 def get_checker(services: ServicesDep) -> Checker:

@@ -1,0 +1,48 @@
+"""Bodies of the jobs and models routers: scan requests and background jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from resolver.records import Entity
+
+
+class ScanRequest(BaseModel):
+    """Which entity to scan; null scans contacts and then companies."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"entity": "contact"},
+                                                                              {"entity": None}]})
+
+    entity: Entity | None = None
+
+
+class JobResult(BaseModel):
+    """Counts of a finished scan (both entities added up when both were scanned)."""
+
+    records: int
+    pairs: int
+    groups: int
+    seconds: float
+
+
+class JobOut(BaseModel):
+    """A background job and how far it got."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": "6f1c2b9a0d6e4f5b8a7c3d2e1f0a9b8c", "kind": "scan", "entity": "contact", "status": "done",
+        "percent": 100.0, "created_at": "2026-11-24T10:00:00Z", "finished_at": "2026-11-24T10:00:04Z",
+        "result": {"records": 3000, "pairs": 410, "groups": 212, "seconds": 3.9}, "error": None,
+    }]})
+
+    job_id: str
+    kind: Literal["scan", "retrain"]
+    entity: Entity | None
+    status: Literal["queued", "running", "done", "failed"]
+    percent: float = Field(ge=0, le=100)
+    created_at: datetime
+    finished_at: datetime | None
+    result: JobResult | None
+    error: str | None
