@@ -1,74 +1,15 @@
 """The real thing: `crm-dedup serve` as a subprocess on a free loopback port, stopped with SIGTERM."""
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import httpx
 import pytest
 
-STARTUP_SECONDS = 60  # loading Splink and the models on a busy 2-core machine
-STOP_SECONDS = 15
-CLI = Path(sys.executable).with_name("crm-dedup")  # the console script of this virtualenv
+from tests.servers import clean_env, crm_dedup, free_port, served
 
 
 @pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    """The environment without a developer's CRM_DEDUP_* settings; runs from tmp_path."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRM_DEDUP_")}
-    return clean | {"PYTHONPATH": str(Path(__file__).parents[2])}
-
-
-def crm_dedup(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(CLI)] if CLI.exists() else [sys.executable, "-m", "api.cli"]
-    return subprocess.run([*command, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          check=False)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def served(db: Path, *, env: dict[str, str], cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`python -m api.cli serve` on a free port, up once /healthz answers; SIGTERM on the way out."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
-        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited with {server.returncode} before answering:\n{server.stderr.read()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer from {url}/healthz in {STARTUP_SECONDS} s")
-            time.sleep(0.1)
-        yield url, server
-    finally:
-        if server.poll() is None:
-            server.kill()  # only reached when a test failed before its own SIGTERM
-            server.communicate()
-
-
-def stop(server: subprocess.Popen[str]) -> tuple[int, str]:
-    server.send_signal(signal.SIGTERM)
-    _, stderr = server.communicate(timeout=STOP_SECONDS)
-    return server.returncode, stderr
+def env() -> dict[str, str]:
+    """The environment without a developer's CRM_DEDUP_* settings."""
+    return clean_env()
 
 
 def test_served_api_authenticates_counts_and_stops_cleanly_on_sigterm(tmp_path, env):
@@ -79,13 +20,14 @@ def test_served_api_authenticates_counts_and_stops_cleanly_on_sigterm(tmp_path, 
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("cdk_")
 
-    with served(db, env=env, cwd=tmp_path) as (url, server):
+    with served(db, env=env, cwd=tmp_path) as server:
+        url = server.url
         me = httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {key}"})
         stranger = httpx.get(f"{url}/v1/whoami", headers={"Authorization": "Bearer cdk_stolen"})
         metrics = httpx.get(f"{url}/metrics").text
         # a second server on the same store: DuckDB's lock stops it at once, in one line
         second = crm_dedup("serve", "--port", str(free_port()), "--db", str(db), env=env, cwd=tmp_path)
-        code, stderr = stop(server)
+        code, stderr = server.stop()
 
     assert (me.status_code, me.json()) == (200, {"account_id": "acme"})
     assert (stranger.status_code, stranger.headers["content-type"], stranger.json()["detail"]) == (
@@ -111,11 +53,12 @@ def test_demo_gives_a_working_key_and_a_rerun_replaces_it(tmp_path, env):
         f'then: curl -H "Authorization: Bearer {new_key}" "http://127.0.0.1:8000/v1/groups?entity=contacts"',
         f"or review the groups in a browser: http://127.0.0.1:8000/ui/#key={new_key}"]
 
-    with served(db, env=env, cwd=tmp_path) as (url, server):
+    with served(db, env=env, cwd=tmp_path) as server:
+        url = server.url
         answers = [httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {k}"}) for k in (old_key, new_key)]
         records = [line for line in httpx.get(f"{url}/metrics").text.splitlines()
                    if line.startswith("crm_dedup_records{")]
-        code, stderr = stop(server)
+        code, stderr = server.stop()
 
     assert [a.status_code for a in answers] == [401, 200]
     assert answers[1].json() == {"account_id": "demo"}

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +17,12 @@ if CHROMIUM is None:
     pytest.skip("no `chromium` on PATH: `make install` puts Debian's package in place (Playwright's own browser "
                 "download needs the internet)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+from tests.servers import chromium, clean_env, crm_dedup, served  # noqa: E402
 
 REPO = Path(__file__).parents[2]
 SHOTS = REPO / "var" / "test-output" / "browser"
-STARTUP_SECONDS = 60  # loading Splink and the models on a busy 2-core machine
 # small demo data: a few hundred records still make contact and company groups of every kind
 DEMO = ("--contacts", "300", "--companies", "80", "--show", "1", "-q")
 VIEWPORT = {"width": 1280, "height": 720}  # the size the page must be usable at
@@ -54,60 +49,26 @@ class Server:
         return f"{self.url}/ui/" + (f"#key={self.key}" if with_key else "")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
     """`crm-dedup demo` into a fresh store, then `crm-dedup serve` on it on a free port; SIGTERM at the end."""
     home = tmp_path_factory.mktemp("browser")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_DEDUP_")} | {"PYTHONPATH": str(REPO)}
+    env = clean_env()
     db = home / "demo.duckdb"
-    demo = subprocess.run([sys.executable, "-m", "api.cli", "demo", *DEMO, "--db", str(db)], env=env, cwd=home,
-                          capture_output=True, text=True, timeout=300, check=False)
+    demo = crm_dedup("demo", *DEMO, "--db", str(db), env=env, cwd=home)
     assert demo.returncode == 0, demo.stderr
     key = re.search(r"API key of account 'demo' \(.*\): (\S+)", demo.stdout)
     assert key, demo.stdout
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
-        env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{process.stderr.read()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer from {url}/healthz in {STARTUP_SECONDS} s")
-            time.sleep(0.1)  # polling a subprocess, not waiting on the page
-        yield Server(url=url, key=key.group(1))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    with served(db, env=env, cwd=home) as running:
+        yield Server(url=running.url, key=key.group(1))
+        running.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # per module: one sync Playwright may run in a process at a time, and tests/widget starts its own
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

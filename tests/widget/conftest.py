@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.test_server import crm_dedup, served, stop
+from tests.servers import chromium, clean_env, crm_dedup, served
 
 ROOT = Path(__file__).parents[2]
 WIDGET = ROOT / "widget"
@@ -90,36 +88,26 @@ class Service:
 def service(tmp_path_factory) -> Iterator[Service]:
     """`crm-dedup serve` in a subprocess with CRM_DEDUP_JWT_SECRET set; CONTACTS and COMPANIES upserted."""
     home = tmp_path_factory.mktemp("widget-service")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_DEDUP_")}
-    env |= {"PYTHONPATH": str(ROOT), "CRM_DEDUP_JWT_SECRET": JWT_SECRET}
+    env = clean_env(CRM_DEDUP_JWT_SECRET=JWT_SECRET)
     db = home / "store.duckdb"
     # DuckDB lets one process write a file: the account is made before the server opens it
     created = crm_dedup("accounts", "create", str(ACCOUNT_ID), "--db", str(db), env=env, cwd=home)
     assert created.returncode == 0, created.stderr
     headers = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
-    with served(db, env=env, cwd=home) as (url, server):
+    with served(db, env=env, cwd=home) as server:
+        url = server.url
         for entity, records in (("contacts", CONTACTS), ("companies", COMPANIES)):
             answer = httpx.post(f"{url}/v1/{entity}:batch", json={"records": records}, headers=headers, timeout=30)
             assert answer.status_code == 200 and answer.json()["rejected"] == [], answer.text
         yield Service(url=url, headers=headers)
-        code, stderr = stop(server)
+        code, stderr = server.stop()
         assert code == 0, stderr
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless chromium driven by Playwright (its own browser download needs the internet)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no `chromium` on PATH: install Debian's chromium package (make install does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def card_html(*, config: dict[str, Any], body: str) -> str:
