@@ -1,7 +1,5 @@
 // The review page's text in Russian (the default: amoCRM users expect it) and English.
 // t("key", {n: 3}) fills {n}; plural forms follow the CLDR rules for each language.
-(() => {
-"use strict";
 
 const MESSAGES = {
   ru: {
@@ -330,33 +328,30 @@ const GROUP_WORDS = {
 
 let currentLang = "ru";
 
-function setLang(lang) {
+export function setLang(lang) {
   currentLang = MESSAGES[lang] ? lang : "ru";
   document.documentElement.lang = currentLang;
 }
 
-function lang() {
+export function lang() {
   return currentLang;
 }
 
-function t(key, vars = {}) {
+export function t(key, vars = {}) {
   const text = MESSAGES[currentLang][key] ?? MESSAGES.ru[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
-function groupWord(n) {
+export function groupWord(n) {
   const category = new Intl.PluralRules(currentLang).select(n);
   const words = GROUP_WORDS[currentLang];
   return words[category] ?? words.other;
 }
 
 // Static text: every element with data-i18n gets its text, data-i18n-label its aria-label.
-function translatePage(root = document) {
+export function translatePage(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
   for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   document.title = `crm-dedup · ${t("title")}`;
 }
-
-window.i18n = {setLang, lang, t, groupWord, translatePage};
-})();

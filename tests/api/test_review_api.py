@@ -1,5 +1,8 @@
 """What the review page needs of the API: a score range, the count left to review, another survivor, the page itself."""
 
+import re
+from importlib.resources import files
+
 import pytest
 
 from api.settings import Settings
@@ -122,15 +125,15 @@ def test_ui_redirects_to_the_page_which_loads_its_scripts(api):
 
     assert (redirect.status_code, redirect.headers["location"]) == (307, "ui/")
     assert (page.status_code, page.headers["content-type"]) == (200, "text/html; charset=utf-8")
-    assert '<script src="i18n.js"></script>' in page.text and '<script src="app.js"></script>' in page.text
+    assert '<script type="module" src="main.js"></script>' in page.text  # main.js imports the other modules
     assert '<html lang="ru">' in page.text  # Russian first, as amoCRM users expect
 
 
 @pytest.mark.parametrize(("name", "media_type"), [
-    ("app.js", "text/javascript; charset=utf-8"),
+    ("main.js", "text/javascript; charset=utf-8"),
     ("i18n.js", "text/javascript; charset=utf-8"),
     ("app.css", "text/css; charset=utf-8"),
-], ids=["app-js", "i18n-js", "css"])
+], ids=["main-js", "i18n-js", "css"])
 def test_assets_are_served_without_a_key(api, name, media_type):
     response = api.client.get(f"/ui/{name}")
 
@@ -138,12 +141,30 @@ def test_assets_are_served_without_a_key(api, name, media_type):
         200, media_type, "no-cache")
 
 
+def test_every_module_the_page_imports_is_served_as_javascript(api):
+    # what a browser does: load the page's module scripts, then every module each of them imports;
+    # a browser refuses a module served with any type but JavaScript (HTML spec, "fetch a single module script")
+    entries = re.findall(r'<script type="module" src="([\w.-]+)"></script>', api.client.get("/ui/").text)
+    served, todo = {}, list(entries)
+    while todo:
+        name = todo.pop()
+        if name not in served:
+            response = api.client.get(f"/ui/{name}")
+            served[name] = (response.status_code, response.headers["content-type"])
+            todo += re.findall(r'^import .+ from "\./([\w.-]+)";$', response.text, flags=re.MULTILINE)
+
+    shipped = sorted(p.name for p in (files("api") / "ui").iterdir() if p.name.endswith(".js"))
+    assert entries == ["main.js"]
+    assert served == {name: (200, "text/javascript; charset=utf-8") for name in shipped}  # none missing, none unused
+
+
 @pytest.mark.parametrize(("path", "status"), [
     ("/ui/nothing.js", 404),
+    ("/ui/app.js", 404),  # the single script the modules replaced
     ("/ui/..%2Fapp.py", 404),  # the path decodes to /ui/../app.py, which no route matches
     ("/ui/__init__.py", 404),  # a name the pattern allows, but only page files are served
     ("/ui/страница.html", 422),  # the name pattern refuses it before any file is looked at
-], ids=["unknown", "traversal", "python-file", "cyrillic-name"])
+], ids=["unknown", "old-app-js", "traversal", "python-file", "cyrillic-name"])
 def test_anything_else_under_ui_is_refused(api, path, status):
     problem(api.client.get(path), status)
 
