@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +35,14 @@ from resolver.entities import spec_for  # noqa: E402
 from resolver.groups import Edge, build_groups  # noqa: E402
 from resolver.ingest import read_amocrm  # noqa: E402
 from resolver.linkage import Model, load_model, predict_pairs  # noqa: E402
-from resolver.records import Decision  # noqa: E402
 from resolver.scan import apply_reranker, ingest  # noqa: E402
 from resolver.store import Store  # noqa: E402
-from training.evaluate import hard_negative_fp_rate, pairwise_scores, truth_groups  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    hard_negative_clusters,
+    hard_negative_fp_rate,
+    pairwise_scores,
+    reviewer_decisions,
+)
 from training.registry import Registry, quiet_artifact_progress  # noqa: E402
 from training.retrain import retrain  # noqa: E402
 from training.synthetic import generate_contacts  # noqa: E402
@@ -93,17 +96,13 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     synthetic = generate_contacts(args.contacts, seed=args.seed, relatives=True)
-    clusters: dict[str, list[str]] = {}
-    for record_id, key in synthetic.hard_negatives.items():
-        clusters.setdefault(key, []).append(record_id)
-    keys = sorted(clusters)
-    taught, unseen = set(keys[0::2]), set(keys[1::2])
+    keys = sorted(hard_negative_clusters(synthetic.hard_negatives))
+    taught, unseen = keys[0::2], set(keys[1::2])
     held_out = {r: k for r, k in synthetic.hard_negatives.items() if k in unseen}
-    rejected = [Decision.of("contact", a, b, "not_duplicate") for k in sorted(taught)
-                for a, b in combinations(sorted(clusters[k]), 2) if synthetic.truth[a] != synthetic.truth[b]]
-    true_pairs = sorted(p for g in truth_groups(synthetic.truth) for p in combinations(sorted(g), 2))
-    confirmed = [Decision.of("contact", a, b, "duplicate")
-                 for a, b in random.Random(args.seed).sample(true_pairs, min(args.positives, len(true_pairs)))]
+    decisions = reviewer_decisions(synthetic.truth, synthetic.hard_negatives, clusters=taught,
+                                   positives=args.positives, rng=random.Random(args.seed))
+    rejected = [d for d in decisions if d.decision == "not_duplicate"]
+    confirmed = [d for d in decisions if d.decision == "duplicate"]
 
     quiet_artifact_progress()
     default = load_model("contact")

@@ -1,11 +1,14 @@
-"""Accuracy of predicted groups against known truth: pairwise and B-cubed P/R/F1, hard-negative FP rate."""
+"""Accuracy against known truth: pairwise and B-cubed P/R/F1, hard-negative FP rate, simulated reviewers."""
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+
+from resolver.records import Decision, Entity
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,31 @@ def truth_groups(truth: Mapping[str, str]) -> list[list[str]]:
     for record_id, key in truth.items():
         by_key[key].append(record_id)
     return list(by_key.values())
+
+
+def hard_negative_clusters(hard_negatives: Mapping[str, str]) -> dict[str, list[str]]:
+    """record_id -> cluster key, turned into each cluster's records (clusters in first-seen order)."""
+    clusters: dict[str, list[str]] = {}
+    for record_id, key in hard_negatives.items():
+        clusters.setdefault(key, []).append(record_id)
+    return clusters
+
+
+def reviewer_decisions(truth: Mapping[str, str], hard_negatives: Mapping[str, str], *, entity: Entity = "contact",
+                       clusters: Iterable[str] | None = None, positives: int = 0,
+                       rng: random.Random | None = None) -> list[Decision]:
+    """The decisions a reviewer would make on generated data, for tests and benchmarks of learning.
+
+    `not_duplicate` on every pair of different entities inside the hard-negative clusters named by
+    `clusters` (all of them, in first-seen order, when None); then `duplicate` on `positives` true
+    pairs: the first ones, or a sample of the sorted pairs drawn with `rng`.
+    """
+    by_key = hard_negative_clusters(hard_negatives)
+    decisions = [Decision.of(entity, a, b, "not_duplicate") for key in (by_key if clusters is None else clusters)
+                 for a, b in combinations(sorted(by_key[key]), 2) if truth[a] != truth[b]]
+    true_pairs = [p for g in truth_groups(truth) for p in combinations(sorted(g), 2)]
+    chosen = rng.sample(sorted(true_pairs), min(positives, len(true_pairs))) if rng else true_pairs[:positives]
+    return decisions + [Decision.of(entity, a, b, "duplicate") for a, b in chosen]
 
 
 def pairwise_scores(predicted: Iterable[Sequence[str]], truth: Mapping[str, str]) -> Scores:

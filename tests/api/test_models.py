@@ -1,16 +1,14 @@
 """Models over the API and the CLI against a real MLflow store: retrain job, champion, threshold tags, rollback."""
 
-from itertools import combinations
 
 import pytest
 from mlflow import MlflowClient
 
 from api.cli import main
 from resolver.ingest import read_amocrm
-from resolver.records import Decision
 from resolver.scan import ingest
 from tests.api.conftest import open_api
-from training.evaluate import truth_groups
+from training.evaluate import reviewer_decisions
 from training.synthetic import generate_contacts
 
 SHIPPED = {"entity": "contact", "source": "shipped default", "version": "default-1", "registered_model": None,
@@ -21,14 +19,7 @@ def _label(store, account):
     """Generated contacts with reviewers' decisions: every hard-negative pair rejected, 400 true pairs confirmed."""
     synthetic = generate_contacts(1000, seed=3)
     ingest(store, account_id=account, entity="contact", records=read_amocrm(synthetic.entities, "contact"))
-    clusters: dict[str, list[str]] = {}
-    for record_id, key in synthetic.hard_negatives.items():
-        clusters.setdefault(key, []).append(record_id)
-    decisions = [Decision.of("contact", a, b, "not_duplicate") for ids in clusters.values()
-                 for a, b in combinations(sorted(ids), 2) if synthetic.truth[a] != synthetic.truth[b]]
-    true_pairs = [p for g in truth_groups(synthetic.truth) for p in combinations(sorted(g), 2)]
-    decisions += [Decision.of("contact", a, b, "duplicate") for a, b in true_pairs[:400]]
-    store.add_decisions(account, decisions)
+    store.add_decisions(account, reviewer_decisions(synthetic.truth, synthetic.hard_negatives, positives=400))
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ from resolver.entities import spec_for
 from resolver.features import REVIEWERS_FIELD, rerank
 from resolver.ingest import read_amocrm
 from resolver.linkage import load_model, predict_pairs
-from resolver.records import Decision
 from resolver.scan import apply_reranker, ingest, scan
 from resolver.store import Store
-from training.evaluate import truth_groups
+from training.evaluate import hard_negative_clusters, reviewer_decisions
 from training.registry import Registry
 from training.retrain import retrain
 from training.synthetic import generate_contacts
@@ -42,15 +41,10 @@ def taught(tmp_path_factory):
     synthetic = generate_contacts(12_000, seed=21, relatives=True)
     store = Store(tmp / "store.duckdb")
     ingest(store, account_id="acme", entity="contact", records=read_amocrm(synthetic.entities, "contact"))
-    clusters: dict[str, list[str]] = {}
-    for record_id, key in synthetic.hard_negatives.items():
-        clusters.setdefault(key, []).append(record_id)
+    clusters = hard_negative_clusters(synthetic.hard_negatives)
     keys = sorted(clusters)
-    decisions = [Decision.of("contact", a, b, "not_duplicate") for k in keys[0::2]
-                 for a, b in combinations(sorted(clusters[k]), 2) if synthetic.truth[a] != synthetic.truth[b]]
-    true_pairs = [p for g in truth_groups(synthetic.truth) for p in combinations(sorted(g), 2)]
-    decisions += [Decision.of("contact", a, b, "duplicate") for a, b in true_pairs[:250]]
-    store.add_decisions("acme", decisions)
+    store.add_decisions("acme", reviewer_decisions(synthetic.truth, synthetic.hard_negatives, clusters=keys[0::2],
+                                                   positives=250))
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     shipped = load_model("contact")
     retrain(store, "acme", "contact", tracking_uri=uri, default=shipped)

@@ -1,6 +1,5 @@
 """The retrain flow against a real MLflow sqlite store: run logged, version registered, champion only if not worse."""
 
-from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -8,10 +7,9 @@ from mlflow import MlflowClient
 
 from resolver.ingest import read_amocrm
 from resolver.linkage import load_model
-from resolver.records import Decision
 from resolver.scan import ingest
 from resolver.store import Store
-from training.evaluate import LABEL_THRESHOLDS, label_scores, pr_auc, truth_groups
+from training.evaluate import LABEL_THRESHOLDS, label_scores, pr_auc, reviewer_decisions
 from training.registry import CHAMPION, Registry, registered_name
 from training.retrain import Evaluation, promotion, retrain
 from training.synthetic import generate_contacts
@@ -23,14 +21,7 @@ def labeled_store(path, n=1000, seed=3, positives=400):
     synthetic = generate_contacts(n, seed=seed)
     store = Store(path)
     ingest(store, account_id="acme", entity="contact", records=read_amocrm(synthetic.entities, "contact"))
-    clusters: dict[str, list[str]] = {}
-    for record_id, key in synthetic.hard_negatives.items():
-        clusters.setdefault(key, []).append(record_id)
-    decisions = [Decision.of("contact", a, b, "not_duplicate") for ids in clusters.values()
-                 for a, b in combinations(sorted(ids), 2) if synthetic.truth[a] != synthetic.truth[b]]
-    true_pairs = [p for g in truth_groups(synthetic.truth) for p in combinations(sorted(g), 2)]
-    decisions += [Decision.of("contact", a, b, "duplicate") for a, b in true_pairs[:positives]]
-    store.add_decisions("acme", decisions)
+    store.add_decisions("acme", reviewer_decisions(synthetic.truth, synthetic.hard_negatives, positives=positives))
     return store
 
 
