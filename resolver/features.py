@@ -12,13 +12,14 @@ The re-ranker is fitted in `training/` on reviewers' labels; the scan and the ch
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from resolver.entities import EntitySpec
 from resolver.linkage import Model, PairReranker
@@ -126,35 +127,45 @@ class FeatureSpace:
 
 
 class FeatureBuilder:
-    """Builds features for pairs of one base (a scan input table) under one model."""
+    """Builds features for pairs of one base (a scan input table) under one model.
 
-    def __init__(self, table: pa.Table, model: Model, spec: EntitySpec) -> None:
+    The base's statistics (term frequencies, names per phone / email) come from columnar passes
+    over the whole table; rows become Python dicts only for `ids` (the records of the pairs to
+    build, when the caller knows them): a scan of 318,000 records needs a few tens of thousands.
+    """
+
+    def __init__(self, table: pa.Table, model: Model, spec: EntitySpec, ids: Collection[str] | None = None) -> None:
         self.spec = spec
         self.space = FeatureSpace(model, spec)
         self.names = self.space.names
-        self.rows: dict[str, dict[str, Any]] = {r["unique_id"]: r for r in table.to_pylist()}
+        rows = table if ids is None else table.filter(pc.is_in(table["unique_id"], pa.array(sorted(ids), pa.string())))
+        self.rows: dict[str, dict[str, Any]] = {r["unique_id"]: r for r in rows.to_pylist()}
         self.scorer = PairScorer(model.settings_for_base(max(table.num_rows, 2)))
-        self.tf = self._term_frequencies()
-        self.names_per_value = self._names_per_value()
+        self.tf = self._term_frequencies(table)
+        self.names_per_value = self._names_per_value(table)
 
-    def _term_frequencies(self) -> dict[str, dict[Any, float]]:
+    def _term_frequencies(self, table: pa.Table) -> dict[str, dict[Any, float]]:
         # Splink's TF table: share of the non-null values of the column that equal this one
         out: dict[str, dict[Any, float]] = {}
         for col in self.scorer.tf_columns:
-            counts = Counter(r.get(col) for r in self.rows.values() if r.get(col) is not None)
-            total = sum(counts.values()) or 1
-            out[col] = {v: c / total for v, c in counts.items()}
+            counts = pc.value_counts(table[col].drop_null()).to_pylist()
+            total = sum(c["counts"] for c in counts) or 1
+            out[col] = {c["values"]: c["counts"] / total for c in counts}
         return out
 
-    def _names_per_value(self) -> dict[str, dict[str, int]]:
-        # distinct names per phone / email, as resolver/sql/value_frequency.sql counts them
+    def _names_per_value(self, table: pa.Table) -> dict[str, dict[str, int]]:
+        # distinct names per phone / email, as resolver/sql/value_frequency.sql counts them; a record
+        # without a name counts as a name of its own
         out: dict[str, dict[str, int]] = {}
-        for col in self.spec.frequency_columns:
-            names: dict[str, set[str]] = defaultdict(set)
-            for r in self.rows.values():
-                for v in r.get(col) or ():
-                    names[v].add(r.get(self.spec.name_column) or f"\x00{r['unique_id']}")
-            out[col] = {v: len(s) for v, s in names.items()}
+        name = self.spec.name_column
+        with duckdb.connect() as con:
+            con.register("base", table.select(["unique_id", name, *self.spec.frequency_columns]))
+            for col in self.spec.frequency_columns:
+                rows = con.execute(
+                    f'SELECT v, count(DISTINCT coalesce(nullif("{name}", \'\'), chr(0) || unique_id)) '
+                    f'FROM (SELECT unnest(list_distinct("{col}")) AS v, "{name}", unique_id FROM base) '
+                    "WHERE v IS NOT NULL GROUP BY v").fetchall()
+                out[col] = dict(rows)
         return out
 
     def _names_sharing(self, col: str, value: Any) -> float:

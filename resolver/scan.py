@@ -161,12 +161,13 @@ def apply_reranker(table: pa.Table, pairs: pa.Table, model: Model) -> pa.Table:
     reranker = model.reranker
     if reranker is None or pairs.num_rows == 0:
         return pairs
-    builder = FeatureBuilder(table, model, spec_for(model.entity))
+    keys = _keys(pairs)
+    builder = FeatureBuilder(table, model, spec_for(model.entity), ids={i for k in keys for i in k})
     if not builder.space.fits(reranker):
         logger.warning("model %s: its re-ranker was trained on other features; scanning without it", model.version)
         return pairs
     splink_p = np.asarray(pairs.column("match_probability").to_numpy(zero_copy_only=False), dtype=np.float64)
-    final = rerank(splink_p, reranker.predict(builder.build(_keys(pairs)).matrix))
+    final = rerank(splink_p, reranker.predict(builder.build(keys).matrix))
     delta = [reviewers_contribution(a, b).match_weight for a, b in zip(splink_p.tolist(), final.tolist(), strict=True)]
     final = np.where(np.array(delta) == 0.0, splink_p, final)  # no visible change: Splink's own (as the check)
     weights = pairs.column("match_weight").to_numpy(zero_copy_only=False) + np.array(delta)

@@ -172,7 +172,8 @@ def retrain(store: Store, account_id: str, entity: Entity, *, tracking_uri: str,
                       review_threshold=base.review_threshold, auto_merge_threshold=base.auto_merge_threshold,
                       extras=tuple(extras), meta={"trained_on_records": table.num_rows})
     pairs = [(p.left_id, p.right_id) for p in labels]
-    features = FeatureBuilder(table, candidate, spec).build(pairs)
+    labeled_ids = {i for pair in pairs for i in pair}
+    features = FeatureBuilder(table, candidate, spec, labeled_ids).build(pairs)
     tick(7, total)
 
     notes: list[str] = []
@@ -195,7 +196,7 @@ def retrain(store: Store, account_id: str, entity: Entity, *, tracking_uri: str,
     test_rows = np.concatenate([t for _, t in folds]) if folds else np.array([], dtype=int)
     if mode != "none":
         cand_eval = _evaluate(y[test_rows], out_of_fold[test_rows], candidate.review_threshold)
-        champ_features = FeatureBuilder(table, base, spec).build([pairs[i] for i in test_rows])
+        champ_features = FeatureBuilder(table, base, spec, labeled_ids).build([pairs[i] for i in test_rows])
         champ_p = _final_p(champ_features, current.reranker if current else None, np.arange(len(test_rows)))
         champ_eval = _evaluate(y[test_rows], champ_p, base.review_threshold)
         chart = pr_curve_png(y[test_rows], out_of_fold[test_rows], champ_p, candidate.review_threshold,
