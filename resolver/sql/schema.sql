@@ -135,3 +135,19 @@ CREATE TABLE IF NOT EXISTS record_keys (     -- blocking keys per record: the re
 -- point lookups of the real-time check: a key -> records, then a record's row (ART indexes)
 CREATE INDEX IF NOT EXISTS record_keys_key ON record_keys (key);
 CREATE INDEX IF NOT EXISTS records_record_id ON records (record_id);
+
+-- groups as the API lists and counts them (groups_page, groups_summary): an open group shows only the
+-- records still live (not deleted, not merged away since the scan) and needs two of them; a merged
+-- group keeps every member, as the widget reported it. Members survivor first.
+CREATE OR REPLACE VIEW listed_groups AS
+SELECT g.account_id, g.entity, g.group_id, g.group_score, g.needs_review, g.review_reasons, g.status, g.survivor_id,
+       count(*)::INTEGER AS size, list(m.record_id ORDER BY m.is_survivor DESC, m.record_id) AS record_ids,
+       list(r.name ORDER BY m.is_survivor DESC, m.record_id) AS names
+FROM groups AS g
+JOIN group_members AS m
+  ON m.account_id = g.account_id AND m.entity = g.entity AND m.group_id = g.group_id
+JOIN records AS r
+  ON r.account_id = m.account_id AND r.entity = m.entity AND r.record_id = m.record_id
+WHERE g.status = 'merged' OR (NOT r.deleted AND r.merged_into IS NULL)
+GROUP BY g.account_id, g.entity, g.group_id, g.group_score, g.needs_review, g.review_reasons, g.status, g.survivor_id
+HAVING g.status = 'merged' OR count(*) >= 2;
