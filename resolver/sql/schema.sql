@@ -151,3 +151,14 @@ JOIN records AS r
 WHERE g.status = 'merged' OR (NOT r.deleted AND r.merged_into IS NULL)
 GROUP BY g.account_id, g.entity, g.group_id, g.group_score, g.needs_review, g.review_reasons, g.status, g.survivor_id
 HAVING g.status = 'merged' OR count(*) >= 2;
+
+-- listed_groups under the filters of GET /v1/groups (a NULL filter means "any"), one definition for
+-- the list (groups_page) and its counts (groups_summary)
+CREATE OR REPLACE MACRO filtered_groups(account, ent, min_score, max_score, stat, review) AS TABLE
+SELECT * FROM listed_groups
+WHERE account_id = account
+  AND (ent::VARCHAR IS NULL OR entity = ent)
+  AND (min_score::DOUBLE IS NULL OR group_score >= min_score)
+  AND (max_score::DOUBLE IS NULL OR group_score <= max_score)
+  AND (stat::VARCHAR IS NULL OR status = stat)
+  AND (review::BOOLEAN IS NULL OR needs_review = review);
