@@ -23,7 +23,9 @@ from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 from resolver.errors import InputError
 from resolver.normalize import (
+    MAX_PARSED_CHARS,
     clean_text,
+    clip_words,
     email_domain,
     is_free_mail,
     normalize_emails,
@@ -420,24 +422,35 @@ def spec_for(entity: str) -> EntitySpec:
 # --- extra fields -----------------------------------------------------------------------------
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%Y%m%d", "%d/%m/%Y", "%d.%m.%y")
+_MAX_DATE_CHARS = 10  # the longest of _DATE_FORMATS ("31.12.2024")
+_NON_WORD = re.compile(r"[^\w]+")
+_NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
 
 def normalize_extra(kind: ExtraKind, value: str | None) -> str | None:
-    """An extra field's comparable form: text folded to Latin, a date as ISO, an id as [0-9A-Z]."""
+    """An extra field's comparable form: text folded to Latin, a date as ISO, an id as [0-9A-Z].
+
+    Text is read up to `MAX_PARSED_CHARS` characters, cut between words; an identifier longer than
+    that is refused (None), since a prefix of an identifier is a different identifier.
+    """
     text = clean_text(value)
     if text is None:
         return None
     if kind == "text":
-        folded = re.sub(r"[^\w]+", " ", transliterate(text)).strip()
+        folded = _NON_WORD.sub(" ", transliterate(clip_words(text))).strip()
         return folded or None
     if kind == "identifier":
-        ident = re.sub(r"[^0-9A-Za-z]", "", transliterate(text)).upper()
+        if len(text) > MAX_PARSED_CHARS:
+            return None
+        ident = _NON_ALNUM.sub("", transliterate(text)).upper()
         return ident if ident and len(set(ident)) > 1 else None  # "000000" is a placeholder
     return _normalize_date(text)
 
 
 def _normalize_date(text: str) -> str | None:
-    head = text.split()[0]
+    head = text.split(maxsplit=1)[0]
+    if len(head) > _MAX_DATE_CHARS:
+        return None
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(head, fmt).date()

@@ -1,5 +1,6 @@
 """Pure normalization of CRM values: str in, comparable value or None out; tables load once at import."""
 
+from resolver.normalize._limits import MAX_PARSED_CHARS, clip_words
 from resolver.normalize.autonames import AutoName, parse_autoname
 from resolver.normalize.companies import (
     CompanyName,
@@ -29,11 +30,13 @@ from resolver.normalize.names import (
 from resolver.normalize.phones import normalize_phone, normalize_phones, split_phones
 
 __all__ = [
+    "MAX_PARSED_CHARS",
     "AutoName",
     "CompanyName",
     "NameParts",
     "PersonName",
     "clean_text",
+    "clip_words",
     "email_domain",
     "email_local",
     "find_legal_form",

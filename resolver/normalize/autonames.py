@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from resolver.normalize._limits import between_name_parts, clip
 from resolver.normalize.emails import normalize_emails, split_emails
 from resolver.normalize.names import split_name_field
 from resolver.normalize.phones import normalize_phones, split_phones
@@ -40,13 +41,18 @@ _CHANNELS = (
 )
 _PERSON_NOUNS = r"контакт|клиент|лид|покупатель|пользователь|посетитель|гость|абонент|заказчик"
 
-# (source, pattern) in order; the first that matches wins. Patterns run on the text with quotes
-# unified to '"', and search (not match) unless anchored.
-_PATTERNS: list[tuple[str, re.Pattern[str]]] = [(source, re.compile(p, re.IGNORECASE)) for source, p in [
+# (source, pattern[, name pattern]) in order; the first that matches wins. Patterns run on the
+# text with quotes unified to '"', and search (not match) unless anchored. A rule with a name
+# pattern matches only when that is found after the pattern's match; its `name` group is the name.
+# (Two searches, not one regex "word.*?от (name)": that would scan the rest of the text again from
+# every occurrence of the word when no "от" follows, quadratic in the number of words.)
+_PATTERNS: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = [
+    (source, re.compile(p, re.IGNORECASE), re.compile(name[0], re.IGNORECASE) if name else None)
+    for source, p, *name in [
     # "Новый контакт по звонку с +7…", "Входящий звонок …", "Пропущенный звонок …", "Звонок с номера …"
     ("call", r"\bзвон(?:ок|ка|ку|ки|ков)\b|\bcall(?:s|back)?\b|коллтрекинг|call\s?tracking"),
     # "Заявка от «Иван»", "Заявка с сайта от Иван Петров", "… по заявке с сайта", "Лид с сайта"
-    ("form", r"\b(?:заявк\w*|обращени\w*|лид|lead|request)\b.*?\bот\s+(?P<name>.+)$"),
+    ("form", r"\b(?:заявк\w*|обращени\w*|лид|lead|request)\b", r"\bот\s+(?P<name>.+)$"),
     ("form", r"\b(?:заявк\w*|форм[аы]\s+(?:на|с)\s+сайт\w*|обратн\w+\s+связ\w*|лид\s+с\s+сайта|"
              r"web\s?form|lead\s+from)"),
     # "Контакт из WhatsApp +7…", "Чат Telegram @ivanp", "WhatsApp +7…", "Диалог #123"
@@ -84,21 +90,27 @@ def parse_autoname(text: str | None) -> AutoName | None:
     if text is None:
         return None
     value = " ".join(str(text).translate(_QUOTES).split()).strip(_TRAILING_PUNCT)
+    # a longer field is read up to MAX_PARSED_CHARS, cut where no word, phone or address is split
+    value = clip(value, between_name_parts)
     if not value:
         return None
-    for source, pattern in _PATTERNS:
+    for source, pattern, name_after in _PATTERNS:
         match = pattern.search(value)
-        if match is not None:
-            return _autoname(value, source, match)
+        if match is None:
+            continue
+        if name_after is None:
+            return _autoname(value, source, None)
+        named = name_after.search(value, match.end())
+        if named is not None:
+            return _autoname(value, source, named.group("name"))
     return _bare_value(value)
 
 
-def _autoname(value: str, source: str, match: re.Match[str]) -> AutoName:
+def _autoname(value: str, source: str, candidate: str | None) -> AutoName:
     phones = normalize_phones(value)
     emails = normalize_emails(value)
     name = None
     if source == "form":
-        candidate = match.groupdict().get("name")
         if candidate is None:
             quoted = _QUOTED.search(value)
             candidate = quoted.group(1) if quoted else None

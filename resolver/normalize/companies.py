@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from resolver.normalize._limits import MAX_PARSED_CHARS, between_words, clip
 from resolver.normalize._tables import read_rows
 from resolver.normalize.emails import is_free_mail
 from resolver.normalize.junk import clean_text
@@ -24,6 +25,8 @@ _INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _INN12_WEIGHTS = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 _INN_LABEL = re.compile(r"^\s*(?:инн|inn)\s*[:№#]?\s*", re.IGNORECASE)
 _INN_SPACES = re.compile(r"[\s\-]+")
+# "ИНН: 7707 083 893" is some 20 characters; a longer value is no INN (and no prefix of one).
+_MAX_INN_CHARS = 64
 
 # Legal forms whose name is a person's: "ИП Иванов Иван Иванович" is Иванов's business.
 PERSON_LEGAL_FORMS = frozenset({"ИП", "КФХ", "ФЛП"})
@@ -77,6 +80,7 @@ def parse_company_name(text: str | None) -> CompanyName | None:
     value = clean_text(text)
     if value is None:
         return None
+    value = clip(value, between_words)  # a longer name is read up to MAX_PARSED_CHARS, whole words
     words = _WORD.findall(transliterate(_QUOTES.sub(" ", value)))
     legal_form, words = _strip_legal_forms(words)
     if not words:
@@ -94,7 +98,9 @@ def find_legal_form(text: str) -> tuple[int, int, str] | None:
     """The first legal form written anywhere in `text`: (start, end, canonical), or None.
 
     For name fields that carry a company ("Иван Петров ООО Ромашка"); offsets index `text`.
+    Reads the first `MAX_PARSED_CHARS` characters, cut between words.
     """
+    text = clip(text, between_words)
     spans = [(m.start(), m.end(), transliterate(m.group())) for m in _WORD.finditer(text)]
     for i in range(len(spans)):
         for size in range(min(_LONGEST_FORM, len(spans) - i), 0, -1):
@@ -106,23 +112,24 @@ def find_legal_form(text: str) -> tuple[int, int, str] | None:
 
 def _strip_legal_forms(words: list[str]) -> tuple[str | None, list[str]]:
     """Remove legal forms at the start and at the end; the first one found is the company's."""
-    found: list[str] = []
+    first: str | None = None
+    start, stop = 0, len(words)  # the words left are words[start:stop]; sliced once at the end
     changed = True
-    while changed and words:
+    while changed and start < stop:
         changed = False
-        for size in range(min(_LONGEST_FORM, len(words)), 0, -1):
-            canonical = _LEGAL_FORMS.get(tuple(words[:size]))
+        for size in range(min(_LONGEST_FORM, stop - start), 0, -1):
+            canonical = _LEGAL_FORMS.get(tuple(words[start : start + size]))
             if canonical is not None:
-                found.append(canonical)
-                words, changed = words[size:], True
+                first = first or canonical
+                start, changed = start + size, True
                 break
-        for size in range(min(_LONGEST_FORM, len(words)), 0, -1):
-            canonical = _LEGAL_FORMS.get(tuple(words[-size:]))
+        for size in range(min(_LONGEST_FORM, stop - start), 0, -1):
+            canonical = _LEGAL_FORMS.get(tuple(words[stop - size : stop]))
             if canonical is not None:
-                found.append(canonical)
-                words, changed = words[:-size], True
+                first = first or canonical
+                stop, changed = stop - size, True
                 break
-    return (found[0] if found else None), words
+    return first, words[start:stop]
 
 
 def normalize_inn(text: str | None) -> str | None:
@@ -132,7 +139,7 @@ def normalize_inn(text: str | None) -> str | None:
     starting with "00" (no such region code) are refused although their check digits add up.
     """
     value = clean_text(text)
-    if value is None:
+    if value is None or len(value) > _MAX_INN_CHARS:
         return None
     digits = _INN_SPACES.sub("", _INN_LABEL.sub("", value))
     if not digits.isascii() or not digits.isdigit() or len(digits) not in (10, 12):
@@ -163,6 +170,9 @@ def _inn_checksum_ok(digits: str) -> bool:
 _URL_SEPARATORS = re.compile(r"[\s,;]+")
 _HOST_LABEL = re.compile(r"[^\W_](?:[\w-]*[^\W_])?")
 _TLD = re.compile(r"[^\W\d_]{2,}")
+# A host name has at most 253 characters (RFC 1035 §2.3.4: 255 octets on the wire); longer is not
+# a host. The bound also keeps the shared-host lookup below (one join per label) small.
+_MAX_HOST_CHARS = 253
 
 
 def website_domain(text: str | None) -> str | None:
@@ -178,7 +188,9 @@ def website_domain(text: str | None) -> str | None:
     value = clean_text(text)
     if value is None:
         return None
-    first = _URL_SEPARATORS.split(value.strip())[0]
+    first = _URL_SEPARATORS.split(value.strip(), maxsplit=1)[0]
+    if len(first) > MAX_PARSED_CHARS:  # no site's address is that long, and no prefix of it is the site
+        return None
     if "@" in first and "/" not in first:
         domain = first.rpartition("@")[2].lower().strip(".")
         return None if is_free_mail(domain) else _checked_host(domain)
@@ -193,6 +205,8 @@ def website_domain(text: str | None) -> str | None:
 
 def _checked_host(host: str) -> str | None:
     host = host.strip(".").lower()
+    if len(host) > _MAX_HOST_CHARS:
+        return None
     labels = host.split(".")
     try:
         labels = [_decode_label(label) for label in labels]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from resolver.normalize._limits import MAX_PARSED_CHARS, between_addresses, clip
 from resolver.normalize._tables import read_lines, read_rows
 from resolver.normalize.junk import clean_text
 
@@ -22,14 +23,17 @@ _LOGIN_RULES: dict[str, tuple[bool, bool, bool]] = {
 
 _STRIP = " \t\"'`«»“”„‘’<>()[]{},;:.!?"
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
-_ANGLE = re.compile(r"<([^<>]*@[^<>]*)>")
+_ANGLE = re.compile(r"<([^<>]*)>")
 _LOCAL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+")
 _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)")
 _REPEATED_CHAR = re.compile(r"(.)\1{2,}")
 _FIELD_SEPARATORS = re.compile(r"[,;\s]+")
-# An address inside free text (a name field): no spaces, brackets, quotes or separators around "@".
-_IN_TEXT = re.compile(r"[^\s<>()\[\]{},;:\"'«»“”„/\\]+@[^\s<>()\[\]{},;:\"'«»“”„/\\]+")
+# An address inside free text (a name field) is a run of characters without spaces, brackets,
+# quotes or separators that has "@" somewhere past its first and before its last character. Runs
+# are found by one pass and tested for "@": a regex "run@run" would backtrack over the whole run
+# from every start (quadratic in the run's length).
+_IN_TEXT_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'«»“”„/\\]+")
 
 
 def normalize_email(text: str | None) -> str | None:
@@ -41,11 +45,12 @@ def normalize_email(text: str | None) -> str | None:
     ivan@gmail.com). Placeholders (test@test.ru, noemail@…, a@a.ru, …@example.com) give None.
     """
     value = clean_text(text)
-    if value is None:
+    if value is None or len(value) > MAX_PARSED_CHARS:  # longer is no address, and no prefix of one
         return None
-    angle = _ANGLE.search(value)
-    if angle:
-        value = angle.group(1)
+    # the first "<…>" holding "@" (a display name's address); found by one pass over the brackets
+    angle = next((m.group(1) for m in _ANGLE.finditer(value) if "@" in m.group(1)), None)
+    if angle is not None:
+        value = angle
     value = _MAILTO.sub("", value.strip(_STRIP)).strip(_STRIP).lower()
     local, at, domain = value.partition("@")
     if not at or "@" in domain or not _LOCAL.fullmatch(local):
@@ -66,22 +71,31 @@ def normalize_emails(text: str | None) -> list[str]:
     value = clean_text(text)
     if value is None:
         return []
-    found: list[str] = []
-    for part in _FIELD_SEPARATORS.split(value):
+    found: dict[str, None] = {}  # a dict keeps the order and tests membership in O(1)
+    for part in _FIELD_SEPARATORS.split(clip(value, between_addresses)):
         email = normalize_email(part)
-        if email is not None and email not in found:
-            found.append(email)
-    return found
+        if email is not None:
+            found[email] = None
+    return list(found)
 
 
 def split_emails(text: str) -> tuple[list[str], str]:
-    """Addresses found in free text and the text without them (for name fields that carry one)."""
-    found: list[str] = []
-    for match in _IN_TEXT.findall(text):
-        email = normalize_email(match)
-        if email is not None and email not in found:
-            found.append(email)
-    return found, " ".join(_IN_TEXT.sub(" ", text).split())
+    """Addresses found in free text and the text without them (for name fields that carry one).
+
+    Reads the first `MAX_PARSED_CHARS` characters, cut between two addresses or words.
+    """
+    found: dict[str, None] = {}
+
+    def take(run: re.Match[str]) -> str:
+        if "@" not in run.group()[1:-1]:
+            return run.group()
+        email = normalize_email(run.group())
+        if email is not None:
+            found[email] = None
+        return " "
+
+    rest = _IN_TEXT_RUN.sub(take, clip(text, between_addresses))
+    return list(found), " ".join(rest.split())
 
 
 def email_domain(email: str) -> str:

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from resolver.normalize._limits import between_name_parts, between_words, clip
 from resolver.normalize._tables import read_lines, read_rows
 from resolver.normalize.emails import split_emails
 from resolver.normalize.junk import clean_text
@@ -61,7 +62,8 @@ _FOLD_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), r) for p, r in
     (f"(?<=[{_V}])i(?=[au])", "y"),     # Zoia, Maiia -> zoya, maya
     ("y{2,}", "y"),                     # Майя -> mayya -> maya; Белый -> belyy
     (f"(?<=[{_C}])er$", "r"),           # Alexander / Aleksandr, Peter / Petr
-    ("[iy]+$", "i"),                    # -iy -y -ii -ij -yy -ei -ey: Evgeniy / Evgeny / Evgenii
+    # (started only where a run of i / y starts: from inside a run the regex would rescan it)
+    ("(?<![iy])[iy]+$", "i"),           # -iy -y -ii -ij -yy -ei -ey: Evgeniy / Evgeny / Evgenii
 ]]
 _LATIN_WORD = re.compile(r"[a-z]+")
 
@@ -113,13 +115,29 @@ def transliterate(text: str) -> str:
     return fold_latin(latin)
 
 
-@lru_cache(maxsize=1 << 16)  # names repeat: the same few thousand words make up most of a base
+# Words up to this long are cached; longer ones are not names and would only fill the caches.
+_CACHED_WORD_CHARS = 40
+
+
 def _word_key(word: str) -> str:
+    return _cached_word_key(word) if len(word) <= _CACHED_WORD_CHARS else transliterate(word)
+
+
+@lru_cache(maxsize=1 << 16)  # names repeat: the same few thousand words make up most of a base
+def _cached_word_key(word: str) -> str:
     return transliterate(word)
 
 
-@lru_cache(maxsize=1 << 16)
 def _fold_word(word: str) -> str:
+    return _cached_fold_word(word) if len(word) <= _CACHED_WORD_CHARS else _apply_fold_rules(word)
+
+
+@lru_cache(maxsize=1 << 16)
+def _cached_fold_word(word: str) -> str:
+    return _apply_fold_rules(word)
+
+
+def _apply_fold_rules(word: str) -> str:
     for pattern, replacement in _FOLD_RULES:
         word = pattern.sub(replacement, word)
     return word
@@ -182,7 +200,7 @@ def parse_person_name(text: str | None) -> PersonName | None:
     value = clean_text(text)
     if value is None:
         return None
-    letters = [_APOSTROPHES.sub("", word) for word in _LETTERS.findall(value)]
+    letters = [_APOSTROPHES.sub("", word) for word in _LETTERS.findall(clip(value, between_words))]
     # one letter is an initial ("И." or each of "И.И."): not a name part, however it is written
     words = [folded for word in letters if len(word) > 1 and (folded := _word_key(word))]
     if not words:
@@ -289,12 +307,15 @@ def split_name_field(text: str | None) -> NameParts:
     value = clean_text(text)
     if value is None:
         return NameParts(None, (), (), None)
+    # a longer field is read up to MAX_PARSED_CHARS, cut where no word, phone or address is split
+    value = clip(value, between_name_parts)
     emails, value = split_emails(value)
     phones, value = split_phones(value)
     company: str | None = None
 
     brackets = _BRACKETS.findall(value)
-    outside = _BRACKETS.sub(" ", value)
+    # spaces squashed: a long run of them would make the separator search below rescan it
+    outside = " ".join(_BRACKETS.sub(" ", value).split())
     if brackets and _has_letters(outside):
         value = outside
         for part in brackets:
@@ -314,10 +335,16 @@ def _split_company(value: str) -> tuple[str, str | None]:
     # companies imports this module (transliterate, person names), so it is imported here
     from resolver.normalize.companies import PERSON_LEGAL_FORMS, find_legal_form
 
+    # The first separator with letters before it is the only one to try: the tail after a later
+    # one is a suffix of its tail, and holds a legal form or quotes only if its tail does. (Trying
+    # each separator would read the rest of the text once per separator.)
+    first_letter = next((i for i, ch in enumerate(value) if ch.isalpha()), len(value))
     for match in _SEPARATOR.finditer(value):
-        head, tail = value[: match.start()], value[match.end() :]
-        if _has_letters(head) and _looks_like_company(tail):
-            return head, _squash(tail)
+        if match.start() > first_letter:
+            head, tail = value[: match.start()], value[match.end() :]
+            if _looks_like_company(tail):
+                return head, _squash(tail)
+            break
     legal_form = find_legal_form(value)
     if legal_form is not None:
         start, end, canonical = legal_form

@@ -20,16 +20,21 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberDesc, PhoneNumberFormat
 
+from resolver.normalize._limits import between_phones, clip
+
 # An extension and its digits: "доб. 12", "ext. 5", "вн. 3", "x12", "#12". Removed before numbers
 # are read so that "765-43-21 доб. 12" does not become a 12-digit number.
 _EXTENSION = re.compile(
-    r"(?:\b(?:доб|добав\w*|вн|внутр\w*|ext|extension|доп)\b\.?|(?<![^\W\d_])x|#)\s*[.:№]?\s*\d{1,6}",
+    r"(?:\b(?:доб|добав\w*|вн|внутр\w*|ext|extension|доп)\b\.?|(?<![^\W\d_])x|#)\s*(?:[.:№]\s*)?\d{1,6}",
     re.IGNORECASE,
 )
 # A run of digits with the punctuation people put inside one number. Commas, semicolons, slashes,
 # newlines and words ("или") end a run, which is how two numbers in one field come apart.
+# (Written so that no match is tried from inside a run of leading spaces or brackets, which
+# would rescan the run from each of its characters: a run found there would also be found from
+# the run's first character, further left, so the lookbehind changes no match.)
 _SEPARATORS_IN_NUMBER = r"[ \t\u00a0\-\u2010-\u2015().]"
-_RUN = re.compile(rf"\+?[ \t\u00a0(]*\d(?:{_SEPARATORS_IN_NUMBER}*\d)*")
+_RUN = re.compile(rf"(?:\+|(?<![ \t\u00a0(]))[ \t\u00a0(]*\d(?:{_SEPARATORS_IN_NUMBER}*\d)*")
 _DIGITS = re.compile(r"\d+")
 _NUMBER_PUNCTUATION = str.maketrans("", "", "+()-. \t\u00a0")
 
@@ -39,6 +44,9 @@ _MAX_DIGITS = 15
 # Up to 12 digits is one number however it reads (+375 29 123-45-67 has 12); a longer run that is
 # not one valid number is tried as two written back to back.
 _MAX_SINGLE_DIGITS = 12
+# Phone fields up to this long are cached (a base repeats its office numbers); longer ones are
+# rare and would only fill the cache.
+_CACHED_CHARS = 64
 # A subscriber number (the last 7 digits) of one repeated digit is a placeholder: 000-00-00.
 _SUBSCRIBER_DIGITS = 7
 _ASCENDING = "01234567890123456789"
@@ -66,7 +74,9 @@ def normalize_phones(text: str | None, region: str = "RU") -> list[str]:
     if not isinstance(text, str):
         # Excel gives 79161234567.0; the float's repr would add a digit
         text = str(int(text)) if isinstance(text, float) and text.is_integer() else str(text)
-    return list(_normalize_cached(text, region))
+    if len(text) <= _CACHED_CHARS:
+        return list(_normalize_cached(text, region))
+    return list(_normalize(clip(text, between_phones), region))
 
 
 def normalize_phone(text: str | None, region: str = "RU") -> str | None:
@@ -76,8 +86,12 @@ def normalize_phone(text: str | None, region: str = "RU") -> str | None:
 
 
 def split_phones(text: str, region: str = "RU") -> tuple[list[str], str]:
-    """Phones found in `text` and the text without them (for name fields that carry a number)."""
-    phones: list[str] = []
+    """Phones found in `text` and the text without them (for name fields that carry a number).
+
+    Reads the first `MAX_PARSED_CHARS` characters, cut between two numbers.
+    """
+    text = clip(text, between_phones)
+    phones: dict[str, None] = {}  # ordered, with O(1) membership
     kept: list[str] = []
     last = 0
     blanked = _EXTENSION.sub(lambda m: " " * len(m.group()), text)  # offsets stay those of `text`
@@ -86,15 +100,19 @@ def split_phones(text: str, region: str = "RU") -> tuple[list[str], str]:
         if found or len(_digits(match.group())) >= _MIN_DIGITS:
             kept.append(blanked[last : match.start()])
             last = match.end()
-            phones.extend(p for p in found if p not in phones)
+            phones.update(dict.fromkeys(found))
     if not phones:
         return [], text
     kept.append(blanked[last:])
-    return phones, " ".join("".join(kept).split())
+    return list(phones), " ".join("".join(kept).split())
 
 
 @lru_cache(maxsize=1 << 16)
 def _normalize_cached(text: str, region: str) -> tuple[str, ...]:
+    return _normalize(text, region)
+
+
+def _normalize(text: str, region: str) -> tuple[str, ...]:
     if region == "RU":
         # The common case, one Russian number and nothing else, skips the regexes below.
         compact = text.translate(_NUMBER_PUNCTUATION)
@@ -104,11 +122,9 @@ def _normalize_cached(text: str, region: str) -> tuple[str, ...]:
                 return ()
             if nsn is not None and _is_russian_number(nsn):
                 return ("+7" + nsn,)
-    found: list[str] = []
+    found: dict[str, None] = {}
     for match in _RUN.finditer(_EXTENSION.sub(" ; ", text)):
-        for phone in _parse_run(match.group(), region):
-            if phone not in found:
-                found.append(phone)
+        found.update(dict.fromkeys(_parse_run(match.group(), region)))
     return tuple(found)
 
 
@@ -130,16 +146,24 @@ def _parse_run(run: str, region: str) -> list[str]:
 
 
 def _split_run(groups: list[str], plus: bool, region: str) -> list[str]:
-    """Read back-to-back numbers ("8 916 123 45 67 8 903 765 43 21"): longest valid prefix first."""
+    """Read back-to-back numbers ("8 916 123 45 67 8 903 765 43 21"): longest valid prefix first.
+
+    A number has at most E.164's 15 digits, so from each start only the groups that add up to
+    15 digits or fewer are tried: a bounded number of candidates per start, linear in the run.
+    """
     if len(groups) == 1:
         groups = _split_glued(groups[0])
     phones: list[str] = []
     start = 0
     while start < len(groups):
-        for end in range(len(groups), start, -1):
+        stop, total = start, 0  # groups[start:stop] hold at most _MAX_DIGITS digits
+        while stop < len(groups) and total + len(groups[stop]) <= _MAX_DIGITS:
+            total += len(groups[stop])
+            stop += 1
+        for end in range(stop, start, -1):
             digits = "".join(groups[start:end])
-            if len(digits) > _MAX_DIGITS or len(digits) < _MIN_DIGITS:
-                continue
+            if len(digits) < _MIN_DIGITS:
+                break  # shorter candidates have fewer digits still
             phone = _parse_number(digits, plus and start == 0, region)
             if phone is not None:
                 phones.append(phone)
