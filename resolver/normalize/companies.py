@@ -189,11 +189,11 @@ def website_domain(text: str | None) -> str | None:
     if value is None:
         return None
     first = _URL_SEPARATORS.split(value.strip(), maxsplit=1)[0]
-    if len(first) > MAX_PARSED_CHARS:  # no site's address is that long, and no prefix of it is the site
-        return None
     if "@" in first and "/" not in first:
         domain = first.rpartition("@")[2].lower().strip(".")
         return None if is_free_mail(domain) else _checked_host(domain)
+    if len(first) > MAX_PARSED_CHARS:
+        first = _up_to_path(first[:MAX_PARSED_CHARS])
     if "://" not in first:
         first = "//" + first
     try:
@@ -201,6 +201,18 @@ def website_domain(text: str | None) -> str | None:
     except ValueError:  # a malformed IPv6 literal or port
         return None
     return _checked_host(host) if host else None
+
+
+def _up_to_path(url: str) -> str:
+    """The scheme and host of a URL cut by the cap ("" when the host does not end before the cut).
+
+    Only the host is used, so a long path or query loses nothing; a host that runs past the cap
+    is longer than any host (`_MAX_HOST_CHARS`).
+    """
+    scheme = url.find("://")
+    host_start = scheme + 3 if scheme >= 0 else 0
+    ends = [end for end in (url.find(ch, host_start) for ch in "/?#") if end >= 0]
+    return url[: min(ends)] if ends else ""
 
 
 def _checked_host(host: str) -> str | None:
