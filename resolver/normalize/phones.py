@@ -163,7 +163,7 @@ def _split_run(groups: list[str], plus: bool, region: str) -> list[str]:
         for end in range(stop, start, -1):
             digits = "".join(groups[start:end])
             if len(digits) < _MIN_DIGITS:
-                break  # shorter candidates have fewer digits still
+                continue  # not `break`: the loop's `else` moves `start` on
             phone = _parse_number(digits, plus and start == 0, region)
             if phone is not None:
                 phones.append(phone)

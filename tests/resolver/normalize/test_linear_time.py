@@ -168,6 +168,13 @@ def test_a_phone_number_cut_by_the_cap_is_dropped_not_shortened() -> None:
     assert split_phones(text)[0] == []
 
 
+@pytest.mark.timeout(60)
+def test_a_run_with_a_group_of_more_than_15_digits_ends() -> None:
+    # no window of 15 digits or fewer starts at such a group: the reader moves past it
+    assert normalize_phones("890376543217707083893, 8 916 123-45-67") == [E164]
+    assert normalize_phones("1234567890123456789012 8 916 123 45 67") == [E164]
+
+
 def test_a_field_of_digits_past_the_cap_gives_nothing() -> None:
     # one run of digits longer than the cap has no place to cut that splits no number
     assert normalize_phones(PHONE + " " + "1" * SIZE) == []
