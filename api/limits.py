@@ -71,9 +71,10 @@ def text_problem(value: str) -> str | None:
     found = _UNSTORABLE.search(value)
     if found is None:
         return None
-    char = found.group()
-    what = "a NUL character (U+0000)" if char == "\x00" else f"a lone surrogate (U+{ord(char):04X}), not Unicode text"
-    return f"contains {what} at character {found.start()}"
+    char, at = found.group(), found.start()
+    if char == "\x00":
+        return f"a NUL character (U+0000) at character {at}: not text"
+    return f"a lone surrogate U+{ord(char):04X} at character {at}: not Unicode text (surrogates come in pairs)"
 
 
 def storable(value: str) -> str:
@@ -149,7 +150,7 @@ def value_problems(value: Any, *, field: str = "", item: int | None = None, max_
                     if len(key) > limit:
                         add(f"a key of {len(key)} characters, at most {limit} allowed", path)
                     elif (reason := text_problem(key)) is not None:
-                        add(f"a key {reason}", path)
+                        add(f"a key with {reason}", path)
                     else:
                         stack.append((f"{path}.{key}" if path else key, child, depth + 1))
             else:

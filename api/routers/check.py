@@ -22,7 +22,7 @@ from api.schemas import (
     record_from_body,
 )
 from resolver.candidates import Checker, Match
-from resolver.errors import InputError, NotFound
+from resolver.errors import InputError, InputProblem, NotFound
 from resolver.records import Entity, Record
 
 router = APIRouter(prefix="/v1", tags=["check"])
@@ -96,7 +96,8 @@ def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services:
 @router.post(
     "/{entity:entity}/check:batch", response_model=CheckBatchOut,
     summary="Check the rows of an import file against the base before loading it",
-    description="Each row is checked alone; a malformed row is reported in `rejected` with its index and reason.",
+    description="Each row is checked alone; a malformed row is reported in `rejected` with its index and reason. "
+                "No checkable row: 422.",
     responses=problem_responses(e422="records: at most 10000 records per batch"),
 )
 def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
@@ -114,5 +115,8 @@ def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, ser
             continue
         found = checker.check(account, record, threshold=min_score, limit=limit, model=model)
         results.append(RowMatches(index=i, record_id=record.record_id or None, matches=[_out(m) for m in found]))
+    if not results:  # as a batch upsert: nothing checkable is a bad request, not an empty answer
+        raise InputError([InputProblem(r.reason, field=r.field, item=r.index) for r in rejected]
+                         or [InputProblem("the batch holds no records", field="records")])
     return CheckBatchOut(threshold=min_score or model.review_threshold, model_version=model.version,
                          results=results, rejected=rejected)
