@@ -5,7 +5,7 @@
   carry `max_body_bytes`, any other route `max_record_body_bytes`); a route that needs an account
   has its credentials checked before a byte of the body is read; and it sets this request's
   field limits, which the two checks below read.
-- `BoundedStr` / `StorableStr`: field types of request models. A string over `max_field_chars`,
+- `BoundedStr` (and the validators `bounded`, `storable`): for request models. A string over `max_field_chars`,
   or one the store cannot hold (a lone UTF-16 surrogate) or that is no text (NUL), fails
   validation like any other bad field: 422 naming it, or one rejected batch item.
 - `value_problems`: the same checks over free-form JSON (an amoCRM object, a whole record body),
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -32,10 +33,12 @@ from api.settings import Settings
 from resolver.errors import InputProblem
 
 __all__ = [
-    "BATCH_PATHS", "BOUNDED_STR_SCHEMA", "MAX_DEPTH", "BodyTooLarge", "BoundedStr", "RequestLimits", "StorableStr",
+    "BATCH_PATHS", "BOUNDED_STR_SCHEMA", "MAX_DEPTH", "BodyTooLarge", "BoundedStr", "RequestLimits",
     "bounded", "long_string_problems", "max_field_chars", "max_list_items", "storable", "text_problem",
     "value_problems",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Paths whose POST body is a list of items (up to max_batch of them): they may carry max_body_bytes.
 # Every other route carries one record, one check or one decision: max_record_body_bytes.
@@ -93,9 +96,6 @@ def bounded(value: str) -> str:
                                   {"max_length": limit})
     return storable(value)
 
-
-StorableStr = Annotated[str, AfterValidator(storable)]
-"""A `str` the store can hold: no NUL, no lone surrogate (for ids and names with their own length rule)."""
 
 # what OpenAPI shows: the default limit (a server may set another, and says so in its 422)
 BOUNDED_STR_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": _field_chars.get()}
@@ -266,7 +266,9 @@ class RequestLimits:
                                               x_auth_token=headers.get("x-auth-token"))
         except HTTPException:
             raise
-        except Exception:  # not a refusal: the route's dependency meets it again and reports it
+        except Exception as exc:  # not a refusal: the route's dependency meets it again and reports it
+            logger.warning("credentials could not be checked before the body of %s %s: %r", scope["method"],
+                           scope["path"], exc)
             return
         scope.setdefault("state", {})["account"] = account
 

@@ -81,7 +81,8 @@ def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep, serv
     summary="Existing records an unsaved one would duplicate (\"this phone already exists\" on create)",
     description="Answered from the key index of the account's records, never by scanning the base. The "
                 "record is not stored.",
-    responses=problem_responses(e422="phones[0]: Input should be a valid string"),
+    responses=problem_responses(e413="the request body is larger than the limit of 65,536 bytes",
+                                e422="phones[0]: Input should be a valid string"),
 )
 def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
           body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
@@ -98,7 +99,8 @@ def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services:
     summary="Check the rows of an import file against the base before loading it",
     description="Each row is checked alone; a malformed row is reported in `rejected` with its index and reason. "
                 "No checkable row: 422.",
-    responses=problem_responses(e422="records: at most 10000 records per batch"),
+    responses=problem_responses(e413="the request body is larger than the limit of 50,000,000 bytes",
+                                e422="records: at most 10000 records per batch"),
 )
 def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
                 body: CheckBatchIn, limit: Limit = 5, min_score: MinScore = None) -> CheckBatchOut:

@@ -63,7 +63,7 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
-_TITLES = {401: "Unauthorized", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+_TITLES = {401: "Unauthorized", 404: "Not found", 409: "Conflict", 413: "Content too large", 422: "Invalid input"}
 
 
 def problem_responses(**details: str) -> dict[int | str, dict[str, Any]]:
