@@ -33,8 +33,8 @@ from api.settings import Settings
 from resolver.errors import InputProblem
 
 __all__ = [
-    "BATCH_PATHS", "BOUNDED_STR_SCHEMA", "MAX_DEPTH", "BodyTooLarge", "BoundedStr", "RequestLimits",
-    "bounded", "long_string_problems", "max_field_chars", "max_list_items", "storable", "text_problem",
+    "BATCH_PATHS", "BOUNDED_STR_SCHEMA", "MAX_DEPTH", "VALUES_PER_RECORD", "BodyTooLarge", "BoundedStr",
+    "RequestLimits", "bounded", "long_string_problems", "max_field_chars", "max_list_items", "storable", "text_problem",
     "value_problems",
 ]
 
@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 # Paths whose POST body is a list of items (up to max_batch of them): they may carry max_body_bytes.
 # Every other route carries one record, one check or one decision: max_record_body_bytes.
 BATCH_PATHS = re.compile(r"/v1/(contacts|companies)(:batch|/check:batch)|/v1/feedback")  # feedback: `decisions`
+# Parsing JSON holds the interpreter (no other request is served meanwhile): 48 MB of `0,0,0,…` took
+# 5 s. A batch body's values are counted as its bytes arrive (commas and opening brackets, a cheap
+# upper bound) and the body is refused once they pass max_batch * VALUES_PER_RECORD: a real amoCRM
+# contact has 30 to 150, so a 10,000-record batch parses in well under a second.
+VALUES_PER_RECORD = 300
 MAX_DEPTH = 32  # an amoCRM object nests 4 deep; deeper is no record, and deep trees cost every reader
 _MAX_PROBLEMS = 20  # per value: enough to fix a record in one pass, not a million entries for a hostile one
 
@@ -177,8 +182,13 @@ def long_string_problems(value: Any, *, field: str = "", item: int | None = None
 class BodyTooLarge(HTTPException):
     """A request body over its route's limit (RFC 9110 §15.5.14: 413 Content Too Large)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than the limit of {limit:,} bytes")
+    def __init__(self, limit: int, detail: str | None = None) -> None:
+        super().__init__(413, detail or f"the request body is larger than the limit of {limit:,} bytes")
+
+
+def _too_many_values(budget: int) -> BodyTooLarge:
+    return BodyTooLarge(budget, f"the request body holds more than {budget:,} JSON values (at most "
+                                f"{VALUES_PER_RECORD} a record on average)")
 
 
 class RequestLimits:
@@ -187,6 +197,7 @@ class RequestLimits:
     1. The limit is the route's: `max_body_bytes` for a batch route (BATCH_PATHS), else
        `max_record_body_bytes`. A declared Content-Length over it is refused with 413 before the
        app runs; a chunked body is counted as it is read, and reading stops with 413 once it passes.
+       A batch body also stops with 413 once it holds more than max_batch * VALUES_PER_RECORD values.
     2. When the app first asks for a body byte, the router has picked the route. If that route
        takes `authenticate` as a dependency, the credentials are checked then, before the byte is
        read (in a worker thread: the key lookup is a DuckDB query), and a refusal (401 / 403
@@ -197,6 +208,7 @@ class RequestLimits:
     def __init__(self, app: ASGIApp, *, settings: Settings, authenticate: Callable[..., str] | None = None) -> None:
         self.app = app
         self.batch_limit = settings.max_body_bytes
+        self.batch_values = settings.max_batch * VALUES_PER_RECORD
         self.record_limit = min(settings.max_record_body_bytes, settings.max_body_bytes)
         self.max_field_chars = settings.max_field_chars
         self.max_list_items = settings.max_list_items
@@ -214,12 +226,15 @@ class RequestLimits:
             _field_chars.reset(chars)
             _list_items.reset(items)
 
-    def body_limit(self, method: str, path: str) -> int:
-        """The largest body `method path` may carry."""
-        return self.batch_limit if method == "POST" and BATCH_PATHS.fullmatch(path) else self.record_limit
+    def body_limit(self, method: str, path: str) -> tuple[int, int | None]:
+        """The largest body `method path` may carry, in bytes and (for a batch) in JSON values."""
+        if method == "POST" and BATCH_PATHS.fullmatch(path):
+            return self.batch_limit, self.batch_values
+        return self.record_limit, None  # 64 KB hold too few values to matter
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.body_limit(scope["method"], scope["path"])
+        limit, budget = self.body_limit(scope["method"], scope["path"])
+        values = 0
         headers = Headers(scope=scope)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -231,15 +246,20 @@ class RequestLimits:
         answered = False
 
         async def receive_checked() -> Message:
-            nonlocal received, checked
+            nonlocal received, checked, values
             if not checked:
                 checked = True
                 await self._check_credentials(scope, headers)  # raises the refusal; the body stays unread
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > limit:
                     raise BodyTooLarge(limit)
+                if budget is not None:  # an upper bound: separators inside strings count too
+                    values += body.count(b",") + body.count(b"[") + body.count(b"{")
+                    if values > budget:
+                        raise _too_many_values(budget)
             return message
 
         async def send_watched(message: Message) -> None:

@@ -17,7 +17,7 @@ import httpx
 import psutil
 import pytest
 
-from api.limits import MAX_DEPTH, value_problems
+from api.limits import MAX_DEPTH, VALUES_PER_RECORD, value_problems
 from api.settings import Settings
 from tests.api.conftest import PROBLEM, amocrm, flat, problem
 from tests.servers import clean_env, crm_dedup, served
@@ -233,6 +233,20 @@ def test_max_record_body_bytes_is_read_from_the_environment(monkeypatch):
     assert (Settings().max_record_body_bytes, Settings().max_list_items) == (4_096, 50)
 
 
+@pytest.mark.parametrize(("rows", "status"), [
+    ([amocrm(i, f"Контакт {i}", [f"+7 916 {i:07d}"], [f"c{i}@mail.ru"], leads=[(7, 142)]) for i in range(10)], 200),
+    ([[0] * 3_001], 413),  # 3,001 values where 10 records may hold 3,000 (VALUES_PER_RECORD 300 each)
+], ids=["ten-amocrm-records", "a-list-of-zeros"])
+def test_a_batch_body_may_hold_at_most_300_json_values_a_record(make_api, rows, status):
+    api = make_api(max_batch=10)
+    response = api.client.post("/v1/contacts:batch", json={"records": rows}, headers=api.account("acme"))
+    assert response.status_code == status, response.text
+    if status == 413:
+        assert problem(response, 413)["detail"] == (
+            f"the request body holds more than {10 * VALUES_PER_RECORD:,} JSON values (at most 300 a record on "
+            "average)")
+
+
 def test_an_unauthenticated_body_is_401_and_an_unknown_key_too(api):
     body = raw_json({"records": [flat("1", "Иван")]})
     for headers, detail in [({}, "send `Authorization: Bearer <API key>` or the widget's X-Auth-Token"),
@@ -343,6 +357,19 @@ def test_healthz_keeps_answering_while_a_big_batch_is_processed(server):
     batch.join()
     assert answers[0].status_code == 200 and answers[0].json()["stored"] == 4_000, answers[0].text
     assert health and set(health) == {200}
+
+
+@pytest.mark.timeout(120)
+def test_a_48_mb_batch_of_tiny_values_is_413_without_being_parsed(server):
+    url, acme, pid = server
+    before = rss(pid)
+    body = b'{"records": [' + b",".join([b"0"] * 24 * MB) + b"]}"  # parsing it held the server for 5 s
+    response = httpx.post(f"{url}/v1/contacts:batch", content=body, headers=acme | {"Content-Type": "application/json"},
+                          timeout=60)
+    assert problem(response, 413)["detail"].startswith("the request body holds more than 3,000,000 JSON values")
+    # stopped at the budget: the 48 MB were never held, let alone parsed (24 M list slots: 190 MB)
+    assert rss(pid) - before < 50 * MB
+    assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
 
 
 def one_mb(body: Any, key: str) -> Any:
