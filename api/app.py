@@ -11,7 +11,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from api import errors
-from api.deps import RequestLimits
+from api.deps import current_account
+from api.limits import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import check, feedback, groups, health, jobs, models, records, ui
 from api.services import Services
@@ -57,9 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="crm-dedup", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
     # add_middleware wraps what is already there, so the last added runs first:
-    # metrics (counts everything) -> CORS -> body and field limits -> routes
-    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
-                       max_field_chars=settings.max_field_chars)
+    # metrics (counts everything) -> CORS (answers preflights) -> limits (body size per route, credentials
+    # before the body is read, field limits) -> routes
+    app.add_middleware(RequestLimits, settings=settings, authenticate=current_account)
     app.add_middleware(
         _ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,

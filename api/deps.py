@@ -1,29 +1,25 @@
-"""What a route needs, as Annotated dependencies: tenant, services, entity, and the size limits of input.
+"""What a route needs, as Annotated dependencies: tenant, services, entity.
 
-The tenant check lives here and nowhere else. The limits are here too because routes and
-schemas rely on them: `RequestLimits` (installed by `create_app`) refuses oversized bodies and
-sets the per-request string limit that `BoundedStr` and `long_string_problems` read.
+The tenant check lives here and nowhere else. The limits of input live in `api.limits`
+(re-exported here for older imports): `RequestLimits` calls `current_account` before a body is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextvars import ContextVar
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import jwt
 from fastapi import Depends, Header, HTTPException, Path, Request
-from pydantic import AfterValidator
-from pydantic_core import PydanticCustomError
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem, status_title
+# the limits used to live here; re-exported for older imports
+from api.limits import BodyTooLarge as BodyTooLarge
+from api.limits import BoundedStr as BoundedStr
+from api.limits import RequestLimits as RequestLimits
+from api.limits import long_string_problems as long_string_problems
+from api.limits import max_field_chars as max_field_chars
 from api.metrics import Metrics
 from api.services import Services
-from api.settings import Settings
 from resolver.accounts import account_exists, account_for_key
-from resolver.errors import InputProblem
 from resolver.records import Entity
 
 EntitySegment = Literal["contacts", "companies"]
@@ -114,130 +110,3 @@ def entity_of(entity: Annotated[EntitySegment, Path(description="`contacts` or `
 
 
 EntityDep = Annotated[Entity, Depends(entity_of)]
-
-
-# -- input limits ----------------------------------------------------------------------------------
-
-_max_field_chars: ContextVar[int] = ContextVar(
-    "crm_dedup_max_field_chars", default=Settings.model_fields["max_field_chars"].default)
-
-
-def max_field_chars() -> int:
-    """The longest string the current request may carry in one field (settings.max_field_chars)."""
-    return _max_field_chars.get()
-
-
-def _bounded(value: str) -> str:
-    limit = _max_field_chars.get()
-    if len(value) > limit:  # characters, not bytes: "Я" counts as one
-        raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
-                                  {"max_length": limit})
-    return value
-
-
-BoundedStr = Annotated[str, AfterValidator(_bounded)]
-"""A `str` for request models, no longer than settings.max_field_chars.
-
-A longer one fails validation like any other bad field: 422 problem+json whose `errors` entry
-names the field (`records.3.name`). The limit is read per request, so it follows the app's settings.
-"""
-
-
-def long_string_problems(value: Any, *, field: str = "", item: int | None = None,
-                         max_chars: int | None = None) -> list[InputProblem]:
-    """Every string (or key) in parsed JSON longer than the limit, one problem each, by dotted path.
-
-    For free-form parts a model cannot type with `BoundedStr`, such as amoCRM's
-    `custom_fields_values`. Raise `InputError(problems)` for a whole request, or reject one
-    batch item with them (`item` is its index).
-
-    Example:
-        >>> long_string_problems({"values": [{"value": "x" * 20}]}, field="custom_fields_values.0",
-        ...                      max_chars=10)[0].field
-        'custom_fields_values.0.values.0.value'
-    """
-    limit = max_field_chars() if max_chars is None else max_chars
-    problems: list[InputProblem] = []
-    stack: list[tuple[str, Any]] = [(field, value)]
-    while stack:  # iterative: nesting depth is the client's choice
-        path, node = stack.pop()
-        if isinstance(node, str):
-            if len(node) > limit:
-                problems.append(InputProblem(f"{len(node)} characters, at most {limit} allowed",
-                                             field=path or None, item=item))
-        elif isinstance(node, Mapping):
-            for key, child in reversed(list(node.items())):
-                key = str(key)
-                if len(key) > limit:
-                    problems.append(InputProblem(f"a key of {len(key)} characters, at most {limit} allowed",
-                                                 field=path or None, item=item))
-                    continue
-                stack.append((f"{path}.{key}" if path else key, child))
-        elif isinstance(node, list | tuple):
-            stack.extend((f"{path}.{i}" if path else str(i), child) for i, child in reversed(list(enumerate(node))))
-    return problems
-
-
-class BodyTooLarge(HTTPException):
-    """A request body over settings.max_body_bytes (RFC 9110 §15.5.14: 413 Content Too Large)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is larger than the limit of {limit:,} bytes")
-
-
-class RequestLimits:
-    """ASGI middleware: refuse bodies over `max_body_bytes`; set the string limit for this request.
-
-    A declared Content-Length over the limit is refused before the app runs. A chunked body has
-    no length, so its bytes are counted as the app reads them and reading stops with
-    `BodyTooLarge` (413 problem+json) as soon as the count passes the limit.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_field_chars: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_field_chars = max_field_chars
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = _max_field_chars.set(self.max_field_chars)
-        try:
-            await self._limited(scope, receive, send)
-        finally:
-            _max_field_chars.reset(token)
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
-        answered = False
-
-        async def receive_counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge(self.max_body_bytes)
-            return message
-
-        async def send_watched(message: Message) -> None:
-            nonlocal answered
-            answered = answered or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive_counted, send_watched)
-        except BodyTooLarge:
-            # FastAPI turns it into a 413 itself when it reads the body; this is for other readers
-            if answered:
-                raise
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exc = BodyTooLarge(self.max_body_bytes)
-        await problem(413, status_title(413), str(exc.detail))(scope, receive, send)

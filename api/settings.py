@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=10_000, ge=1, description="records per batch upsert or check:batch")
     max_body_bytes: int = Field(default=50_000_000, ge=1_000, description="largest request body accepted")
     max_field_chars: int = Field(default=2_000, ge=10, description="longest string accepted in one field")
+    max_record_body_bytes: int = Field(
+        default=65_536, ge=1_000, description="largest body of a request that is not a batch (one record, one "
+        "check, one decision); never more than max_body_bytes")
+    max_list_items: int = Field(
+        default=1_000, ge=10, description="most entries of one list or object inside a record (custom fields, "
+        "values of a field, linked leads)")
     # MLFLOW_TRACKING_URI is MLflow's own variable, honoured as it is (design.md, Config)
     mlflow_tracking_uri: str = Field(
         default="sqlite:///var/mlflow.db", validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),

@@ -22,7 +22,7 @@ from api.schemas import (
     record_from_body,
 )
 from resolver.candidates import Checker, Match
-from resolver.errors import InputError, NotFound
+from resolver.errors import InputError, InputProblem, NotFound
 from resolver.records import Entity, Record
 
 router = APIRouter(prefix="/v1", tags=["check"])
@@ -81,7 +81,8 @@ def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep, serv
     summary="Existing records an unsaved one would duplicate (\"this phone already exists\" on create)",
     description="Answered from the key index of the account's records, never by scanning the base. The "
                 "record is not stored.",
-    responses=problem_responses(e422="phones[0]: Input should be a valid string"),
+    responses=problem_responses(e413="the request body is larger than the limit of 65,536 bytes",
+                                e422="phones[0]: Input should be a valid string"),
 )
 def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
           body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
@@ -96,8 +97,10 @@ def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services:
 @router.post(
     "/{entity:entity}/check:batch", response_model=CheckBatchOut,
     summary="Check the rows of an import file against the base before loading it",
-    description="Each row is checked alone; a malformed row is reported in `rejected` with its index and reason.",
-    responses=problem_responses(e422="records: at most 10000 records per batch"),
+    description="Each row is checked alone; a malformed row is reported in `rejected` with its index and reason. "
+                "No checkable row: 422.",
+    responses=problem_responses(e413="the request body is larger than the limit of 50,000,000 bytes",
+                                e422="records: at most 10000 records per batch"),
 )
 def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
                 body: CheckBatchIn, limit: Limit = 5, min_score: MinScore = None) -> CheckBatchOut:
@@ -114,5 +117,8 @@ def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, ser
             continue
         found = checker.check(account, record, threshold=min_score, limit=limit, model=model)
         results.append(RowMatches(index=i, record_id=record.record_id or None, matches=[_out(m) for m in found]))
+    if not results:  # as a batch upsert: nothing checkable is a bad request, not an empty answer
+        raise InputError([InputProblem(r.reason, field=r.field, item=r.index) for r in rejected]
+                         or [InputProblem("the batch holds no records", field="records")])
     return CheckBatchOut(threshold=min_score or model.review_threshold, model_version=model.version,
                          results=results, rejected=rejected)

@@ -25,6 +25,7 @@ from resolver.scan import ingest
 
 router = APIRouter(prefix="/v1", tags=["records"])
 
+_TOO_LARGE = "the request body is larger than the limit of {limit:,} bytes"
 RecordIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s/]+$",
                                    description="the CRM's id of the record", examples=["3180001"])]
 
@@ -34,8 +35,10 @@ RecordIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s
     summary="Upsert one record; it is checkable as soon as this returns",
     description="The body is an amoCRM API v4 contact / company or the flat shape. The path's id wins: a body "
                 "with another id is refused. An older `updated_at` never overwrites a newer one; the answer is "
-                "the record as stored.",
-    responses=problem_responses(e422="id '7' differs from the id in the path, '3180001'"),
+                "the record as stored. Limits: a body of `max_record_body_bytes` (64 KB), strings of "
+                "`max_field_chars` (2,000 characters, no NUL or lone surrogate), lists of `max_list_items` (1,000).",
+    responses=problem_responses(e413=_TOO_LARGE.format(limit=65_536),
+                                e422="id '7' differs from the id in the path, '3180001'"),
 )
 def put_record(entity: EntityDep, account: AccountDep, services: ServicesDep, record_id: RecordIdPath,
                body: Annotated[RecordBody, Body(openapi_examples=RECORD_EXAMPLES)]) -> RecordOut:
@@ -48,9 +51,11 @@ def put_record(entity: EntityDep, account: AccountDep, services: ServicesDep, re
     "/{entity:entity}:batch", response_model=BatchOut,
     summary="Upsert a batch of records; malformed ones are rejected with their index, the rest stored",
     description="Up to `max_batch` records (10,000 by default), each in either shape. The valid ones are stored "
-                "in one transaction; `rejected` names the index, field and reason of every other. Nothing valid: "
-                "422.",
-    responses=problem_responses(e422="at most 10000 records per batch, got 10001"),
+                "in one transaction; `rejected` names the index, field and reason of every other (a string over "
+                "`max_field_chars`, a lone surrogate, a list over `max_list_items`, a wrong type). Nothing valid: "
+                "422. The body may be up to `max_body_bytes` (50 MB).",
+    responses=problem_responses(e413=_TOO_LARGE.format(limit=50_000_000),
+                                e422="at most 10000 records per batch, got 10001"),
 )
 def put_batch(entity: EntityDep, account: AccountDep, services: ServicesDep, body: BatchIn) -> BatchOut:
     limit = services.settings.max_batch

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 from starlette.convertors import Convertor, register_url_convertor
+
+from api.limits import BOUNDED_STR_SCHEMA, bounded, storable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -61,7 +63,7 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
-_TITLES = {401: "Unauthorized", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+_TITLES = {401: "Unauthorized", 404: "Not found", 409: "Conflict", 413: "Content too large", 422: "Invalid input"}
 
 
 def problem_responses(**details: str) -> dict[int | str, dict[str, Any]]:
@@ -102,8 +104,10 @@ def _utc(value: object) -> object:
 
 
 RecordId = Annotated[str, BeforeValidator(_id_text), StringConstraints(strip_whitespace=True, min_length=1,
-                                                                        max_length=128, pattern=r"^[^\s/]+$")]
-Text = Annotated[str, BeforeValidator(_number_text)]
+                                                                        max_length=128, pattern=r"^[^\s/]+$"),
+                     AfterValidator(storable)]
+Text = Annotated[str, BeforeValidator(_number_text), AfterValidator(bounded), WithJsonSchema(BOUNDED_STR_SCHEMA)]
+"""A string (or a number, read as its digits) of a request body: at most max_field_chars, storable."""
 Timestamp = Annotated[datetime, BeforeValidator(_utc), WithJsonSchema(
     {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
      "description": "ISO 8601 (UTC when no offset is given) or unix seconds"})]

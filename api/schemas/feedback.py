@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,13 +18,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from api.limits import storable
 from api.schemas.common import RecordId, Timestamp
 from resolver.errors import InputError, InputProblem
 from resolver.records import Decision, DecisionKind, Entity
 from resolver.suppression import StoredDecision
 
-Reviewer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-DecisionGroupId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Reviewer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+                     AfterValidator(storable)]
+DecisionGroupId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(storable)]
 
 _PAIR_DECISION_EXAMPLE: dict[str, Any] = {
     "entity": "contact", "left_id": "3180001", "right_id": "3180002", "decision": "not_duplicate",

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
+from api.limits import BoundedStr, value_problems
 from api.schemas.common import RecordId, Text, Timestamp
 from resolver.errors import InputError, InputProblem
 from resolver.ingest.amocrm import record_from_amocrm
@@ -27,21 +28,21 @@ class FlatRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_FLAT_EXAMPLE]})
 
     id: RecordId | None = Field(None, description="the CRM's id; the path's id when omitted (PUT)")
-    name: str | None = None
+    name: BoundedStr | None = None
     phones: list[Text] = Field(default_factory=list, description="as written: `8 916 123-45-67`, `+7 (916) …`")
-    emails: list[str] = Field(default_factory=list)
-    company: str | None = Field(None, description="a contact's company name as written")
+    emails: list[BoundedStr] = Field(default_factory=list)
+    company: BoundedStr | None = Field(None, description="a contact's company name as written")
     company_ids: list[RecordId] = Field(default_factory=list)
     inn: Text | None = Field(None, description="a company's taxpayer id (ИНН)")
-    website: str | None = None
-    position: str | None = None
+    website: BoundedStr | None = None
+    position: BoundedStr | None = None
     responsible_user_id: RecordId | None = None
     lead_ids: list[RecordId] = Field(default_factory=list)
     open_lead_ids: list[RecordId] = Field(default_factory=list, description="deals not won or lost yet")
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = Field(None, description="an older update never overwrites a newer one")
     deleted: bool = False
-    extra: dict[str, Text] = Field(default_factory=dict, description="the account's own fields by config name")
+    extra: dict[BoundedStr, Text] = Field(default_factory=dict, description="the account's own fields by config name")
 
     def to_record(self, entity: Entity) -> Record:
         assert self.id is not None  # record_from_body fills it or refuses the body
@@ -73,9 +74,9 @@ class AmoCrmRecord(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_AMOCRM_EXAMPLE]})
 
     id: int | None = Field(None, description="the path's id when omitted (PUT)")
-    name: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    name: BoundedStr | None = None
+    first_name: BoundedStr | None = None
+    last_name: BoundedStr | None = None
     responsible_user_id: int | None = None
     created_at: int | None = Field(None, description="unix seconds")
     updated_at: int | None = Field(None, description="unix seconds")
@@ -107,9 +108,15 @@ def record_from_body(body: object, entity: Entity, *, index: int | None = None,
     """A record from a request body of either shape; InputError names the item and every bad field.
 
     `record_id` is the path's id (PUT): it fills a missing body id, and a different body id is refused.
+    Every string of the body (free-form parts and keys we do not read included) must be storable
+    text of at most max_field_chars, and every list or object inside it at most max_list_items long:
+    the body is stored as received (`Record.raw`) and read by normalizers that must not see megabytes.
     """
     if not isinstance(body, dict):
         raise InputError.one(f"expected a {entity} object, got {type(body).__name__}", item=index)
+    problems = value_problems(body, item=index, brackets=True)
+    if problems:
+        raise InputError(problems)
     if record_id is not None:
         given = body.get("id")
         if given is not None and str(given).strip() != record_id:
@@ -118,9 +125,10 @@ def record_from_body(body: object, entity: Entity, *, index: int | None = None,
         body = {**body, "id": record_id}
     if not _AMOCRM_KEYS.isdisjoint(body):
         try:
-            return record_from_amocrm(body, entity, index=index or 0)
+            record = record_from_amocrm(body, entity, index=index or 0)
         except InputError as exc:  # record_from_amocrm counts items from 0; a single body has none
             raise InputError([replace(p, item=index) for p in exc.problems]) from None
+        return _ids_checked(record, index)
     try:
         flat = FlatRecord.model_validate(body)
     except ValidationError as exc:
@@ -129,6 +137,21 @@ def record_from_body(body: object, entity: Entity, *, index: int | None = None,
     if flat.id is None:
         raise InputError.one("missing id", field="id", item=index)
     return flat.to_record(entity)
+
+
+_MAX_ID_CHARS = 128  # as RecordId: amoCRM's ids are digits, but nothing else stops a 2,000-digit one
+
+
+def _ids_checked(record: Record, index: int | None) -> Record:
+    """The amoCRM record if its ids keep the rule flat ids keep (RecordId: at most 128 characters)."""
+    ids = {"id": [record.record_id], "responsible_user_id": [record.responsible_user_id or ""],
+           "_embedded.companies": list(record.company_ids), "_embedded.leads": list(record.lead_ids)}
+    problems = [InputProblem(f"an id of {len(value)} characters, at most {_MAX_ID_CHARS} allowed", field=field,
+                             item=index)
+                for field, values in ids.items() for value in values if len(value) > _MAX_ID_CHARS]
+    if problems:
+        raise InputError(problems)
+    return record
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
