@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = Services.open(settings)
+        app.state.services = Services.open(settings, metrics=app.state.metrics)
         app.state.services.warm_in_background()
         try:
             yield

@@ -1,5 +1,7 @@
 """Prometheus metrics of one API process: requests by route template, latency, store sizes, models.
 
+Refused champions (api/services.py) are counted by entity and a fixed reason, never by account.
+
 Written out in the text exposition format 0.0.4
 (https://prometheus.io/docs/instrumenting/exposition_formats/) by hand: four metric families
 do not need a client library. Each uvicorn worker keeps its own counters; Prometheus sums
@@ -25,6 +27,7 @@ from resolver.errors import StoreError
 from resolver.linkage import Model
 from resolver.records import ENTITIES, Entity
 from resolver.store import Store
+from training.artifacts import REFUSAL_REASONS, RefusalReason
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,13 @@ class Metrics:
         self._requests: Counter[tuple[str, str, str]] = Counter()
         self._latency: dict[str, _Histogram] = {}
         self._sizes: tuple[float, StoreSizes] | None = None
+        # every (entity, reason) from the start, so a first refusal is an increase rate() can see
+        self._refused: Counter[tuple[str, str]] = Counter({(e, r): 0 for e in ENTITIES for r in REFUSAL_REASONS})
+
+    def model_refused(self, entity: Entity, reason: RefusalReason) -> None:
+        """Count one champion refused (api/services.py); labels are fixed sets, never an account."""
+        with self._lock:
+            self._refused[(entity, reason)] += 1
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -118,6 +128,7 @@ class Metrics:
             requests = sorted(self._requests.items())
             latency = sorted((route, _Histogram(list(h.buckets), h.total, h.count))
                              for route, h in self._latency.items())
+            refused = sorted(self._refused.items())
         lines: list[str] = []
         _family(lines, "crm_dedup_http_requests_total", "counter",
                 "HTTP requests answered, by method, route template and status.",
@@ -142,6 +153,10 @@ class Metrics:
                     ((f"{{{_labels(entity=e)}}}", n) for e, n in sizes.pairs.items()))
         _family(lines, "crm_dedup_model_info", "gauge", "The model version serving each entity (always 1).",
                 ((f"{{{_labels(entity=e, version=m.version)}}}", 1) for e, m in sorted(models.items())))
+        _family(lines, "crm_dedup_model_refused_total", "counter",
+                "Registry champions refused because their files could not be used (the shipped default "
+                "served instead), by entity and reason.",
+                ((f"{{{_labels(entity=e, reason=r)}}}", n) for (e, r), n in refused))
         return "\n".join(lines) + "\n"
 
 

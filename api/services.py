@@ -9,12 +9,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from api.metrics import Metrics
 from api.settings import Settings
 from resolver.candidates import Checker
 from resolver.errors import CrmDedupError
 from resolver.linkage import Model, PairReranker, load_model
 from resolver.records import ENTITIES, Entity
 from resolver.store import Store
+from training.artifacts import RefusalReason, RefusedModel
 
 if TYPE_CHECKING:  # mlflow loads slowly: training.registry is imported on first use only
     from training.registry import Registry
@@ -27,11 +29,20 @@ REGISTRY: ModelSource = "registry"
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why the account's champion is not served: its version, a reason of REFUSAL_REASONS, the detail."""
+
+    version: int
+    reason: RefusalReason
+    detail: str
+
+
+@dataclass(frozen=True)
 class ServedModel:
     """The model one account gets for one entity, where it came from and when that was last looked up.
 
     `reranker` is the champion's re-ranker (training/reranker.py) or None; `version_number` is the
-    registry's version, None for the shipped default.
+    registry's version, None for the shipped default; `refused` says why a champion was not used.
     """
 
     model: Model
@@ -40,6 +51,7 @@ class ServedModel:
     registered_model: str | None = None
     reranker: PairReranker | None = None
     checked_at: float = 0.0
+    refused: Refusal | None = None
 
 
 def _no_tracking_store(uri: str) -> bool:
@@ -60,12 +72,13 @@ class Services:
     _served: dict[tuple[str, Entity], ServedModel] = field(default_factory=dict)
     _served_lock: threading.Lock = field(default_factory=threading.Lock)
     _registry: Registry | None = None
+    metrics: Metrics | None = None  # counts refused champions
 
     @classmethod
-    def open(cls, settings: Settings) -> Services:
+    def open(cls, settings: Settings, metrics: Metrics | None = None) -> Services:
         store = Store(settings.db)
         models = {e: load_model(e, settings.models_dir) for e in ENTITIES}
-        return cls(settings=settings, store=store, models=models, checker=Checker(store, models))
+        return cls(settings=settings, store=store, models=models, checker=Checker(store, models), metrics=metrics)
 
     def warm_in_background(self) -> threading.Thread:
         """Load every account's records for the real-time check while the API already answers."""
@@ -133,9 +146,15 @@ class Services:
                                 review_threshold=info.review_threshold or cached.model.review_threshold,
                                 auto_merge_threshold=info.auto_merge_threshold or cached.model.auto_merge_threshold)
                 return replace(cached, model=model, checked_at=now)
-            loaded = registry.load(account_id, entity, info)
+            if cached is not None and cached.refused is not None and cached.refused.version == info.version:
+                # refused already: not fetched, logged or counted again until `champion` moves
+                return replace(cached, checked_at=now)
             from training.registry import registered_name
 
+            try:
+                loaded = registry.load(account_id, entity, info)
+            except RefusedModel as exc:
+                return self._refuse(account_id, entity, info.version, exc, shipped)
             return ServedModel(loaded.model, REGISTRY, info.version, registered_name(account_id, entity),
                                loaded.reranker, now)
         except CrmDedupError as exc:
@@ -144,6 +163,15 @@ class Services:
         except Exception:  # the registry is a remote store too: an outage must not take the API down
             logger.exception("model registry lookup for %s/%s failed", account_id, entity)
         return replace(cached, checked_at=now) if cached is not None else shipped
+
+    def _refuse(self, account_id: str, entity: Entity, version: int, exc: RefusedModel,
+                shipped: ServedModel) -> ServedModel:
+        """The shipped default in place of a champion whose files cannot be used: logged and counted once."""
+        logger.warning("champion version %d of %s/%s refused (%s), serving the shipped default: %s",
+                       version, account_id, entity, exc.reason, exc.detail)
+        if self.metrics is not None:
+            self.metrics.model_refused(entity, exc.reason)
+        return replace(shipped, refused=Refusal(version, exc.reason, exc.detail))
 
     def close(self) -> None:
         if self.checker is not None:

@@ -43,6 +43,8 @@ U_MAX_PAIRS = 5e6
 FALLBACK_PRIOR = 1e-4
 # Fewer known duplicates than this cannot estimate m for every level; EM is used instead
 MIN_POSITIVE_PAIRS = 200
+# A model file (Splink settings or meta JSON) is ~10 KB; anything this large is not one
+MAX_MODEL_FILE_BYTES = 4 * 1024 * 1024
 
 
 class PairReranker(Protocol):
@@ -140,11 +142,11 @@ def load_model(entity: Entity, directory: Path | None = None) -> Model:
     settings_path = directory / f"{entity}.json"
     meta_path = directory / f"{entity}.meta.json"
     try:
-        settings = json.loads(settings_path.read_text(encoding="utf-8"))
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        settings = _read_json(settings_path)
+        meta = _read_json(meta_path)
     except FileNotFoundError as exc:
         raise ModelError(f"no model for {entity} in {directory}: {exc.filename} is missing") from exc
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, too large
         raise ModelError(f"model file for {entity} in {directory} is not valid JSON: {exc}") from exc
     try:
         return Model(
@@ -157,6 +159,15 @@ def load_model(entity: Entity, directory: Path | None = None) -> Model:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: missing or invalid {exc}") from exc
+
+
+def _read_json(path: Path) -> Any:
+    """JSON text only (never a pickle), and at most MAX_MODEL_FILE_BYTES of it."""
+    with path.open("rb") as fh:
+        blob = fh.read(MAX_MODEL_FILE_BYTES + 1)
+    if len(blob) > MAX_MODEL_FILE_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_MODEL_FILE_BYTES} bytes")
+    return json.loads(blob.decode("utf-8"))
 
 
 def save_model(model: Model, directory: Path) -> None:

@@ -3,8 +3,12 @@
 The only module that imports mlflow (design.md). One registered model per account and entity,
 named `crm-dedup-<account>-<entity>`; each version's files sit under its run's `model/`
 artifact directory: `settings.json` (Splink), `meta.json` (what `load_model` reads besides the
-settings) and, when labels allowed one, `reranker.joblib`. The thresholds are tags on the version,
-so the ML owner moves them in the MLflow UI and the service follows within its refresh interval.
+settings) and, when labels allowed one, `reranker.json` (training/reranker.py). The thresholds are
+tags on the version, so the ML owner moves them in the MLflow UI and the service follows within its
+refresh interval.
+
+Loading a version reads those three files as size-capped JSON and nothing else (training/artifacts.py):
+no file of a version is ever unpickled. A version that fails is refused (RefusedModel, with a reason).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from resolver.entities import ExtraField
+from resolver.entities import EXTRA_KINDS, ExtraField
 from resolver.errors import ModelError
 from resolver.linkage import Model
 from resolver.records import Entity
+from training.artifacts import MAX_BYTES, RefusedModel, read_json
 from training.reranker import Reranker
 
 logger = logging.getLogger(__name__)
@@ -34,7 +39,12 @@ CHAMPION = "champion"
 REVIEW_TAG = "review_threshold"
 AUTO_MERGE_TAG = "auto_merge_threshold"
 MODEL_DIR = "model"
+SETTINGS_FILE = "settings.json"
+META_FILE = "meta.json"
+RERANKER_FILE = "reranker.json"
+LEGACY_RERANKER_FILE = "reranker.joblib"  # a pickle: listed to say why a version is refused, never read
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_EXTRA_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")  # as ExtraField.parse accepts them
 
 
 def registered_name(account_id: str, entity: Entity) -> str:
@@ -188,26 +198,112 @@ class Registry:
         return _info(version)
 
     def load(self, account_id: str, entity: Entity, info: VersionInfo) -> RegisteredModel:
-        """A version's model (thresholds from its tags, else from its meta) and its re-ranker."""
+        """A version's model (thresholds from its tags, else from its meta) and its re-ranker.
+
+        RefusedModel when its files cannot be used (see training/artifacts.py for the reasons);
+        a plain ModelError when the store could not be asked (worth trying again later).
+        """
         name = registered_name(account_id, entity)
+        where = f"{name} version {info.version}"
         if info.run_id is None:
-            raise ModelError(f"{name} version {info.version} has no run to load its files from")
+            raise RefusedModel("missing_file", f"{where} has no run to load its files from")
+        sizes = self._model_files(info.run_id, where)
         with tempfile.TemporaryDirectory() as tmp:
+            settings = self._read(info.run_id, sizes, SETTINGS_FILE, Path(tmp), where)
+            meta = self._read(info.run_id, sizes, META_FILE, Path(tmp), where)
+            document = (self._read(info.run_id, sizes, RERANKER_FILE, Path(tmp), where)
+                        if RERANKER_FILE in sizes else None)
+        if not isinstance(meta, dict):
+            raise RefusedModel("invalid", f"{where}: {META_FILE} must be a JSON object")
+        _check_settings(settings, where)
+        reranker: Reranker | None = None
+        if document is not None:
             try:
-                local = Path(self._client.download_artifacts(info.run_id, MODEL_DIR, tmp))
-                settings = json.loads((local / "settings.json").read_text(encoding="utf-8"))
-                meta = json.loads((local / "meta.json").read_text(encoding="utf-8"))
-                blob = (local / "reranker.joblib").read_bytes() if (local / "reranker.joblib").exists() else None
-            except (MlflowException, OSError, json.JSONDecodeError) as exc:
-                raise ModelError(f"{name} version {info.version}: cannot read its model files: {exc}") from exc
-        reranker = Reranker.from_bytes(blob) if blob else None
+                reranker = Reranker.from_document(document)
+            except ModelError as exc:
+                raise RefusedModel("invalid", f"{where}: {RERANKER_FILE}: {exc}") from exc
+        elif LEGACY_RERANKER_FILE in sizes:
+            raise RefusedModel("legacy_pickle", f"{where} has only {LEGACY_RERANKER_FILE}, a pickle this service "
+                                                f"never loads; retrain to store {RERANKER_FILE}")
+        elif meta.get("reranker"):
+            raise RefusedModel("missing_file", f"{where}: {META_FILE} names a re-ranker but {RERANKER_FILE} is missing")
+        extras = _extras(meta.get("extras", []), where)
         model = Model(
             entity=entity, version=f"{name}@v{info.version}", settings=settings,
-            review_threshold=info.review_threshold or float(meta["review_threshold"]),
-            auto_merge_threshold=info.auto_merge_threshold or float(meta["auto_merge_threshold"]),
-            extras=tuple(ExtraField(**e) for e in meta.get("extras", [])), meta=meta,
-            reranker=reranker)
+            review_threshold=_threshold(info.review_threshold, meta, REVIEW_TAG, where),
+            auto_merge_threshold=_threshold(info.auto_merge_threshold, meta, AUTO_MERGE_TAG, where),
+            extras=extras, meta=meta, reranker=reranker)
         return RegisteredModel(model, reranker, info)
+
+    def _model_files(self, run_id: str, where: str) -> dict[str, int | None]:
+        """file name -> size in bytes (None when the store does not say) of the run's `model/` files."""
+        try:
+            listed = self._client.list_artifacts(run_id, MODEL_DIR)
+        except (MlflowException, OSError) as exc:
+            raise ModelError(f"{where}: cannot list its model files: {exc}") from exc
+        return {f.path.rpartition("/")[2]: f.file_size for f in listed if not f.is_dir}
+
+    def _read(self, run_id: str, sizes: dict[str, int | None], file: str, tmp: Path, where: str) -> Any:
+        """One model file as JSON: its size checked before it is fetched, its text parsed, nothing executed."""
+        if file not in sizes:
+            raise RefusedModel("missing_file", f"{where}: {file} is missing")
+        size, limit = sizes[file], MAX_BYTES[file]
+        if size is not None and size > limit:
+            raise RefusedModel("too_large", f"{where}: {file} is {size} bytes, more than {limit}")
+        try:
+            local = Path(self._client.download_artifacts(run_id, f"{MODEL_DIR}/{file}", str(tmp)))
+        except (MlflowException, OSError) as exc:
+            raise ModelError(f"{where}: cannot fetch {file}: {exc}") from exc
+        try:
+            return read_json(local, name=file)
+        except RefusedModel as exc:
+            raise RefusedModel(exc.reason, f"{where}: {exc.detail}") from exc
+
+
+def _check_settings(settings: Any, where: str) -> None:
+    """The parts of Splink settings this service reads itself must be there, of the right types."""
+    try:
+        if not isinstance(settings, dict):
+            raise TypeError("not a JSON object")
+        comparisons = settings["comparisons"]
+        if not isinstance(comparisons, list) or not comparisons:
+            raise TypeError("comparisons must be a non-empty list")
+        for comparison in comparisons:
+            if not isinstance(comparison["output_column_name"], str):
+                raise TypeError("a comparison's output_column_name must be a string")
+            levels = comparison["comparison_levels"]
+            if not isinstance(levels, list) or not all(isinstance(level, dict) for level in levels):
+                raise TypeError("a comparison's comparison_levels must be a list of objects")
+        prior = settings["probability_two_random_records_match"]
+        if isinstance(prior, bool) or not isinstance(prior, int | float) or not 0.0 < prior < 1.0:
+            raise TypeError("probability_two_random_records_match must be a number between 0 and 1")
+    except (KeyError, TypeError) as exc:
+        missing = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise RefusedModel("invalid", f"{where}: {SETTINGS_FILE}: {missing}") from exc
+
+
+def _extras(value: Any, where: str) -> tuple[ExtraField, ...]:
+    """The meta's extra fields, each as `ExtraField.parse` would accept it (their names reach SQL as columns)."""
+    if not isinstance(value, list):
+        raise RefusedModel("invalid", f"{where}: {META_FILE} extras must be a list")
+    out = []
+    for item in value:
+        if (not isinstance(item, dict) or set(item) != {"name", "kind", "source"}
+                or not all(isinstance(v, str) for v in item.values())
+                or item["kind"] not in EXTRA_KINDS or not _EXTRA_NAME.fullmatch(item["name"])):
+            raise RefusedModel("invalid", f"{where}: {META_FILE} extras: not an extra field: {str(item)[:80]}")
+        out.append(ExtraField(item["name"], item["kind"], item["source"]))
+    return tuple(out)
+
+
+def _threshold(tagged: float | None, meta: dict[str, Any], key: str, where: str) -> float:
+    """The tag's threshold if it is a usable one, else the meta's; RefusedModel when neither is."""
+    if tagged is not None:
+        return tagged
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < float(value) < 1.0:
+        raise RefusedModel("thresholds", f"{where}: no usable {key} in its tags or {META_FILE}")
+    return float(value)
 
 
 def _info(version: ModelVersion) -> VersionInfo:

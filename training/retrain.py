@@ -33,7 +33,7 @@ from resolver.records import Entity
 from resolver.store import Store
 from training.evaluate import LABEL_THRESHOLDS, label_curve, label_scores, pr_auc
 from training.labels import LabeledPair, labeled_pairs
-from training.registry import AUTO_MERGE_TAG, MODEL_DIR, REVIEW_TAG, Registry, registered_name
+from training.registry import AUTO_MERGE_TAG, MODEL_DIR, RERANKER_FILE, REVIEW_TAG, Registry, registered_name
 from training.reranker import Reranker, fit_reranker
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ def _log_run(registry: Registry, run_id: str, *, table_rows: int, labels: Sequen
     registry.log_text(run_id, json.dumps(settings, ensure_ascii=False, indent=1), f"{MODEL_DIR}/settings.json")
     registry.log_text(run_id, json.dumps(meta, ensure_ascii=False, indent=1), f"{MODEL_DIR}/meta.json")
     if reranker is not None:
-        registry.log_bytes(run_id, reranker.to_bytes(), f"{MODEL_DIR}/reranker.joblib")
+        registry.log_bytes(run_id, reranker.to_bytes(), f"{MODEL_DIR}/{RERANKER_FILE}")
     if cand_eval is not None:
         registry.log_text(run_id, _curve_csv(cand_eval, champ_eval), "evaluation/pr_curve.csv")
         registry.log_text(run_id, borderline, "evaluation/borderline_pairs.csv")

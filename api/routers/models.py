@@ -11,6 +11,7 @@ from api.deps import AccountDep, ServicesDep
 from api.routers.jobs import JobRunnerDep
 from api.schemas import JobOut, problem_responses
 from resolver.records import Entity
+from training.artifacts import RefusalReason
 
 # the other list endpoints (/v1/groups, /v1/feedback) take the plural path word: accept both
 _EntityWord = Literal["contact", "company", "contacts", "companies"]
@@ -26,13 +27,23 @@ class RetrainRequest(BaseModel):
     entity: Entity | None = Field(default=None, description="null: contacts, then companies")
 
 
+class RefusedOut(BaseModel):
+    """A champion the service would not load: it serves the shipped default instead."""
+
+    registry_version: int = Field(description="the version `champion` points at")
+    reason: RefusalReason = Field(
+        description="missing_file, too_large, not_json (e.g. a pickle), invalid (wrong fields or a re-ranker kind "
+                    "outside the allow-list), legacy_pickle (only the old reranker.joblib), thresholds")
+    detail: str
+
+
 class CurrentModelOut(BaseModel):
     """The model the account's answers come from."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "entity": "contact", "source": "registry", "version": "crm-dedup-acme-contact@v3",
         "registered_model": "crm-dedup-acme-contact", "registry_version": 3,
-        "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": True}]})
+        "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": True, "refused": None}]})
 
     entity: Entity
     source: Literal["shipped default", "registry"]
@@ -42,6 +53,8 @@ class CurrentModelOut(BaseModel):
     review_threshold: float
     auto_merge_threshold: float
     reranker: bool = Field(description="whether the version carries a re-ranker trained on reviewers' labels")
+    refused: RefusedOut | None = Field(
+        default=None, description="set when the account's champion could not be loaded: why, and which version")
 
 
 @router.post(
@@ -73,4 +86,6 @@ def current_model(
                            registered_model=served.registered_model, registry_version=served.version_number,
                            review_threshold=served.model.review_threshold,
                            auto_merge_threshold=served.model.auto_merge_threshold,
-                           reranker=served.reranker is not None)
+                           reranker=served.reranker is not None,
+                           refused=RefusedOut(registry_version=served.refused.version, reason=served.refused.reason,
+                                              detail=served.refused.detail) if served.refused else None)

@@ -12,7 +12,8 @@ from training.evaluate import reviewer_decisions
 from training.synthetic import generate_contacts
 
 SHIPPED = {"entity": "contact", "source": "shipped default", "version": "default-1", "registered_model": None,
-           "registry_version": None, "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": False}
+           "registry_version": None, "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": False,
+           "refused": None}
 
 
 def _label(store, account):
@@ -50,7 +51,8 @@ def test_retrain_job_registers_a_champion_the_service_then_uses(served):
     current = api.client.get("/v1/models/current?entity=contact", headers=acme).json()
     assert current == {"entity": "contact", "source": "registry", "version": "crm-dedup-acme-contact@v1",
                        "registered_model": "crm-dedup-acme-contact", "registry_version": 1,
-                       "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": True}
+                       "review_threshold": 0.6, "auto_merge_threshold": 0.9, "reranker": True,
+                       "refused": None}
     # another account keeps the shipped default: a champion is per account
     assert api.client.get("/v1/models/current?entity=contact", headers=other).json() == SHIPPED
 

@@ -60,7 +60,7 @@ def test_run_logs_params_stepped_metrics_and_artifacts(trained, tmp_path):
     assert [m.step for m in history] == list(range(len(LABEL_THRESHOLDS)))
     assert {"pr_auc", "champion_pr_auc", "f1_at_review"} <= set(run.data.metrics)
     files = {a.path for d in ("model", "evaluation", "charts") for a in client.list_artifacts(result.run_id, d)}
-    assert files == {"model/settings.json", "model/meta.json", "model/reranker.joblib",
+    assert files == {"model/settings.json", "model/meta.json", "model/reranker.json",
                      "evaluation/pr_curve.csv", "evaluation/borderline_pairs.csv", "charts/match_weights.html",
                      "charts/pr_curve.png"}
     png = Path(client.download_artifacts(result.run_id, "charts/pr_curve.png", str(tmp_path)))
