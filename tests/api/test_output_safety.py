@@ -180,3 +180,39 @@ def test_over_the_api_a_year_9999_record_can_be_updated_later(api, acme):
     assert api.client.put("/v1/contacts/7", json=later, headers=acme).status_code == 200
 
     assert api.client.get("/v1/contacts/7", headers=acme).json()["name"] == "Петров Иван"
+
+
+# --- the review page's headers ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/main.js", "/ui/app.css", "/ui/settings.json", "/ui"])
+def test_the_review_page_is_served_with_a_strict_policy(api, path):
+    response = api.client.get(path, follow_redirects=False)
+
+    assert response.status_code in (200, 307)
+    policy = dict(part.strip().split(" ", 1) for part in response.headers["content-security-policy"].split(";"))
+    assert policy == {"default-src": "'self'", "script-src": "'self'", "style-src": "'self'",
+                      "img-src": "'self' data:", "connect-src": "'self'", "object-src": "'none'",
+                      "frame-ancestors": "'none'", "base-uri": "'none'", "form-action": "'self'"}
+    assert (response.headers["x-frame-options"], response.headers["x-content-type-options"],
+            response.headers["referrer-policy"]) == ("DENY", "nosniff", "no-referrer")
+
+
+def test_the_page_has_no_inline_script_or_style_the_policy_would_refuse():
+    from api.routers.ui import _UI_DIR
+
+    html = (_UI_DIR / "index.html").read_text(encoding="utf-8")
+    assert "<style" not in html and " style=" not in html and " on" + "click=" not in html
+    assert all('src="' in tag for tag in html.split("<script")[1:])  # every script is a file
+    scripts = " ".join(p.read_text(encoding="utf-8") for p in _UI_DIR.glob("*.js"))
+    assert 'setAttribute("style"' not in scripts  # a style attribute is inline style; the CSSOM is not
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/healthz", 200), ("GET", "/metrics", 200), ("GET", "/v1/groups", 401), ("GET", "/nowhere", 404),
+    ("GET", "/openapi.json", 200)])
+def test_every_answer_says_nosniff(api, method, path, status):
+    response = api.client.request(method, path)
+
+    assert response.status_code == status
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in response.headers or path.startswith("/ui")
