@@ -6,9 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fastapi import HTTPException
+from pydantic import SecretStr
 
 from api.cli import GROUPS_CSV_COLUMNS, _write_groups
 from resolver import csvsafe
@@ -216,3 +219,78 @@ def test_every_answer_says_nosniff(api, method, path, status):
     assert response.status_code == status
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in response.headers or path.startswith("/ui")
+
+
+# --- /metrics: the store's totals for the operator's scraper only -----------------------------------------
+
+SCRAPER_TOKEN = "scraper-token-0123456789"
+STORE_FAMILIES = ("crm_dedup_store_up", "crm_dedup_records", "crm_dedup_groups", "crm_dedup_pairs")
+
+
+def families(text: str) -> set[str]:
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+
+@pytest.fixture
+def scraped(make_api):
+    api = make_api(metrics_token=SCRAPER_TOKEN)
+    headers = api.account("acme")
+    api.upsert(headers, [{"id": "1", "name": "Петров Иван", "phones": ["+7 916 123-45-67"]}])
+    return api, headers
+
+
+def test_without_credentials_metrics_are_the_process_only(scraped):
+    api, _ = scraped
+
+    response = api.client.get("/metrics")
+
+    assert response.status_code == 200
+    assert families(response.text).isdisjoint(STORE_FAMILIES)
+    assert {"crm_dedup_http_requests_total", "crm_dedup_model_info"} <= families(response.text)
+
+
+def test_the_metrics_token_adds_the_store_totals(scraped):
+    api, _ = scraped
+
+    response = api.client.get("/metrics", headers={"Authorization": f"Bearer {SCRAPER_TOKEN}"})
+
+    assert response.status_code == 200
+    assert set(STORE_FAMILIES) <= families(response.text)
+    assert 'crm_dedup_records{entity="contact"} 1' in response.text.splitlines()
+
+
+@pytest.mark.parametrize("authorization", [
+    "tenant",  # an account's own API key: tenants never see totals over all accounts
+    f"Bearer {SCRAPER_TOKEN}x", f"Basic {SCRAPER_TOKEN}", "Bearer ", SCRAPER_TOKEN,
+], ids=["tenant-key", "wrong-token", "wrong-scheme", "empty", "no-scheme"])
+def test_any_other_credential_is_401_and_shows_nothing(scraped, authorization):
+    api, tenant = scraped
+    header = tenant["Authorization"] if authorization == "tenant" else authorization
+
+    response = api.client.get("/metrics", headers={"Authorization": header})
+
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "crm_dedup" not in response.text
+
+
+def test_without_a_configured_token_nobody_reads_the_totals(api, acme):
+    assert api.client.get("/metrics", headers=acme).status_code == 401
+    assert families(api.client.get("/metrics").text).isdisjoint(STORE_FAMILIES)
+
+
+@pytest.mark.parametrize("admin_token", ["admin-token-0123456789", SecretStr("admin-token-0123456789")],
+                         ids=["str", "secret"])
+def test_the_admin_token_reads_the_totals_too(admin_token):
+    # the admin API's token (CRM_DEDUP_ADMIN_TOKEN, `Settings.admin_token` where the settings have it) is an
+    # operator's credential as well; a stand-in for the settings, so this test does not depend on that field
+    from api.routers.health import _scraper
+
+    settings = SimpleNamespace(metrics_token=None, admin_token=admin_token)
+
+    assert _scraper("Bearer admin-token-0123456789", settings) is True  # type: ignore[arg-type]
+    assert _scraper(None, settings) is False  # type: ignore[arg-type]
+    with pytest.raises(HTTPException) as refused:
+        _scraper("Bearer admin-token-01234567890", settings)  # type: ignore[arg-type]
+    assert refused.value.status_code == 401
