@@ -124,7 +124,7 @@ class Checker:
         """Load the given accounts' records now, so their first check does not wait (10 s at 318k)."""
         self._stop_warming.clear()
         for account_id in account_ids:
-            for entity in self._models:
+            for entity in tuple(self._models):  # set_model may run meanwhile
                 if self._stop_warming.is_set():
                     return
                 spec = spec_for(entity)

@@ -177,6 +177,7 @@ def test_stopping_fails_the_queued_jobs_and_a_new_start_takes_new_ones(tmp_path,
         queued, _ = runner.submit_scan("b", "contact")
         stopper = threading.Thread(target=runner.stop)
         stopper.start()
+        assert runner._stopping.wait(WAIT_S)  # stop() has begun before the running job may end
         store.release.set()
         stopper.join(WAIT_S)
         assert not stopper.is_alive()
