@@ -15,6 +15,7 @@ from api.deps import current_account
 from api.limits import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
 from api.routers import check, feedback, groups, health, jobs, models, records, ui
+from api.security_headers import NoSniffMiddleware
 from api.services import Services
 from api.settings import Settings
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "X-Auth-Token", "Content-Type"],
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(NoSniffMiddleware)  # outermost: refusals from the layers inside get it too
     errors.install(app)
     for module in (health, records, check, groups, jobs, models, feedback, ui):
         app.include_router(module.router)

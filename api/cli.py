@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import logging
 import os
@@ -18,6 +17,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from api.settings import Settings
+from resolver import csvsafe
 from resolver.entities import ExtraField, spec_for
 from resolver.errors import CrmDedupError, InputError
 from resolver.ingest import parse_column_map, read_records
@@ -120,7 +120,8 @@ def _scan_one(store: Store, settings: Settings, account: str, entity: Entity, *,
 
 
 def _write_groups(rows: list[dict[str, Any]], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
+    # names, ids, phones are CRM users' text: cells a spreadsheet would run as formulas get a quote in front
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(GROUPS_CSV_COLUMNS)
     for r in rows:
         writer.writerow([r["group_id"], r["record_id"], f"{r['group_score']:.4f}", int(r["is_survivor"]),

@@ -1,17 +1,23 @@
-"""The background job runner: one worker thread and a queue per process, so scans never block requests.
+"""The background job runner: one worker thread per process, so scans never block requests.
 
-Jobs are rows of the store's `jobs` table (status, percent, result); the queue holds only what to
+Jobs are rows of the store's `jobs` table (status, percent, result); the runner holds only what to
 run next, so a job queued or running when a process dies is marked failed by the next one to start.
 The worker thread reads and writes through the store's cursor of its own thread, so requests keep
 being answered while a scan runs (DuckDB MVCC); only writers take turns, one transaction at a time.
+
+Fairness between accounts: each account has its own queue, and the worker takes the next job from
+the account served least recently, so one account's forty scans delay another account's job by at
+most the job already running. An account has at most one unfinished job per kind and entity
+(`Store.queue_job`): asking again returns that job instead of queueing the work twice.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +41,52 @@ class _ScanJob:
     job_id: str
     entity: Entity | None
     kind: str = "scan"  # or "retrain"
+    seq: int = 0  # submission order: among accounts never served yet, the earliest job goes first
+
+
+class _FairQueue:
+    """Per-account FIFO queues; `take` serves the account whose last turn is the oldest.
+
+    An account that has never had a turn counts as served before everyone else, and ties go to the
+    earliest submitted job. The turn of an account is remembered after its queue empties (one int
+    per account), so an account cannot jump the line by submitting one job at a time.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[_ScanJob]] = {}
+        self._last_turn: dict[str, int] = {}
+        self._turns = itertools.count()
+
+    def __bool__(self) -> bool:
+        return bool(self._queues)
+
+    def put(self, job: _ScanJob) -> None:
+        self._queues.setdefault(job.account_id, deque()).append(job)
+
+    def take(self) -> _ScanJob:
+        account = min(self._queues, key=lambda a: (self._last_turn.get(a, -1), self._queues[a][0].seq))
+        jobs = self._queues[account]
+        job = jobs.popleft()
+        if not jobs:
+            del self._queues[account]
+        self._last_turn[account] = next(self._turns)
+        return job
+
+    def drain(self) -> list[_ScanJob]:
+        jobs = sorted((j for q in self._queues.values() for j in q), key=lambda j: j.seq)
+        self._queues.clear()
+        return jobs
 
 
 class JobRunner:
-    """Runs submitted scans one at a time in a daemon thread; `start` before use, `stop` at shutdown."""
+    """Runs submitted jobs one at a time in a daemon thread, accounts in turn; `start` before use, `stop` at
+    shutdown."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._queue: queue.Queue[_ScanJob | None] = queue.Queue()
+        self._cond = threading.Condition()  # guards _pending; the worker waits on it for work
+        self._pending = _FairQueue()
+        self._seq = itertools.count()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -52,11 +96,15 @@ class JobRunner:
         with self._start_lock:
             if self._thread is not None:
                 return
+            with self._cond:  # whatever a stopped worker left is failed in the store just below
+                self._pending.drain()
             failed = self._services.store.fail_unfinished_jobs(INTERRUPTED)
             if failed:
                 logger.warning("%d job(s) left queued or running by a stopped process are marked failed", failed)
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._work, name="crm-dedup-jobs", daemon=True)
+            # a fresh event per worker: a worker stop() gave up waiting for must not be revived by this one
+            self._stopping = threading.Event()
+            self._thread = threading.Thread(target=self._work, args=(self._stopping,), name="crm-dedup-jobs",
+                                            daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -65,38 +113,49 @@ class JobRunner:
             thread, self._thread = self._thread, None
             if thread is None:
                 return
-            self._stopping.set()
-            self._queue.put(None)
+            with self._cond:
+                self._stopping.set()
+                self._cond.notify_all()
             thread.join(timeout)
             if thread.is_alive():
                 # a daemon thread: it ends with the process; its job is failed by the next start
                 logger.warning("job runner still busy after %.0f s; leaving it to end with the process", timeout)
 
-    def submit_scan(self, account_id: str, entity: Entity | None) -> dict[str, Any]:
-        """Queue a scan of one entity (None: both) of the account; returns the new job as stored."""
-        self.start()
-        job = self._services.store.create_job(account_id, kind="scan", entity=entity)
-        self._queue.put(_ScanJob(account_id, job["job_id"], entity))
-        return job
+    def submit_scan(self, account_id: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
+        """Queue a scan of one entity (None: both) of the account.
 
-    def submit_retrain(self, account_id: str, entity: Entity | None) -> dict[str, Any]:
-        """Queue a retrain of one entity's model (None: both) of the account; returns the new job."""
+        Returns (job as stored, created): the account's unfinished scan covering `entity` when it has
+        one (created False), else the new job.
+        """
+        return self._submit(account_id, "scan", entity)
+
+    def submit_retrain(self, account_id: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
+        """Queue a retrain of one entity's model (None: both) of the account; as `submit_scan`."""
+        return self._submit(account_id, "retrain", entity)
+
+    def _submit(self, account_id: str, kind: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
         self.start()
-        job = self._services.store.create_job(account_id, kind="retrain", entity=entity)
-        self._queue.put(_ScanJob(account_id, job["job_id"], entity, kind="retrain"))
-        return job
+        job, created = self._services.store.queue_job(account_id, kind=kind, entity=entity)
+        if created:
+            with self._cond:
+                self._pending.put(_ScanJob(account_id, job["job_id"], entity, kind=kind, seq=next(self._seq)))
+                self._cond.notify()
+        return job, created
 
     # -- the worker thread ------------------------------------------------------------------------
 
-    def _work(self) -> None:
+    def _work(self, stopping: threading.Event) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
-                return
+            with self._cond:
+                while not self._pending and not stopping.is_set():
+                    self._cond.wait()
+                stopped = self._pending.drain() if stopping.is_set() else []
+                job = None if stopping.is_set() else self._pending.take()
             store = self._services.store
-            if self._stopping.is_set():
-                store.update_job(job.account_id, job.job_id, status="failed", percent=0.0, error=STOPPED)
-                continue
+            if job is None:
+                for left in stopped:
+                    self._fail(store, left, 0.0, STOPPED)
+                return
             self._run(store, job)
 
     def _run(self, store: Store, job: _ScanJob) -> None:
@@ -106,7 +165,7 @@ class JobRunner:
             result = self._retrain(store, job, progress) if job.kind == "retrain" else \
                 self._scan(store, job, progress)
         except CrmDedupError as exc:
-            logger.warning("%s job %s of %s failed: %s", job.job_id, job.account_id, exc)
+            logger.warning("%s job %s of %s failed: %s", job.kind, job.job_id, job.account_id, exc)
             self._fail(store, job, progress.percent, str(exc))
         except Exception as exc:  # the worker must outlive any one job; the trace goes to the log only
             logger.exception("%s job %s of %s failed", job.kind, job.job_id, job.account_id)

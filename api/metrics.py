@@ -7,6 +7,10 @@ Written out in the text exposition format 0.0.4
 do not need a client library. Each uvicorn worker keeps its own counters; Prometheus sums
 the workers' series. Nothing here carries an account's name or data: routes are templates
 (`/v1/groups/{group_id}`, never the id) and store sizes are summed over accounts.
+
+Store sizes are written only for the operator's scraper (`render(store_totals=True)`, which the
+route allows for the metrics or admin token): watched over time, the totals would let one tenant
+infer the size and growth of the others (its own records are known to it, the rest is the others').
 """
 
 from __future__ import annotations
@@ -122,8 +126,12 @@ class Metrics:
             self._sizes = (now, sizes)
         return sizes
 
-    def render(self, *, store: Store, models: Mapping[Entity, Model]) -> str:
-        """Every metric in the Prometheus text format; the store's gauges are left out if it fails."""
+    def render(self, *, store: Store, models: Mapping[Entity, Model], store_totals: bool = False) -> str:
+        """Every metric in the Prometheus text format.
+
+        The store's gauges (sizes over all accounts, `crm_dedup_store_up`) only with `store_totals`;
+        the sizes are left out if the store fails.
+        """
         with self._lock:
             requests = sorted(self._requests.items())
             latency = sorted((route, _Histogram(list(h.buckets), h.total, h.count))
@@ -136,13 +144,14 @@ class Metrics:
         _family(lines, "crm_dedup_http_request_duration_seconds", "histogram",
                 "Time from receiving a request to the end of its answer, by route template.",
                 _histogram_samples(latency))
-        try:
-            sizes: StoreSizes | None = self.store_sizes(store)
-        except StoreError as exc:
-            logger.warning("metrics: store sizes unavailable: %s", exc)
-            sizes = None
-        _family(lines, "crm_dedup_store_up", "gauge", "1 if the store answered the size queries.",
-                [("", int(sizes is not None))])
+        sizes: StoreSizes | None = None
+        if store_totals:
+            try:
+                sizes = self.store_sizes(store)
+            except StoreError as exc:
+                logger.warning("metrics: store sizes unavailable: %s", exc)
+            _family(lines, "crm_dedup_store_up", "gauge", "1 if the store answered the size queries.",
+                    [("", int(sizes is not None))])
         if sizes is not None:
             _family(lines, "crm_dedup_records", "gauge", "Live records (not deleted, not merged), all accounts.",
                     ((f"{{{_labels(entity=e)}}}", n) for e, n in sizes.records.items()))

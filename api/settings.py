@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     mlflow_ui_url: str = Field(
         default="http://127.0.0.1:5000", description="where reviewers open the MLflow UI (`make mlflow-ui`); "
         "the review page links to it")
+    metrics_token: str | None = Field(
+        default=None, description="the Prometheus scraper's bearer token: with it /metrics adds the store's "
+        "totals over all accounts (without it, process metrics only)")
 
     @field_validator("db")
     @classmethod
@@ -63,6 +66,14 @@ class Settings(BaseSettings):
     def _secret_is_strong(cls, value: str | None) -> str | None:
         if value is not None and (len(value) < 16 or value in {"changethis", "secret"}):
             raise ValueError("CRM_DEDUP_JWT_SECRET is too weak: use the integration's secret key (16+ characters)")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_is_strong(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("CRM_DEDUP_METRICS_TOKEN is too short: use 16+ random characters "
+                             "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return value
 
     @field_validator("cors_origins", mode="before")

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from resolver import csvsafe  # noqa: E402
 from resolver.entities import ExtraField  # noqa: E402
 from resolver.ingest import read_amocrm, read_table  # noqa: E402
 from resolver.linkage import load_model  # noqa: E402
@@ -155,7 +156,7 @@ def bench_big(n: int, tmp: Path) -> None:
     by_group: dict[str, list[str]] = {}
     with out.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
-            by_group.setdefault(row["group_id"], []).append(row["record_id"])
+            by_group.setdefault(row["group_id"], []).append(csvsafe.restore(row["record_id"]))
     rows = sum(len(g) for g in by_group.values())
     pw = pairwise_scores(by_group.values(), synthetic.truth)
     rate, wrong, total = hard_negative_fp_rate(by_group.values(), synthetic.truth, synthetic.hard_negatives)

@@ -97,7 +97,13 @@ class Checker:
     def __init__(self, store: Store, models: dict[Entity, Model]) -> None:
         self._store = store
         self._models = dict(models)
+        # Two levels of locks, so one account never waits on another: `_lock` guards only the dicts
+        # below and is held for lookups (never for a store read or for scoring); each (account, entity)
+        # snapshot has its own lock, held while it is refreshed and read, so a 10 s first load of one
+        # account's base holds up that account's checks alone. Scorers and feature spaces are
+        # read-only once built, so checks of different accounts share them without a lock.
         self._lock = threading.Lock()
+        self._snapshot_locks: dict[tuple[str, Entity], threading.Lock] = {}
         self._snapshots: dict[tuple[str, Entity], _Snapshot] = {}
         self._scorers: dict[tuple[str, int], PairScorer] = {}
         self._spaces: dict[str, FeatureSpace] = {}  # re-ranker feature names per model version
@@ -109,7 +115,8 @@ class Checker:
             self._models[model.entity] = model
 
     def model(self, entity: Entity) -> Model:
-        return self._models[entity]
+        with self._lock:
+            return self._models[entity]
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -117,11 +124,12 @@ class Checker:
         """Load the given accounts' records now, so their first check does not wait (10 s at 318k)."""
         self._stop_warming.clear()
         for account_id in account_ids:
-            for entity in self._models:
+            for entity in tuple(self._models):  # set_model may run meanwhile
                 if self._stop_warming.is_set():
                     return
-                with self._lock:
-                    self._snapshot(account_id, spec_for(entity))
+                spec = spec_for(entity)
+                with self._snapshot_lock(account_id, spec.entity):
+                    self._snapshot(account_id, spec)
 
     def stop_warming(self) -> None:
         """Make a running `warm` return after the account it is loading."""
@@ -138,7 +146,7 @@ class Checker:
         leave_out = set(exclude)
         if record.record_id:
             leave_out |= {record.record_id, *self._store.separated_from(account_id, record.entity, record.record_id)}
-        with self._lock:
+        with self._snapshot_lock(account_id, spec.entity):
             snap = self._snapshot(account_id, spec)
             return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=leave_out,
                                model=model)
@@ -152,7 +160,7 @@ class Checker:
         """
         spec = spec_for(entity)
         separated = self._store.separated_from(account_id, entity, record_id)
-        with self._lock:
+        with self._snapshot_lock(account_id, spec.entity):
             snap = self._snapshot(account_id, spec)
             row = snap.rows.get(record_id)
             if row is None:
@@ -162,12 +170,24 @@ class Checker:
 
     # -- steps ----------------------------------------------------------------------------------
 
+    def _snapshot_lock(self, account_id: str, entity: Entity) -> threading.Lock:
+        """The lock of one account's snapshot of one entity (made on first use)."""
+        with self._lock:
+            lock = self._snapshot_locks.get((account_id, entity))
+            if lock is None:
+                lock = self._snapshot_locks[(account_id, entity)] = threading.Lock()
+            return lock
+
     def _snapshot(self, account_id: str, spec: EntitySpec) -> _Snapshot:
+        """The account's snapshot, brought up to date; the caller holds its `_snapshot_lock`."""
         key = (account_id, spec.entity)
-        snap = self._snapshots.get(key)
+        with self._lock:
+            snap = self._snapshots.get(key)
+            model = self._models[spec.entity]
         if snap is None:
-            tf_columns = self._scorer(self._models[spec.entity], 1000).tf_columns
-            snap = self._snapshots[key] = _Snapshot(spec, tf_columns)
+            snap = _Snapshot(spec, self._scorer(model, 1000).tf_columns)
+            with self._lock:
+                self._snapshots[key] = snap
         cols = ", ".join(f'"{c.name}"' for c in spec.columns)
         sql = (f"SELECT record_id AS unique_id, {cols}, deleted, merged_into, ingested_at FROM records "
                "WHERE account_id = ? AND entity = ?")
@@ -183,7 +203,7 @@ class Checker:
     def _match(self, snap: _Snapshot, probe: dict[str, Any], *, stored: bool, threshold: float | None,
                limit: int, exclude: Collection[str], model: Model | None = None) -> list[Match]:
         spec = snap.spec
-        model = model or self._models[spec.entity]  # the account's champion when the caller knows it
+        model = model or self.model(spec.entity)  # the account's champion when the caller knows it
         keys = _keys(spec, probe)
         ids_by_key = {key: sorted(snap.keys.get(key, ()))[: MAX_PER_KEY + 1] for key in keys}
         ids = sorted({i for ids in ids_by_key.values() for i in ids})[:MAX_CANDIDATES]
@@ -217,9 +237,12 @@ class Checker:
         """The matches with the model's re-ranker applied as the scan applies it; those below `floor` leave."""
         reranker = model.reranker
         assert reranker is not None
-        space = self._spaces.get(model.version)
-        if space is None:
-            space = self._spaces[model.version] = FeatureSpace(model, spec)
+        with self._lock:
+            space = self._spaces.get(model.version)
+        if space is None:  # two checks may both build it; the same names either way
+            space = FeatureSpace(model, spec)
+            with self._lock:
+                space = self._spaces.setdefault(model.version, space)
         if not space.fits(reranker):
             return matches
         # values the candidates' keys could not count fully are common: as many names as a key may hold
@@ -245,9 +268,12 @@ class Checker:
         # the base size moves the prior; two significant digits of it are plenty for the weights
         rounded = int(float(f"{max(n, 2):.2g}"))
         key = (model.version + repr(model.settings.get("probability_two_random_records_match")), rounded)
-        scorer = self._scorers.get(key)
-        if scorer is None:
-            scorer = self._scorers[key] = PairScorer(model.settings_for_base(rounded))
+        with self._lock:
+            scorer = self._scorers.get(key)
+        if scorer is None:  # built outside the lock (Splink parses the settings); the first one kept wins
+            scorer = PairScorer(model.settings_for_base(rounded))
+            with self._lock:
+                scorer = self._scorers.setdefault(key, scorer)
         return scorer
 
 

@@ -32,6 +32,12 @@ __all__ = ["GroupSplitter", "Store", "load_sql"]
 
 logger = logging.getLogger(__name__)
 
+# An `updated_at` later than the write's own time by more than this is clamped to that time: an older
+# update never replaces a newer one, so a record claiming year 9999 would refuse every later update.
+# Five minutes is well above the skew of NTP-synced clocks (the CRM's and ours), and far below the
+# minutes-to-days between two real edits of one record, so no honest timestamp is ever touched.
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+
 _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("account_id", pa.string()),
     ("entity", pa.string()),
@@ -143,6 +149,9 @@ class Store(DecisionStore, ResultStore, JobStore):
                        normalized: Sequence[dict[str, Any]] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins.
 
+        An `updated_at` more than MAX_FUTURE_SKEW ahead of now is stored as now (a stored one that
+        far ahead of this write, from before that rule, counts as unknown), so no record is frozen.
+
         `normalized` are the spec's columns per record (computed here when not given). Returns the
         number of records written or kept. The whole batch is one transaction.
         """
@@ -165,7 +174,7 @@ class Store(DecisionStore, ResultStore, JobStore):
                 con.execute("UPDATE stage SET ingested_at = ?", [self._stamp()])
                 con.execute("ALTER TABLE stage ADD COLUMN merged_into VARCHAR")
                 con.execute(load_sql("keep_merged_marks"))
-                con.execute(load_sql("upsert_records"))
+                con.execute(load_sql("upsert_records"), {"skew_seconds": MAX_FUTURE_SKEW.total_seconds()})
                 con.execute(load_sql("insert_new_records"))
                 con.execute("DELETE FROM record_keys AS k USING stage AS s WHERE k.account_id = s.account_id "
                             "AND k.entity = s.entity AND k.record_id = s.record_id")
@@ -299,6 +308,7 @@ def _record_keys_sql(spec: EntitySpec) -> str:
 def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
                    rows: Sequence[dict[str, Any]]) -> pa.Table:
     now = datetime.now(UTC)
+    latest = now + MAX_FUTURE_SKEW
     n = len(records)
     data: dict[str, list[Any]] = {
         "account_id": [account_id] * n,
@@ -310,7 +320,7 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
         "lead_ids": [list(r.lead_ids) for r in records],
         "open_lead_ids": [list(r.open_lead_ids) for r in records],
         "created_at": [r.created_at for r in records],
-        "updated_at": [r.updated_at for r in records],
+        "updated_at": [_not_after(r.updated_at, latest, now) for r in records],
         "deleted": [r.deleted for r in records],
         "ingested_at": [now] * n,
         "raw": [json.dumps(r.raw, ensure_ascii=False, default=str) if r.raw else None for r in records],
@@ -321,3 +331,11 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
         data[col.name] = [row.get(col.name) for row in rows]
         fields.append((col.name, _ARROW_TYPES[col.sql_type]))
     return pa.Table.from_pydict(data, schema=pa.schema(fields))
+
+
+def _not_after(value: datetime | None, latest: datetime, now: datetime) -> datetime | None:
+    """`value`, or `now` when it is later than `latest` (a clock far off, or a forged date)."""
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # naive values are stored as UTC
+    return now if aware > latest else value

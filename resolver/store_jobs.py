@@ -23,6 +23,24 @@ class JobStore(StoreBase):
         assert job is not None  # just written
         return job
 
+    def queue_job(self, account_id: str, *, kind: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
+        """The account's unfinished job of this kind that covers `entity`, else a new `queued` one.
+
+        Returns (job, created). A job of both entities (None) and a job of one of them overlap, so
+        each stands for the other: asking again never queues the same work twice. The look and the
+        insert are one transaction under the writers' lock, so two requests at once make one job.
+        """
+        with self.transaction():
+            rows = self._dicts(
+                "SELECT job_id FROM jobs WHERE account_id = ? AND kind = ? AND status IN ('queued', 'running') "
+                "AND (?::VARCHAR IS NULL OR entity IS NULL OR entity = ?) ORDER BY created_at, job_id LIMIT 1",
+                [account_id, kind, entity, entity], step="queue_job")
+            if rows:
+                existing = self.job(account_id, rows[0]["job_id"])
+                assert existing is not None  # read in this transaction
+                return existing, False
+            return self.create_job(account_id, kind=kind, entity=entity), True
+
     def job(self, account_id: str, job_id: str) -> dict[str, Any] | None:
         """A job of the account (another account's job is None): status, percent, result (parsed), error."""
         rows = self._dicts("SELECT * EXCLUDE (account_id) FROM jobs WHERE account_id = ? AND job_id = ?",

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from resolver import csvsafe
 from resolver.entities import SHARED_VALUE_COMPARISONS, EntitySpec, ExtraField, spec_for
 from resolver.errors import ModelError
 from resolver.features import FeatureBuilder, PairFeatures
@@ -237,7 +237,7 @@ def _borderline(labels: Sequence[LabeledPair], y: np.ndarray, p: np.ndarray, row
     """CSV of the held-out pairs scored nearest the review threshold: the ones to look at first."""
     nearest = sorted(rows.tolist(), key=lambda i: abs(p[i] - review))[:BORDERLINE_PAIRS]
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(["left_id", "right_id", "label", "match_probability"])
     for i in nearest:
         writer.writerow([labels[i].left_id, labels[i].right_id, int(y[i]), f"{p[i]:.6f}"])
@@ -330,7 +330,7 @@ def pr_curve_png(labels: np.ndarray, candidate_p: np.ndarray, champion_p: np.nda
 
 def _curve_csv(candidate: Evaluation, champion: Evaluation | None) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(["threshold", "precision", "recall", "f1", "champion_precision", "champion_recall", "champion_f1"])
     for t in LABEL_THRESHOLDS:
         theirs = champion.curve[t] if champion else ("", "", "")

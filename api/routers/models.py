@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AccountDep, ServicesDep
-from api.routers.jobs import JobRunnerDep
+from api.routers.jobs import ALREADY_QUEUED, ONE_JOB_RULE, JobRunnerDep, answer_for
 from api.schemas import JobOut, problem_responses
 from resolver.records import Entity
 from training.artifacts import RefusalReason
@@ -62,12 +62,14 @@ class CurrentModelOut(BaseModel):
     summary="Retrain the account's model from its base and reviewers' decisions; returns the job to follow",
     description="Progress at `GET /v1/jobs/{id}`. The new version becomes the champion only if it is not "
                 "worse than the current one on the same held-out labels; `GET /v1/models/current` shows the "
-                "version in use.",
-    responses=problem_responses(e422="entity: Input should be 'contact' or 'company'"),
+                "version in use. " + ONE_JOB_RULE,
+    responses={200: {"model": JobOut, "description": ALREADY_QUEUED},
+               **problem_responses(e422="entity: Input should be 'contact' or 'company'")},
 )
-def submit_retrain(account: AccountDep, runner: JobRunnerDep,
+def submit_retrain(account: AccountDep, runner: JobRunnerDep, response: Response,
                    body: Annotated[RetrainRequest | None, Body()] = None) -> JobOut:
-    return JobOut.model_validate(runner.submit_retrain(account, body.entity if body else None))
+    job, created = runner.submit_retrain(account, body.entity if body else None)
+    return answer_for(job, created, response)
 
 
 @router.get(

@@ -16,7 +16,8 @@ export function h(tag, attrs = {}, ...children) {
     if (name === "class") el.className = value;
     else if (name === "dataset") Object.assign(el.dataset, value);
     else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else if (name === "style") el.setAttribute("style", value);
+    // through the CSSOM: the page's Content-Security-Policy refuses style attributes, not this
+    else if (name === "style") el.style.cssText = value;
     else el.setAttribute(name, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {

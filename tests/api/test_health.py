@@ -48,8 +48,12 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(name)
 
 
+SCRAPER_TOKEN = "scraper-token-0123456789"
+SCRAPER = {"Authorization": f"Bearer {SCRAPER_TOKEN}"}  # the store's totals are the operator's only
+
+
 def build_app(tmp_path) -> FastAPI:
-    app = create_app(Settings(db=tmp_path / "store.duckdb", max_body_bytes=1_000))
+    app = create_app(Settings(db=tmp_path / "store.duckdb", max_body_bytes=1_000, metrics_token=SCRAPER_TOKEN))
 
     @app.get("/test/probe/{item_id}")
     def probe(item_id: str) -> dict[str, str]:
@@ -160,7 +164,7 @@ def test_store_sizes_are_summed_over_accounts_and_name_none(tmp_path, default_mo
         scans = [scan(store, account_id=a, model=default_models["contact"]) for a in ("acme", "globex")]
     assert (scans[0].n_groups, scans[1].n_groups) == (1, 0)
     with TestClient(build_app(tmp_path)) as client:
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers=SCRAPER).text
     parsed = samples(text)
     assert parsed[("crm_dedup_store_up", frozenset())] == 1
     assert only(parsed, "crm_dedup_records") == {labels(entity="contact"): 4, labels(entity="company"): 1}
@@ -191,7 +195,7 @@ def test_a_failing_store_leaves_out_its_gauges_but_not_the_rest(tmp_path, defaul
     store.close()
     metrics = Metrics()
     metrics.observe(method="GET", route="/healthz", status=200, seconds=0.002)
-    parsed = samples(metrics.render(store=store, models=default_models))
+    parsed = samples(metrics.render(store=store, models=default_models, store_totals=True))
     assert parsed[("crm_dedup_store_up", frozenset())] == 0
     assert only(parsed, "crm_dedup_records") == {}
     assert only(parsed, "crm_dedup_http_requests_total") == {labels(method="GET", route="/healthz", status="200"): 1}

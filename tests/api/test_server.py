@@ -53,11 +53,12 @@ def test_demo_gives_a_working_key_and_a_rerun_replaces_it(tmp_path, env):
         f'then: curl -H "Authorization: Bearer {new_key}" "http://127.0.0.1:8000/v1/groups?entity=contacts"',
         f"or review the groups in a browser: http://127.0.0.1:8000/ui/#key={new_key}"]
 
-    with served(db, env=env, cwd=tmp_path) as server:
+    scraper = "scraper-token-0123456789"  # the store's totals are for the operator's scraper only
+    with served(db, env={**env, "CRM_DEDUP_METRICS_TOKEN": scraper}, cwd=tmp_path) as server:
         url = server.url
         answers = [httpx.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {k}"}) for k in (old_key, new_key)]
-        records = [line for line in httpx.get(f"{url}/metrics").text.splitlines()
-                   if line.startswith("crm_dedup_records{")]
+        records = [line for line in httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {scraper}"})
+                   .text.splitlines() if line.startswith("crm_dedup_records{")]
         code, stderr = server.stop()
 
     assert [a.status_code for a in answers] == [401, 200]

@@ -78,6 +78,8 @@ def page(browser: Browser) -> Iterator[Page]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the page's Content-Security-Policy refusing anything (an inline style, a foreign fetch) fails the test too
+    tab.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield tab
     context.close()
     assert errors == [], errors
