@@ -480,5 +480,9 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (Exception, SystemExit) as exc:  # a bench reports; it never fails `make bench`
-        print(f"{Path(__file__).name} could not finish: {exc}")
+    except Exception as exc:  # a bench reports; it never fails `make bench`
+        print(f"{Path(__file__).name} could not finish: {exc!r}")
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):  # --help, or a bad argument: argparse's own exit
+            raise
+        print(f"{Path(__file__).name} could not finish: {exc.code}")
