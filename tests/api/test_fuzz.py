@@ -1,10 +1,12 @@
 """Fuzzing the real running API from its own OpenAPI document: no request makes it fail.
 
 `crm-dedup serve` runs as a subprocess on a demo store (contacts and companies imported and
-scanned, an account key). Schemathesis loads `/openapi.json` from it and, for every operation,
-sends the schema's examples, its coverage cases (edge values, missing and wrong-typed
-parameters) and a few generated requests, valid and invalid, authenticated with the account's
-key. Every answer must be below 500, and every refusal problem+json naming its own status.
+scanned, an account key) and serves `/openapi.json`; schemathesis takes that document (built from
+the app at collection, so pytest lists one test per operation; the fixture checks the server
+serves the same) and, for every operation, sends the schema's examples, its coverage cases (edge
+values, missing and wrong-typed parameters, other methods) and generated requests, valid and
+invalid, authenticated with the account's key. Every answer must be below 500, and every refusal
+problem+json naming its own status.
 The seed is fixed, so a failure found in CI is found again on a laptop; `bench/bench_fuzz.py`
 runs the same for minutes rather than a handful of examples.
 """
@@ -85,9 +87,10 @@ def test_no_request_makes_the_api_fail(case: schemathesis.Case, demo_server: tup
 def test_the_fuzzed_server_is_up_counted_no_5xx_and_logged_no_traceback(demo_server: tuple[Served, str]) -> None:
     """After the fuzzing above (same module-scoped server): still answering, no 5xx in its own request
     counters (they also count what a check above may have missed), and nothing crashed inside."""
-    server, _ = demo_server
+    server, key = demo_server
     assert httpx.get(f"{server.url}/healthz", timeout=REQUEST_TIMEOUT_S).status_code == 200
-    metrics = httpx.get(f"{server.url}/metrics", timeout=REQUEST_TIMEOUT_S).text
+    metrics = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {key}"},
+                        timeout=REQUEST_TIMEOUT_S).text
     assert [line for line in metrics.splitlines()
             if line.startswith("crm_dedup_http_requests_total{") and 'status="5' in line] == []
     log = Path(server.log).read_text(encoding="utf-8")
