@@ -6,7 +6,7 @@ coverage, fuzzing, stateful) until the time is spent, authenticated with the key
 5xx, a refusal that is not problem+json naming its own status, or a request that got no answer.
 The server's own counters and log are read afterwards: 5xx by route, tracebacks. Prints; exit 0.
 
-    python bench/bench_fuzz.py [--minutes 10] [--seed 1] [--contacts 2000]
+    python bench/bench_fuzz.py [--minutes 10] [--seed 1] [--contacts 2000] [--checks not_a_server_error,...]
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--contacts", type=int, default=2_000)
+    parser.add_argument("--checks", default="not_a_server_error,problem_json",
+                        help="schemathesis checks, comma-separated (e.g. add response_schema_conformance)")
     args = parser.parse_args()
     import httpx
 
@@ -133,7 +135,7 @@ def main() -> None:
             run = subprocess.run(
                 [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
                  "-H", f"Authorization: Bearer {key}", "--max-time", str(seconds), "--seed", str(args.seed),
-                 "--checks", "not_a_server_error,problem_json", "--request-timeout", "30", "--workers", "1",
+                 "--checks", args.checks, "--request-timeout", "30", "--workers", "1",
                  "--continue-on-failure",                 "--no-color"],
                 cwd=tmp, env=_env(SCHEMATHESIS_HOOKS="bench_fuzz", PYTHONPATH=f"{ROOT / 'bench'}{os.pathsep}{ROOT}"),
                 capture_output=True, text=True, check=False, timeout=seconds + 600)
@@ -156,7 +158,7 @@ def main() -> None:
         print(f"  5xx the server counted: {sum(five_hundreds.values())}")
         for route, n in sorted(five_hundreds.items()):
             print(f"    {route}: {n}")
-        print(f"  failures (5xx, refusal not problem+json, no answer): {len(failures)}")
+        print(f"  failures ({args.checks}; or no answer): {len(failures)}")
         for line in failures[:40]:
             print(f"    {line}")
         print(f"  tracebacks in the server log: {server_log.count('Traceback')}")
