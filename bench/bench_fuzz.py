@@ -57,8 +57,11 @@ def start_server(db: Path, cwd: Path, log: Path) -> tuple[subprocess.Popen[bytes
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as stderr:
+        # no failed-auth limit: the key sent to routes taking another credential (admin, metrics) would
+        # otherwise turn every later request into a 429, fuzzing nothing
         process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--db", str(db), "--port", str(port)],
-                                   cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+                                   cwd=cwd, env=_env(CRM_DEDUP_AUTH_FAIL_LIMIT="0"), stdout=subprocess.DEVNULL,
+                                   stderr=stderr)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
