@@ -37,10 +37,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install                    ## accuracy, speed and memory numbers (prints; never fails on them)
+bench: install                    ## accuracy, speed, memory and hardening numbers (prints; never fails on them)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_learning.py
+	$(BIN)/python bench/bench_hardening.py
+	$(BIN)/python bench/bench_fuzz.py --minutes 10
 
 models: install                   ## retrain the shipped default models on generated data
 	$(BIN)/python -m training.default_models

@@ -52,6 +52,7 @@ def _loc(loc: tuple[Any, ...]) -> tuple[int | None, str]:
     return index, ".".join(str(p) for p in parts) or "body"
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"  # FastAPI's detail (fastapi.routing)
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 413: "Content too large", 422: "Invalid input", 500: "Internal error"}
 
@@ -95,6 +96,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = str(exc.detail)
+        if exc.status_code == 400 and detail == _UNPARSABLE_BODY:
+            # FastAPI's answer to a JSON body it cannot even decode (not UTF-8): the same 422 as
+            # malformed JSON, with the decoder's reason instead of a sentence that names none
+            reason = f"not valid JSON: {exc.__cause__}" if exc.__cause__ else "not valid JSON"
+            return problem(422, "Invalid input", f"body: {reason}",
+                           errors=[ProblemEntry(index=None, field="body", reason=reason)])
         if exc.status_code == 404 and detail == "Not Found":  # the router's own, with nothing to say
             detail = f"no such path: {request.url.path}"
         elif exc.status_code == 405 and detail == "Method Not Allowed":

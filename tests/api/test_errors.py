@@ -121,6 +121,14 @@ def test_bad_json_body_is_422_naming_the_field(client, content, detail, errors):
         422, "Invalid input", detail, errors)
 
 
+def test_body_that_is_not_utf8_is_422_with_the_decoders_reason(client):
+    response = client.post("/test/probe", content=b'{"name": "\xff\xfe"}', headers={"Content-Type": "application/json"})
+    body = problem_of(response)
+    reason = "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 10: invalid start byte"
+    assert (response.status_code, body["detail"], body["errors"]) == (
+        422, f"body: {reason}", [{"index": None, "field": "body", "reason": reason}])
+
+
 @pytest.mark.parametrize(("payload", "status", "errors"), [
     ({"name": "Иван Петров"[:MAX_FIELD]}, 200, None),               # 10 characters, 19 bytes: characters count
     ({"name": "А" * MAX_FIELD, "phones": ["8" * MAX_FIELD]}, 200, None),
