@@ -11,9 +11,9 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from api import errors
-from api.deps import RequestLimits
+from api.deps import AuthFailures, RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import check, feedback, groups, health, jobs, models, records, ui
+from api.routers import admin, check, feedback, groups, health, jobs, models, records, ui
 from api.services import Services
 from api.settings import Settings
 
@@ -56,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="crm-dedup", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
+    app.state.auth_failures = AuthFailures(  # failed authentications per client address (api/deps.py)
+        limit=settings.auth_fail_limit, window_seconds=settings.auth_fail_window_seconds,
+        max_addresses=settings.auth_fail_max_addresses)
     # add_middleware wraps what is already there, so the last added runs first:
     # metrics (counts everything) -> CORS -> body and field limits -> routes
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
@@ -69,6 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     errors.install(app)
-    for module in (health, records, check, groups, jobs, models, feedback, ui):
+    for module in (health, records, check, groups, jobs, models, feedback, admin, ui):
         app.include_router(module.router)
     return app
