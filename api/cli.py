@@ -582,7 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     pc = acc.add_parser("create", parents=[common], help="create an account; prints its API key last")
     pc.add_argument("name", help="the amoCRM account id for widget tokens (their account_id claim), or any name")
     pc.set_defaults(func=cmd_accounts_create)
-    pr = acc.add_parser("rotate-key", parents=[common], help="replace all of an account's API keys with a new one; prints it last")
+    pr = acc.add_parser("rotate-key", parents=[common],
+                        help="replace all of an account's API keys with a new one; prints it last")
     pr.add_argument("name")
     pr.set_defaults(func=cmd_accounts_rotate_key)
 
