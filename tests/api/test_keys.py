@@ -316,6 +316,11 @@ def test_cli_keys_through_a_running_server(tmp_path, db):
         after = [httpx.get(f"{server.url}{ME}", headers=bearer(k)) for k in (first, second)]
         no_token = crm_dedup("keys", "list", "--account", "acme", "--url", server.url,
                              env=clean_env(CRM_DEDUP_ADMIN_TOKEN="w" * 40), cwd=tmp_path)
+        # behind a proxy on the same host (uvicorn trusts X-Forwarded-For from 127.0.0.1 by default) each
+        # client is limited on its own address, not the proxy's
+        proxied = {"X-Forwarded-For": "203.0.113.9"}
+        guesses = [httpx.get(f"{server.url}{ME}", headers=bearer(f"cdk_guess-{i}") | proxied) for i in range(11)]
+        direct = httpx.get(f"{server.url}{ME}", headers=bearer(first))
         code, log = server.stop()
 
     assert (locked.returncode, locked.stderr) == (1, (
@@ -331,4 +336,7 @@ def test_cli_keys_through_a_running_server(tmp_path, db):
     assert (no_token.returncode, no_token.stderr) == (1, (
         f"crm-dedup: error: not the admin token (an account's API key does not open /v1/admin) "
         f"(HTTP 401 from {server.url})\n"))
+    assert [r.status_code for r in guesses] == [401] * 10 + [429]
+    assert guesses[-1].json()["detail"].startswith("too many failed authentications from 203.0.113.9; try again in")
+    assert direct.status_code == 200
     assert code == 0 and "Traceback" not in log, log
