@@ -316,6 +316,12 @@ def test_cli_keys_through_a_running_server(tmp_path, db):
         after = [httpx.get(f"{server.url}{ME}", headers=bearer(k)) for k in (first, second)]
         no_token = crm_dedup("keys", "list", "--account", "acme", "--url", server.url,
                              env=clean_env(CRM_DEDUP_ADMIN_TOKEN="w" * 40), cwd=tmp_path)
+        # a new account, and a leaked key rotated, while the server runs
+        globex = crm_dedup("accounts", "create", "globex", "--url", server.url, env=env, cwd=tmp_path)
+        globex_key = globex.stdout.splitlines()[-1]
+        rotated = crm_dedup("accounts", "rotate-key", "globex", "--url", server.url, env=env, cwd=tmp_path)
+        globex_answers = [httpx.get(f"{server.url}{ME}", headers=bearer(k))
+                          for k in (globex_key, rotated.stdout.splitlines()[-1])]
         # behind a proxy on the same host (uvicorn trusts X-Forwarded-For from 127.0.0.1 by default) each
         # client is limited on its own address, not the proxy's
         proxied = {"X-Forwarded-For": "203.0.113.9"}
@@ -336,6 +342,9 @@ def test_cli_keys_through_a_running_server(tmp_path, db):
     assert (no_token.returncode, no_token.stderr) == (1, (
         f"crm-dedup: error: not the admin token (an account's API key does not open /v1/admin) "
         f"(HTTP 401 from {server.url})\n"))
+    assert (globex.returncode, rotated.returncode) == (0, 0), globex.stderr + rotated.stderr
+    assert [r.status_code for r in globex_answers] == [401, 200]
+    assert globex_answers[1].json() == {"account_id": "globex"}
     assert [r.status_code for r in guesses] == [401] * 10 + [429]
     assert guesses[-1].json()["detail"].startswith("too many failed authentications from 203.0.113.9; try again in")
     assert direct.status_code == 200
