@@ -11,10 +11,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from api import errors
-from api.deps import current_account
+from api.deps import AuthFailures, check_before_body, current_caller
 from api.limits import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import check, feedback, groups, health, jobs, models, records, ui
+from api.routers import admin, check, feedback, groups, health, jobs, models, records, ui
 from api.security_headers import NoSniffMiddleware
 from api.services import Services
 from api.settings import Settings
@@ -58,10 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="crm-dedup", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = Metrics()
+    app.state.auth_failures = AuthFailures(  # failed authentications per client address (api/deps.py)
+        limit=settings.auth_fail_limit, window_seconds=settings.auth_fail_window_seconds,
+        max_addresses=settings.auth_fail_max_addresses)
     # add_middleware wraps what is already there, so the last added runs first:
     # metrics (counts everything) -> CORS (answers preflights) -> limits (body size per route, credentials
     # before the body is read, field limits) -> routes
-    app.add_middleware(RequestLimits, settings=settings, authenticate=current_account)
+    app.add_middleware(RequestLimits, settings=settings, authenticate=check_before_body, marker=current_caller)
     app.add_middleware(
         _ProblemCORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -72,6 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(NoSniffMiddleware)  # outermost: refusals from the layers inside get it too
     errors.install(app)
-    for module in (health, records, check, groups, jobs, models, feedback, ui):
+    for module in (health, records, check, groups, jobs, models, feedback, admin, ui):
         app.include_router(module.router)
     return app

@@ -199,13 +199,14 @@ class RequestLimits:
        app runs; a chunked body is counted as it is read, and reading stops with 413 once it passes.
        A batch body also stops with 413 once it holds more than max_batch * VALUES_PER_RECORD values.
     2. When the app first asks for a body byte, the router has picked the route. If that route
-       takes `authenticate` as a dependency, the credentials are checked then, before the byte is
+       takes `marker` (the credentials dependency), the credentials are checked then, before the byte is
        read (in a worker thread: the key lookup is a DuckDB query), and a refusal (401 / 403
        problem+json with its WWW-Authenticate) leaves the body unread. The route's own dependency
        still runs afterwards and stays the authority.
     """
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, authenticate: Callable[..., str] | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, authenticate: Callable[..., str] | None = None,
+                 marker: Callable[..., Any] | None = None) -> None:
         self.app = app
         self.batch_limit = settings.max_body_bytes
         self.batch_values = settings.max_batch * VALUES_PER_RECORD
@@ -213,6 +214,7 @@ class RequestLimits:
         self.max_field_chars = settings.max_field_chars
         self.max_list_items = settings.max_list_items
         self.authenticate = authenticate
+        self.marker = marker or authenticate  # the dependency that tells a route needs credentials
         self._needs_account: dict[int, bool] = {}  # by id(route): routes live as long as the app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -282,8 +284,8 @@ class RequestLimits:
             return
         services = scope["app"].state.services
         try:
-            account = await run_in_threadpool(self.authenticate, services, authorization=headers.get("authorization"),
-                                              x_auth_token=headers.get("x-auth-token"))
+            account = await run_in_threadpool(self.authenticate, scope, services, headers.get("authorization"),
+                                              headers.get("x-auth-token"))
         except HTTPException:
             raise
         except Exception as exc:  # not a refusal: the route's dependency meets it again and reports it
@@ -295,7 +297,7 @@ class RequestLimits:
     def _route_needs_account(self, route: APIRoute) -> bool:
         needs = self._needs_account.get(id(route))
         if needs is None:
-            needs = self._needs_account[id(route)] = _depends_on(route, self.authenticate)
+            needs = self._needs_account[id(route)] = _depends_on(route, self.marker)
         return needs
 
 

@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     jwt_audience: str | None = Field(
         default=None, description="when set, a widget token's `aud` must equal it (amoCRM puts the integration's "
         "redirect URI base there); when unset, `aud` is not checked: the secret's signature proves the sender")
+    jwt_max_lifetime_seconds: int = Field(
+        default=3600, ge=1, description="longest a widget token may be valid (`exp` - `iat`, or `exp` - now without "
+        "`iat`); a longer one is refused: a token cannot be revoked")
+    admin_token: str | None = Field(
+        default=None, description="turns on the admin API (/v1/admin: accounts and keys) for `Authorization: Bearer "
+        "<admin token>`; 32+ characters; unset = the admin API answers 404")
+    auth_fail_limit: int = Field(
+        default=10, ge=0, description="failed authentications one client address may make within "
+        "auth_fail_window_seconds before it gets 429; 0 = no limit")
+    auth_fail_window_seconds: float = Field(default=60.0, gt=0, description="the window of auth_fail_limit")
+    auth_fail_max_addresses: int = Field(
+        default=10_000, ge=1, description="client addresses whose failures are tracked at once (oldest evicted)")
     # NoDecode: the validator below parses the JSON itself, so a typo is reported with the variable's name
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description='origins allowed to call the API, e.g. ["https://acme.amocrm.ru"]')
@@ -73,6 +85,16 @@ class Settings(BaseSettings):
     def _metrics_token_is_strong(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 16:
             raise ValueError("CRM_DEDUP_METRICS_TOKEN is too short: use 16+ random characters "
+                             "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_strong(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # an empty variable leaves the admin API off
+        if len(value) < 32:
+            raise ValueError("CRM_DEDUP_ADMIN_TOKEN is too short: use 32+ random characters "
                              "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return value
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Annotated
 
-import jwt
-from fastapi import APIRouter, Body, Depends, Header, Query
+from fastapi import APIRouter, Body, Query
 
-from api.deps import AccountDep, EntitySegment, ServicesDep
+from api.deps import AccountDep, Caller, CallerDep, EntitySegment, ServicesDep
 from api.schemas import (
     FEEDBACK_EXAMPLES,
     DecisionOut,
@@ -29,32 +29,11 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
 _SINGULAR: dict[str, Entity] = {plural: entity for entity, plural in PLURAL.items()}  # type: ignore[misc]
 
 
-def widget_user(
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_auth_token: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> str | None:
-    """The amoCRM user behind a widget token (its `user_id` claim); None for an API key.
-
-    Runs after `current_account` has verified the token (signature, exp, nbf), so only the signature
-    is checked again here: a token that expired in between still names the user who sent it.
-    """
-    secret = services.settings.jwt_secret
-    if authorization is not None or x_auth_token is None or not secret:
-        return None
-    try:
-        claims = jwt.decode(x_auth_token, secret, algorithms=["HS256"],
-                            options={"verify_exp": False, "verify_nbf": False})
-    except jwt.InvalidTokenError:
-        return None
-    user = claims.get("user_id")
-    # amoCRM sends ids as numbers; bool is an int to Python but never an id
-    if isinstance(user, bool) or not isinstance(user, int | str) or not str(user).strip():
-        return None
-    return str(user).strip()
-
-
-WidgetUserDep = Annotated[str | None, Depends(widget_user)]
+def reviewer_of(caller: Caller, named: str | None) -> str | None:
+    """Who made a decision: with a widget token, always the token's verified user (`user_id`), whatever
+    the body says (a body cannot speak for another amoCRM user); with an API key, the body's `reviewer`
+    (a server-side integration names its reviewer)."""
+    return caller.widget_user if caller.widget else named
 
 
 @router.post(
@@ -65,22 +44,23 @@ WidgetUserDep = Annotated[str | None, Depends(widget_user)]
                 "one pair decision per other member of the group. A `not_duplicate` splits the stored groups "
                 "at once (the largest part keeps the group id) and leaves `/duplicates` and `check`; a "
                 "`duplicate` or an `undo` regroups the two records' groups at once too. The account is the "
-                "caller's; `reviewer` "
-                "defaults to the widget token's user.",
+                "caller's. With the widget's "
+                "X-Auth-Token the reviewer is the token's user (`user_id`) and a body `reviewer` is ignored; "
+                "with an API key it is the body's `reviewer`, if any.",
     responses=problem_responses(e404="no contact group ct-c7c8647279e0 in this account",
                                 e422="decisions.1.right_id: must differ from left_id"),
 )
-def post_feedback(account: AccountDep, services: ServicesDep, user: WidgetUserDep,
+def post_feedback(account: AccountDep, services: ServicesDep, caller: CallerDep,
                   body: Annotated[FeedbackBody, Body(openapi_examples=FEEDBACK_EXAMPLES)]) -> FeedbackStored:
     decisions: list[Decision] = []
     for index, item in feedback_items(body, max_items=services.settings.max_batch):
         if isinstance(item, MemberDecisionIn):
             decisions += member_decisions(
                 services.store, account, entity=item.entity, group_id=item.group_id, record_id=item.record_id,
-                decision=item.decision, reviewer=item.reviewer or user, decided_at=item.at,
+                decision=item.decision, reviewer=reviewer_of(caller, item.reviewer), decided_at=item.at,
                 field_prefix="" if index is None else f"decisions.{index}.", item=index)
         else:
-            decisions.append(item.to_decision(default_reviewer=user))
+            decisions.append(replace(item.to_decision(), reviewer=reviewer_of(caller, item.reviewer)))
     stored = record_decisions(services.store, account, decisions)
     return FeedbackStored(stored=len(stored), decisions=[DecisionOut.of(s) for s in stored])
 

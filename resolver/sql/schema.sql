@@ -108,9 +108,29 @@ CREATE TABLE IF NOT EXISTS account_fields (  -- an account's own fields added to
 
 CREATE TABLE IF NOT EXISTS accounts (        -- one amoCRM account = one tenant
     account_id   VARCHAR NOT NULL,           -- the name given at creation (also the amoCRM subdomain or id)
-    key_hash     VARCHAR NOT NULL,           -- sha256 of the API key; the key itself is never stored
     created_at   TIMESTAMPTZ NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS api_keys (        -- an account's API keys: several at once, each revocable
+    key_id       VARCHAR NOT NULL,           -- public name of a key (lists, revoke); not a secret
+    account_id   VARCHAR NOT NULL,
+    key_hash     VARCHAR NOT NULL,           -- sha256 of the API key; the key itself is never stored
+    label        VARCHAR,                    -- what the key is for ("widget", "1c-sync"), the creator's words
+    created_at   TIMESTAMPTZ NOT NULL,
+    revoked_at   TIMESTAMPTZ,                -- refused from this moment on; the row stays as a record
+    last_used_at TIMESTAMPTZ                 -- refreshed at most once a minute (resolver/accounts.py)
+);
+-- stores made when an account had one key, in accounts.key_hash: that key becomes a key row (same hash, so
+-- it keeps working) and the old column is emptied. New stores get the column too, always NULL, so these
+-- statements run on every store alike.
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS key_hash VARCHAR;
+ALTER TABLE accounts ALTER COLUMN key_hash DROP NOT NULL;
+INSERT INTO api_keys (key_id, account_id, key_hash, label, created_at)
+SELECT 'key_' || substr(replace(gen_random_uuid()::VARCHAR, '-', ''), 1, 12), a.account_id, a.key_hash, 'migrated',
+       a.created_at
+FROM accounts AS a
+WHERE a.key_hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM api_keys AS k WHERE k.key_hash = a.key_hash);
+UPDATE accounts SET key_hash = NULL WHERE key_hash IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS jobs (
     job_id       VARCHAR NOT NULL,

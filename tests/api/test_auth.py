@@ -183,3 +183,69 @@ def test_widget_token_audience(tmp_path, keys, configured, aud, status, detail):
         assert (response.status_code, response.json()) == (200, {"account_id": AMO_ACCOUNT})
     else:
         assert problem_of(response)[:2] == (status, detail)
+
+
+# -- token lifetime and issue time ---------------------------------------------------------------------
+
+TEN_YEARS = 10 * 365 * 24 * 3600
+
+
+@pytest.mark.parametrize(("claims", "max_lifetime", "status", "detail"), [
+    ({"iat": "0", "exp": f"+{TEN_YEARS}"}, None, 401,
+     f"X-Auth-Token lifetime too long: valid for {TEN_YEARS} s, at most 3600 s allowed"),
+    ({"exp": f"+{TEN_YEARS}"}, None, 401,  # no iat: measured from now
+     f"X-Auth-Token lifetime too long: valid for {TEN_YEARS} s, at most 3600 s allowed"),
+    ({"iat": "-3500", "exp": "+3600"}, None, 401,  # issued long ago for long: exp - iat counts, not what is left
+     "X-Auth-Token lifetime too long: valid for 7100 s, at most 3600 s allowed"),
+    ({"iat": "0", "exp": "+3600"}, None, 200, None),  # exactly the default maximum (1 hour)
+    ({"iat": "0", "exp": "+1200"}, 600, 401, "X-Auth-Token lifetime too long: valid for 1200 s, at most 600 s allowed"),
+    ({"iat": "+600", "exp": "+900"}, None, 401, "X-Auth-Token is not valid yet: issued in the future (iat)"),
+    ({"iat": "+3", "exp": "+60"}, None, 200, None),  # a few seconds ahead: clock skew, within the leeway
+    ({"iat": "not-a-time", "exp": "+60"}, None, 401,
+     "X-Auth-Token is invalid: Issued At claim (iat) must be an integer."),
+], ids=["ten-year-exp", "ten-year-exp-no-iat", "long-since-issued", "one-hour", "over-configured-max", "future-iat",
+        "iat-clock-skew", "junk-iat"])
+def test_widget_token_lifetime_and_issue_time(tmp_path, keys, claims, max_lifetime, status, detail):
+    t0 = now()
+    claims = {"account_id": int(AMO_ACCOUNT)} | {
+        k: t0 + int(v) if k in ("exp", "iat") and v[0] in "+-0" else v for k, v in claims.items()}
+    settings = {"jwt_max_lifetime_seconds": max_lifetime} if max_lifetime else {}
+    with client_for(tmp_path, jwt_secret=SECRET, **settings) as client:
+        response = client.get("/v1/whoami", headers={"X-Auth-Token": token(claims)})
+    if status == 200:
+        assert (response.status_code, response.json()) == (200, {"account_id": AMO_ACCOUNT})
+    else:
+        assert problem_of(response) == (status, detail, INVALID)
+
+
+# -- the reviewer comes from the verified token ----------------------------------------------------------
+
+@pytest.mark.parametrize("audience", [None, AUDIENCE], ids=["aud-unchecked", "aud-checked"])
+def test_widget_token_with_aud_records_its_user_and_ignores_a_body_reviewer(tmp_path, keys, audience):
+    # amoCRM's tokens carry `aud`; the user used to be lost then, and a body `reviewer` overrode it
+    widget = token({"account_id": int(AMO_ACCOUNT), "user_id": 8312, "aud": AUDIENCE, "iat": now(),
+                    "exp": now() + 600})
+    decision = {"entity": "contact", "left_id": "101", "right_id": "102", "decision": "not_duplicate"}
+    with client_for(tmp_path, jwt_secret=SECRET, jwt_audience=audience) as client:
+        single = client.post("/v1/feedback", json=decision | {"reviewer": "the-boss"},
+                             headers={"X-Auth-Token": widget})
+        undo = decision | {"reviewer": "the-boss", "decision": "undo"}
+        batch = client.post("/v1/feedback", json={"decisions": [undo]}, headers={"X-Auth-Token": widget})
+        stored = client.get("/v1/feedback", headers={"X-Auth-Token": widget}).json()["items"]
+    assert (single.status_code, batch.status_code) == (201, 201), single.text + batch.text
+    assert [(d["decision"], d["reviewer"]) for d in stored] == [("not_duplicate", "8312"), ("undo", "8312")]
+
+
+def test_widget_token_without_a_user_records_no_reviewer_whatever_the_body_says(tmp_path, keys):
+    widget = token({"account_id": AMO_ACCOUNT, "exp": now() + 60})
+    decision = {"entity": "contact", "left_id": "101", "right_id": "102", "decision": "duplicate", "reviewer": "x"}
+    with client_for(tmp_path, jwt_secret=SECRET) as client:
+        response = client.post("/v1/feedback", json=decision, headers={"X-Auth-Token": widget})
+    assert (response.status_code, response.json()["decisions"][0]["reviewer"]) == (201, None)
+
+
+def test_admin_token_never_opens_tenant_routes(tmp_path, keys):
+    admin = "adm-" + "z" * 40
+    with client_for(tmp_path, admin_token=admin) as client:
+        response = client.get("/v1/whoami", headers={"Authorization": f"Bearer {admin}"})
+    assert problem_of(response) == (401, "the admin token opens /v1/admin only; send an account's API key", INVALID)

@@ -268,17 +268,21 @@ def test_member_decisions_need_a_member_of_a_group_of_the_account(api, acme, sca
     ("auth", "reviewer", "expected"),
     [
         ("token", None, "8312"),  # the widget's user, from the token's user_id claim
-        ("token", "anna", "anna"),  # a reviewer named in the body wins
+        ("token", "anna", "8312"),  # the body cannot speak for another amoCRM user: the token's user is recorded
+        ("aud-token", "anna", "8312"),  # amoCRM's tokens carry `aud`: the user is still found
         ("key", None, None),  # an API key has no user
+        ("key", "anna", "anna"),  # a server-side integration names its reviewer
     ],
-    ids=["widget-user", "named-reviewer", "api-key"],
+    ids=["widget-user", "body-reviewer-ignored", "aud-token", "api-key", "api-key-named-reviewer"],
 )
-def test_reviewer_defaults_to_the_widget_user(make_api, auth, reviewer, expected):
+def test_reviewer_is_the_widget_user_or_named_with_a_key(make_api, auth, reviewer, expected):
     api = make_api(jwt_secret=SECRET)
     key_headers = api.account(AMO_ACCOUNT)
-    token = jwt.encode({"account_id": int(AMO_ACCOUNT), "user_id": 8312, "exp": int(time.time()) + 60}, SECRET,
-                       algorithm="HS256")
-    headers = {"X-Auth-Token": token} if auth == "token" else key_headers
+    claims = {"account_id": int(AMO_ACCOUNT), "user_id": 8312, "exp": int(time.time()) + 60}
+    if auth == "aud-token":
+        claims["aud"] = "https://crm-dedup.example.org"
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    headers = key_headers if auth == "key" else {"X-Auth-Token": token}
     body = pair("101", "102") | ({"reviewer": reviewer} if reviewer else {})
 
     assert post(api, headers, body)["decisions"][0]["reviewer"] == expected
