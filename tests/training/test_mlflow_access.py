@@ -128,7 +128,7 @@ def test_a_login_reads_its_own_runs_borderline_pairs_and_model(world, me, other)
     assert runs.status_code == 200 and t.result.run_id in {r["info"]["run_id"] for r in runs.json()["runs"]}
     assert t.http.get(f"{API}/runs/get", params={"run_id": t.result.run_id}).status_code == 200
     csv = t.http.get("/get-artifact", params={"run_uuid": t.result.run_id, "path": "evaluation/borderline_pairs.csv"})
-    assert csv.status_code == 200 and csv.text.startswith("left_id") or "," in csv.text.splitlines()[0]
+    assert (csv.status_code == 200 and csv.text.startswith("left_id")) or "," in csv.text.splitlines()[0]
     listed = t.http.get(f"{API}/artifacts/list", params={"run_id": t.result.run_id, "path": "evaluation"})
     assert listed.status_code == 200
     model = t.http.get(f"{API}/registered-models/get", params={"name": t.result.registered_model})
@@ -144,7 +144,8 @@ def test_a_login_gets_403_on_every_part_of_the_other_account(world, me, other):
         "experiment by name": t.http.get(f"{API}/experiments/get-by-name",
                                          params={"experiment_name": o.result.registered_model}),
         "run": t.http.get(f"{API}/runs/get", params={"run_id": o.result.run_id}),
-        "metric history": t.http.get(f"{API}/metrics/get-history", params={"run_id": o.result.run_id, "metric_key": "f1"}),
+        "metric history": t.http.get(f"{API}/metrics/get-history",
+                                     params={"run_id": o.result.run_id, "metric_key": "f1"}),
         "artifact list": t.http.get(f"{API}/artifacts/list", params={"run_id": o.result.run_id}),
         "borderline pairs": t.http.get("/get-artifact", params={"run_uuid": o.result.run_id,
                                                                 "path": "evaluation/borderline_pairs.csv"}),
@@ -253,8 +254,9 @@ def test_grants_through_the_servers_rest_api_when_tracking_goes_to_the_server(wo
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
     run = f"{url}{API}/runs/get"
-    assert httpx.get(run, params={"run_id": run_id}, auth=(login.username, login.password), timeout=30).status_code == 200
-    assert httpx.get(run, params={"run_id": run_id}, auth=(login.username, first.password), timeout=30).status_code == 401
+    params = {"run_id": run_id}
+    assert httpx.get(run, params=params, auth=(login.username, login.password), timeout=30).status_code == 200
+    assert httpx.get(run, params=params, auth=(login.username, first.password), timeout=30).status_code == 401
     other = world["acme"].http.get(run, params={"run_id": run_id})
     assert other.status_code == 403
 
@@ -267,8 +269,8 @@ def test_names_and_owners():
 
 
 def test_bad_account_name_is_refused_with_the_field(tmp_path):
-    done = crm_dedup("accounts", "mlflow-user", "no spaces", env=clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/m.db"),
-                     cwd=tmp_path)
+    env = clean_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/m.db")
+    done = crm_dedup("accounts", "mlflow-user", "no spaces", env=env, cwd=tmp_path)
     assert done.returncode == 2 and "field name" in done.stderr and done.stdout == ""
 
 
