@@ -50,10 +50,13 @@ models: install                   ## retrain the shipped default models on gener
 widget:                           ## the amoCRM widget archive: dist/crm-dedup-widget.zip (standard library only)
 	$(PYTHON) widget/build.py --out dist/crm-dedup-widget.zip
 
-MLFLOW_URI ?= sqlite:///var/mlflow.db
-mlflow-ui: install                ## the MLflow UI on the local tracking store (runs, versions, threshold tags)
-	mkdir -p var
-	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_URI) --default-artifact-root var/mlruns --host $(HOST) --port 5000
+MLFLOW_URI  ?= sqlite:///var/mlflow.db
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_PORT ?= 5000
+# Logins (MLflow's basic-auth app): var/mlflow-auth.ini is written once; the admin password comes from
+# CRM_DEDUP_MLFLOW_ADMIN_PASSWORD, else it is generated once into var/mlflow-admin-password (0600).
+mlflow-ui: install                ## the MLflow UI with a login per account (runs, versions, threshold tags); loopback unless MLFLOW_HOST
+	$(BIN)/python -m training.mlflow_access ui --tracking-uri $(MLFLOW_URI) --host $(MLFLOW_HOST) --port $(MLFLOW_PORT)
 
 clean:
 	rm -rf var dist .pytest_cache

@@ -399,6 +399,31 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- accounts mlflow-user: the account's login to the MLflow UI (training/mlflow_access.py) --------------
+
+def cmd_accounts_mlflow_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Create or reset the account's MLflow login; it sees only the account's runs and models."""
+    from training.mlflow_access import TenantAccess, account_resources
+    from training.registry import Registry, store_exists
+
+    uri = settings.mlflow_tracking_uri
+    existing = account_resources(Registry(uri).client, args.name) if store_exists(uri) else []
+    login = TenantAccess(uri).create_login(args.name, existing)
+    shared = ", ".join(login.shared) or "nothing yet (its experiments and models are shared as retraining makes them)"
+    _err(f"MLflow user {login.username!r} can see and tune account {args.name!r}: {shared}")
+    _err(f"log in at {settings.mlflow_ui_url} as {login.username}; its password (shown once; the previous one "
+         "no longer works):")
+    sys.stdout.write(login.password + "\n")
+    return 0
+
+
+def _add_mlflow_user_parser(accounts: Any, common: argparse.ArgumentParser) -> None:
+    p = accounts.add_parser("mlflow-user", parents=[common],
+                            help="create or reset the account's MLflow UI login; prints its password last")
+    p.add_argument("name", help="the account")
+    p.set_defaults(func=cmd_accounts_mlflow_user)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API under uvicorn until SIGINT / SIGTERM (uvicorn finishes open requests, then exits 0)."""
     import uvicorn
@@ -614,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace all of an account's API keys with a new one; prints it last")
     pr.add_argument("name")
     pr.set_defaults(func=cmd_accounts_rotate_key)
+    _add_mlflow_user_parser(acc, common)
 
     p = sub.add_parser("keys", parents=[common], help="an account's API keys: create, list, revoke",
                        description="Several keys per account work at once. On the store file, or, while a server "

@@ -9,6 +9,8 @@ refresh interval.
 
 Loading a version reads those three files as size-capped JSON and nothing else (training/artifacts.py):
 no file of a version is ever unpickled. A version that fails is refused (RefusedModel, with a reason).
+Each experiment and registered model is shared with its account's MLflow login only
+(training/mlflow_access.py) before anything is logged into it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from resolver.errors import ModelError
 from resolver.linkage import Model
 from resolver.records import Entity
 from training.artifacts import MAX_BYTES, RefusedModel, read_json
+from training.mlflow_access import TenantAccess
 from training.reranker import Reranker
 
 logger = logging.getLogger(__name__)
@@ -107,6 +110,13 @@ class Registry:
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._access: TenantAccess | None = None  # opened on the first write: serving never needs it
+
+    @property
+    def access(self) -> TenantAccess:
+        if self._access is None:
+            self._access = TenantAccess(self.tracking_uri)
+        return self._access
 
     @property
     def client(self) -> MlflowClient:
@@ -118,10 +128,13 @@ class Registry:
         """The experiment `name`, created with artifacts under the store's `mlruns` when new."""
         found = self._client.get_experiment_by_name(name)
         if found is not None:
-            return str(found.experiment_id)
-        root = artifact_root_for(self.tracking_uri)
-        location = (root / name).as_uri() if root else None
-        return str(self._client.create_experiment(name, artifact_location=location))
+            experiment_id = str(found.experiment_id)
+        else:
+            root = artifact_root_for(self.tracking_uri)
+            location = (root / name).as_uri() if root else None
+            experiment_id = str(self._client.create_experiment(name, artifact_location=location))
+        self.access.share_experiment(name, experiment_id)  # every time: also refuses one someone else made
+        return experiment_id
 
     def start_run(self, experiment: str, run_name: str, tags: dict[str, str]) -> str:
         run = self._client.create_run(self.experiment_id(experiment), run_name=run_name, tags=tags)
@@ -160,6 +173,7 @@ class Registry:
             self._client.get_registered_model(name)
         except MlflowException:
             self._client.create_registered_model(name, tags={"account_id": account_id, "entity": entity})
+        self.access.share_registered_model(name)
         source = f"{self._client.get_run(run_id).info.artifact_uri}/{MODEL_DIR}"
         version = self._client.create_model_version(name, source=source, run_id=run_id, tags=tags)
         return int(version.version)
