@@ -31,6 +31,7 @@ from resolver.features import FeatureBuilder, PairFeatures
 from resolver.linkage import MIN_POSITIVE_PAIRS, Model, Progress, train_settings
 from resolver.records import Entity
 from resolver.store import Store
+from training.artifacts import RefusedModel
 from training.evaluate import LABEL_THRESHOLDS, label_curve, label_scores, pr_auc
 from training.labels import LabeledPair, labeled_pairs
 from training.registry import AUTO_MERGE_TAG, MODEL_DIR, RERANKER_FILE, REVIEW_TAG, Registry, registered_name
@@ -158,7 +159,13 @@ def retrain(store: Store, account_id: str, entity: Entity, *, tracking_uri: str,
 
     registry = Registry(tracking_uri)
     info = registry.champion_info(account_id, entity)
-    current = registry.load(account_id, entity, info) if info else None
+    try:
+        current = registry.load(account_id, entity, info) if info else None
+    except RefusedModel as exc:
+        # a champion that cannot load is what the service refuses too: train from the shipped default,
+        # and compare against it, so a retrain is the way out of a broken champion
+        logger.warning("champion of %s/%s refused (%s); retraining from the shipped default", account_id, entity, exc)
+        current = None
     base = current.model if current else default
     mode, folds = _split(labels, seed)
     y = np.array([p.label for p in labels], dtype=int)
