@@ -206,11 +206,13 @@ TEN_YEARS = 10 * 365 * 24 * 3600
 ], ids=["ten-year-exp", "ten-year-exp-no-iat", "long-since-issued", "one-hour", "over-configured-max", "future-iat",
         "iat-clock-skew", "junk-iat"])
 def test_widget_token_lifetime_and_issue_time(tmp_path, keys, claims, max_lifetime, status, detail):
-    t0 = now()
-    claims = {"account_id": int(AMO_ACCOUNT)} | {
-        k: t0 + int(v) if k in ("exp", "iat") and v[0] in "+-0" else v for k, v in claims.items()}
     settings = {"jwt_max_lifetime_seconds": max_lifetime} if max_lifetime else {}
     with client_for(tmp_path, jwt_secret=SECRET, **settings) as client:
+        # the clock read once the app is up: a token without `iat` is measured from the check's `now`,
+        # and an app start that crossed a second would shorten the lifetime the answer names
+        t0 = now()
+        claims = {"account_id": int(AMO_ACCOUNT)} | {
+            k: t0 + int(v) if k in ("exp", "iat") and v[0] in "+-0" else v for k, v in claims.items()}
         response = client.get("/v1/whoami", headers={"X-Auth-Token": token(claims)})
     if status == 200:
         assert (response.status_code, response.json()) == (200, {"account_id": AMO_ACCOUNT})
