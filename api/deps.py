@@ -120,6 +120,21 @@ class AuthFailures:
             times.popleft()
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of `Authorization: Bearer <token>` ("" when empty), None for another scheme."""
+    if not authorization.lower().startswith(_BEARER):
+        return None
+    return authorization[len(_BEARER):].strip()
+
+
+def is_secret(given: str, expected: str | None) -> bool:
+    """Whether `given` is the configured secret `expected` (never when that is unset or empty).
+
+    Constant time: how much of a guess matched must not show in how long the answer takes.
+    """
+    return bool(expected) and hmac.compare_digest(given.encode(), str(expected).encode())
+
+
 def client_address(request: Request) -> str:
     """The caller's address as the ASGI server reports it (behind a proxy: uvicorn's --proxy-headers)."""
     return request.client.host if request.client else "unknown"
@@ -158,6 +173,9 @@ def current_caller(
     `Authorization` wins when both headers are sent. Failed attempts count towards the per-address
     limit (`AuthFailures`).
     """
+    prechecked = getattr(request.state, "caller", None)  # RequestLimits verified it before the body
+    if isinstance(prechecked, Caller):
+        return prechecked
     return guarded(request, lambda: _authenticate(services, authorization, x_auth_token),
                    presented=authorization is not None or x_auth_token is not None)
 
@@ -165,14 +183,14 @@ def current_caller(
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def check_before_body(scope: Scope, services: Services, authorization: str | None, x_auth_token: str | None) -> str:
+def check_before_body(scope: Scope, services: Services, authorization: str | None, x_auth_token: str | None) -> None:
     """`current_caller` for `RequestLimits`, which checks credentials before a body byte is read.
 
-    The same checks and the same failure count as the route's dependency, which still runs after it.
+    The same checks and the same failure count; the caller is kept in the request's state, so the
+    route's dependency does not look the key up (or decode the token) a second time.
     """
     request = Request(scope)
-    return guarded(request, lambda: _authenticate(services, authorization, x_auth_token),
-                   presented=authorization is not None or x_auth_token is not None).account
+    request.state.caller = current_caller(request, services, authorization, x_auth_token)
 
 
 def current_account(caller: CallerDep) -> str:
@@ -186,15 +204,14 @@ def current_account(caller: CallerDep) -> str:
 
 def _authenticate(services: Services, authorization: str | None, x_auth_token: str | None) -> Caller:
     if authorization is not None:
-        if not authorization.lower().startswith(_BEARER):
+        key = bearer_token(authorization)
+        if key is None:
             raise HTTPException(401, "Authorization must be `Bearer <API key>`", headers=_INVALID)
-        key = authorization[len(_BEARER):].strip()
         if not key:
             raise HTTPException(401, "Authorization: the API key after `Bearer` is empty", headers=_INVALID)
         account = account_for_key(services.store, key)
         if account is None:
-            admin = services.settings.admin_token
-            if admin and hmac.compare_digest(key.encode(), admin.encode()):
+            if is_secret(key, services.settings.admin_token):
                 # the admin token manages accounts and keys; it never reads or writes an account's data
                 raise HTTPException(401, "the admin token opens /v1/admin only; send an account's API key",
                                     headers=_INVALID)

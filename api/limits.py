@@ -201,11 +201,11 @@ class RequestLimits:
     2. When the app first asks for a body byte, the router has picked the route. If that route
        takes `marker` (the credentials dependency), the credentials are checked then, before the byte is
        read (in a worker thread: the key lookup is a DuckDB query), and a refusal (401 / 403
-       problem+json with its WWW-Authenticate) leaves the body unread. The route's own dependency
-       still runs afterwards and stays the authority.
+       problem+json with its WWW-Authenticate) leaves the body unread. `authenticate` keeps the
+       verified caller in the request's state, where the route's own dependency finds it.
     """
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, authenticate: Callable[..., str] | None = None,
+    def __init__(self, app: ASGIApp, *, settings: Settings, authenticate: Callable[..., object] | None = None,
                  marker: Callable[..., Any] | None = None) -> None:
         self.app = app
         self.batch_limit = settings.max_body_bytes
@@ -284,15 +284,14 @@ class RequestLimits:
             return
         services = scope["app"].state.services
         try:
-            account = await run_in_threadpool(self.authenticate, scope, services, headers.get("authorization"),
-                                              headers.get("x-auth-token"))
+            await run_in_threadpool(self.authenticate, scope, services, headers.get("authorization"),
+                                    headers.get("x-auth-token"))
         except HTTPException:
             raise
         except Exception as exc:  # not a refusal: the route's dependency meets it again and reports it
             logger.warning("credentials could not be checked before the body of %s %s: %r", scope["method"],
                            scope["path"], exc)
             return
-        scope.setdefault("state", {})["account"] = account
 
     def _route_needs_account(self, route: APIRoute) -> bool:
         needs = self._needs_account.get(id(route))

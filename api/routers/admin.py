@@ -7,16 +7,14 @@ them: the two never stand in for each other (api/deps.py refuses the admin token
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Path, Request
 
-from api.deps import ServicesDep, guarded
+from api.deps import ServicesDep, bearer_token, guarded, is_secret
 from api.schemas.admin import AccountIn, AccountName, KeyIn, KeyList, KeyOut, NewKeyOut, admin_responses
 from resolver.accounts import INITIAL_LABEL, KEY_ID, create_key, list_keys, register_account, revoke_key
 
-_BEARER = "bearer "
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="crm-dedup admin"'}
 _INVALID = {"WWW-Authenticate": 'Bearer realm="crm-dedup admin", error="invalid_token"'}
 
@@ -35,9 +33,7 @@ def admin(
         if authorization is None:
             raise HTTPException(401, "send `Authorization: Bearer <admin token>` (CRM_DEDUP_ADMIN_TOKEN)",
                                 headers=_CHALLENGE)
-        given = authorization[len(_BEARER):].strip() if authorization.lower().startswith(_BEARER) else ""
-        # constant time: how much of a guess matched must not show in how long the answer takes
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not is_secret(bearer_token(authorization) or "", expected):
             raise HTTPException(401, "not the admin token (an account's API key does not open /v1/admin)",
                                 headers=_INVALID)
 

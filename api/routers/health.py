@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import SecretStr
 
-from api.deps import AccountDep, MetricsDep, ServicesDep
+from api.deps import AccountDep, MetricsDep, ServicesDep, bearer_token, is_secret
 from api.metrics import CONTENT_TYPE
 from api.schemas import problem_responses
 from api.settings import Settings
@@ -54,14 +51,9 @@ def _scraper(authorization: str | None, settings: Settings) -> bool:
     """True for the operator's scraper (the metrics or the admin token), False without credentials; else 401."""
     if authorization is None:
         return False
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    # the admin token (CRM_DEDUP_ADMIN_TOKEN) may read what the scraper reads; it may come as a SecretStr
-    admin = getattr(settings, "admin_token", None)
-    allowed = [t.get_secret_value() if isinstance(t, SecretStr) else t for t in (settings.metrics_token, admin)]
-    # compare_digest: the time taken must not tell how much of a guess was right
-    if scheme.lower() == "bearer" and token and any(
-            isinstance(t, str) and t and hmac.compare_digest(token.encode(), t.encode()) for t in allowed):
+    token = bearer_token(authorization.strip())
+    # the admin token (CRM_DEDUP_ADMIN_TOKEN) may read what the scraper reads
+    if token and (is_secret(token, settings.metrics_token) or is_secret(token, settings.admin_token)):
         return True
     raise HTTPException(401, "not the metrics token: /metrics takes `Authorization: Bearer <CRM_DEDUP_METRICS_TOKEN>`"
                         ", or no credentials for process metrics only",
