@@ -1,7 +1,7 @@
 """What a route needs, as Annotated dependencies: tenant, services, entity.
 
-The tenant check lives here and nowhere else. The limits of input live in `api.limits`
-(re-exported here for older imports): `RequestLimits` calls `current_account` before a body is read.
+The tenant check lives here and nowhere else. The limits of input live in `api.limits`:
+`RequestLimits` calls `check_before_body` (this module's `current_caller`) before a body is read.
 """
 
 from __future__ import annotations
@@ -19,12 +19,6 @@ import jwt
 from fastapi import Depends, Header, HTTPException, Path, Request
 from starlette.types import Scope
 
-# the limits used to live here; re-exported for older imports
-from api.limits import BodyTooLarge as BodyTooLarge
-from api.limits import BoundedStr as BoundedStr
-from api.limits import RequestLimits as RequestLimits
-from api.limits import long_string_problems as long_string_problems
-from api.limits import max_field_chars as max_field_chars
 from api.metrics import Metrics
 from api.services import Services
 from api.settings import Settings

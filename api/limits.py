@@ -34,7 +34,7 @@ from resolver.errors import InputProblem
 
 __all__ = [
     "BATCH_PATHS", "BOUNDED_STR_SCHEMA", "MAX_DEPTH", "VALUES_PER_RECORD", "BodyTooLarge", "BoundedStr",
-    "RequestLimits", "bounded", "long_string_problems", "max_field_chars", "max_list_items", "storable", "text_problem",
+    "RequestLimits", "bounded", "max_field_chars", "max_list_items", "storable", "text_problem",
     "value_problems",
 ]
 
@@ -163,18 +163,6 @@ def value_problems(value: Any, *, field: str = "", item: int | None = None, max_
                 stack.extend((step.format(path, i) if path else str(i), child, depth + 1)
                              for i, child in reversed(list(enumerate(node))))
     return problems[:_MAX_PROBLEMS]
-
-
-def long_string_problems(value: Any, *, field: str = "", item: int | None = None,
-                         max_chars: int | None = None) -> list[InputProblem]:
-    """`value_problems` with dotted paths (kept for callers that name it by its first purpose).
-
-    Example:
-        >>> long_string_problems({"values": [{"value": "x" * 20}]}, field="custom_fields_values.0",
-        ...                      max_chars=10)[0].field
-        'custom_fields_values.0.values.0.value'
-    """
-    return value_problems(value, field=field, item=item, max_chars=max_chars)
 
 
 # -- bodies and credentials --------------------------------------------------------------------------

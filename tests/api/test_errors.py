@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from api.app import create_app
-from api.deps import BoundedStr, long_string_problems, max_field_chars
+from api.limits import BoundedStr, max_field_chars, value_problems
 from api.settings import Settings
 from resolver.errors import Conflict, InputError, InputProblem, ModelError, NotFound, StoreError
 
@@ -39,7 +39,7 @@ def build_app(tmp_path) -> FastAPI:
 
     @app.post("/test/free-form")
     def free_form(body: dict[str, Any]) -> dict[str, str]:
-        problems = long_string_problems(body)
+        problems = value_problems(body)
         if problems:
             raise InputError(problems)
         return {"status": "ok"}
@@ -164,7 +164,7 @@ def test_long_string_problems_name_the_amocrm_field_and_batch_index():
         {"field_code": "PHONE", "values": [{"value": "+79161234567", "enum_code": "WORK"}]},
         {"field_code": "EMAIL", "values": [{"value": "ivan.petrov@example.org", "enum_code": "WORK"}]},
     ]}
-    problems = long_string_problems(contact, field="records.4", item=4, max_chars=20)
+    problems = value_problems(contact, field="records.4", item=4, max_chars=20)
     assert problems == [InputProblem("23 characters, at most 20 allowed",
                                      field="records.4.custom_fields_values.1.values.0.value", item=4)]
 
