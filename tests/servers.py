@@ -60,6 +60,23 @@ class Served:
         return self.process.returncode, self.log.read_text(encoding="utf-8")
 
 
+def wait_until_answers(process: subprocess.Popen[str], url: str, log: Path, *,
+                       seconds: float = STARTUP_SECONDS, pause: float = 0.1) -> None:
+    """Poll `url` until it answers 200; fail the test with the server's `log` if it exits or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode} before answering:\n{log.read_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"no answer from {url} in {seconds:.0f} s:\n{log.read_text()}")
+        time.sleep(pause)  # polling a subprocess
+
+
 @contextmanager
 def served(db: Path, *, env: dict[str, str], cwd: Path) -> Iterator[Served]:
     """`python -m api.cli serve` on a free port, up once /healthz answers; killed on the way out if still up."""
@@ -71,18 +88,7 @@ def served(db: Path, *, env: dict[str, str], cwd: Path) -> Iterator[Served]:
             env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     server = Served(f"http://127.0.0.1:{port}", process, log)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode} before answering:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer from {server.url}/healthz in {STARTUP_SECONDS} s")
-            time.sleep(0.1)  # polling a subprocess
+        wait_until_answers(process, f"{server.url}/healthz", log)
         yield server
     finally:
         if process.poll() is None:

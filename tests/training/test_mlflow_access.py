@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from resolver.ingest import read_amocrm
 from resolver.linkage import load_model
 from resolver.scan import ingest
 from resolver.store import Store
-from tests.servers import STARTUP_SECONDS, STOP_SECONDS, clean_env, crm_dedup, free_port
+from tests.servers import STARTUP_SECONDS, STOP_SECONDS, clean_env, crm_dedup, free_port, wait_until_answers
 from training.evaluate import reviewer_decisions
 from training.mlflow_access import (
     AUTH_DB_NAME,
@@ -86,18 +85,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                                   stdout=stderr, stderr=stderr, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS * 2  # MLflow imports a lot before it listens
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"mlflow server exited with {server.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer from {url}/health:\n{log.read_text()}")
-            time.sleep(0.2)  # polling a subprocess
+        # MLflow imports a lot before it listens
+        wait_until_answers(server, f"{url}/health", log, seconds=STARTUP_SECONDS * 2, pause=0.2)
         tenants = {"acme": Tenant(url, "acme", acme_password, acme),
                    "globex": Tenant(url, "globex", globex_password, globex)}
         client = Registry(uri).client
