@@ -61,6 +61,18 @@ def held(api):
     runner.stop()
 
 
+@pytest.fixture
+def ordered(tmp_path, default_models):
+    """A real job runner on a StartOrderStore (its first job held until `store.release`); closed after."""
+    store = StartOrderStore(tmp_path / "jobs.duckdb")
+    runner = JobRunner(Services(settings=Settings(db=tmp_path / "jobs.duckdb"), store=store,
+                                models=dict(default_models)))
+    yield store, runner
+    store.release.set()
+    runner.stop()
+    store.close()
+
+
 def post(api, path, headers, body):
     response = api.client.post(path, json=body, headers=headers)
     assert response.status_code in (200, 202), response.text
@@ -120,75 +132,53 @@ def test_the_openapi_description_says_asking_again_is_200(api):
         assert "**200**" in op["description"], path
 
 
-def test_a_second_account_waits_only_for_the_job_running_not_for_the_first_accounts_backlog(tmp_path,
-                                                                                             default_models):
-    store = StartOrderStore(tmp_path / "jobs.duckdb")
-    runner = JobRunner(Services(settings=Settings(db=tmp_path / "jobs.duckdb"), store=store,
-                                models=dict(default_models)))
-    try:
-        a_contacts, _ = runner.submit_scan("a", "contact")
-        assert store.first_running.wait(WAIT_S)  # A's first scan holds the worker
-        a_companies, _ = runner.submit_scan("a", "company")
-        a_retrain, _ = runner.submit_retrain("a", None)
-        b_scan, _ = runner.submit_scan("b", None)
-        store.release.set()
-        jobs = [a_contacts, a_companies, a_retrain, b_scan]
-        for job in jobs:
-            account = "b" if job is b_scan else "a"
-            assert _finished(store, account, job["job_id"]) in ("done", "failed")
-    finally:
-        store.release.set()
-        runner.stop()
-        store.close()
+def test_a_second_account_waits_only_for_the_job_running_not_for_the_first_accounts_backlog(ordered):
+    store, runner = ordered
+    a_contacts, _ = runner.submit_scan("a", "contact")
+    assert store.first_running.wait(WAIT_S)  # A's first scan holds the worker
+    a_companies, _ = runner.submit_scan("a", "company")
+    a_retrain, _ = runner.submit_retrain("a", None)
+    b_scan, _ = runner.submit_scan("b", None)
+    store.release.set()
+    jobs = [a_contacts, a_companies, a_retrain, b_scan]
+    for job in jobs:
+        account = "b" if job is b_scan else "a"
+        assert _finished(store, account, job["job_id"]) in ("done", "failed")
 
     assert store.started == [a_contacts["job_id"], b_scan["job_id"], a_companies["job_id"], a_retrain["job_id"]]
 
 
-def test_accounts_take_turns_when_both_have_a_backlog(tmp_path, default_models):
-    store = StartOrderStore(tmp_path / "jobs.duckdb")
-    runner = JobRunner(Services(settings=Settings(db=tmp_path / "jobs.duckdb"), store=store,
-                                models=dict(default_models)))
-    try:
-        a1, _ = runner.submit_scan("a", "contact")
-        assert store.first_running.wait(WAIT_S)
-        a2, _ = runner.submit_scan("a", "company")
-        b1, _ = runner.submit_scan("b", "contact")
-        b2, _ = runner.submit_scan("b", "company")
-        c1, _ = runner.submit_scan("c", None)
-        store.release.set()
-        for account, job in (("a", a1), ("a", a2), ("b", b1), ("b", b2), ("c", c1)):
-            assert _finished(store, account, job["job_id"]) == "done"
-    finally:
-        store.release.set()
-        runner.stop()
-        store.close()
+def test_accounts_take_turns_when_both_have_a_backlog(ordered):
+    store, runner = ordered
+    a1, _ = runner.submit_scan("a", "contact")
+    assert store.first_running.wait(WAIT_S)
+    a2, _ = runner.submit_scan("a", "company")
+    b1, _ = runner.submit_scan("b", "contact")
+    b2, _ = runner.submit_scan("b", "company")
+    c1, _ = runner.submit_scan("c", None)
+    store.release.set()
+    for account, job in (("a", a1), ("a", a2), ("b", b1), ("b", b2), ("c", c1)):
+        assert _finished(store, account, job["job_id"]) == "done"
 
     # A ran first, so B and C (never served) go before A's second; then A, then B's second
     assert store.started == [a1["job_id"], b1["job_id"], c1["job_id"], a2["job_id"], b2["job_id"]]
 
 
-def test_stopping_fails_the_queued_jobs_and_a_new_start_takes_new_ones(tmp_path, default_models):
-    store = StartOrderStore(tmp_path / "jobs.duckdb")
-    runner = JobRunner(Services(settings=Settings(db=tmp_path / "jobs.duckdb"), store=store,
-                                models=dict(default_models)))
-    try:
-        running, _ = runner.submit_scan("a", "contact")
-        assert store.first_running.wait(WAIT_S)
-        queued, _ = runner.submit_scan("b", "contact")
-        stopper = threading.Thread(target=runner.stop)
-        stopper.start()
-        assert runner._stopping.wait(WAIT_S)  # stop() has begun before the running job may end
-        store.release.set()
-        stopper.join(WAIT_S)
-        assert not stopper.is_alive()
-        states = {name: store.job(account, job["job_id"]) for name, account, job in (
-            ("running", "a", running), ("queued", "b", queued))}
-        again, created = runner.submit_scan("b", "contact")
-        assert created and _finished(store, "b", again["job_id"]) == "done"
-    finally:
-        store.release.set()
-        runner.stop()
-        store.close()
+def test_stopping_fails_the_queued_jobs_and_a_new_start_takes_new_ones(ordered):
+    store, runner = ordered
+    running, _ = runner.submit_scan("a", "contact")
+    assert store.first_running.wait(WAIT_S)
+    queued, _ = runner.submit_scan("b", "contact")
+    stopper = threading.Thread(target=runner.stop)
+    stopper.start()
+    assert runner._stopping.wait(WAIT_S)  # stop() has begun before the running job may end
+    store.release.set()
+    stopper.join(WAIT_S)
+    assert not stopper.is_alive()
+    states = {name: store.job(account, job["job_id"]) for name, account, job in (
+        ("running", "a", running), ("queued", "b", queued))}
+    again, created = runner.submit_scan("b", "contact")
+    assert created and _finished(store, "b", again["job_id"]) == "done"
 
     assert states["running"] is not None and states["running"]["status"] == "done"
     assert states["queued"] is not None and states["queued"]["status"] == "failed"
