@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from benchkit import free_port  # noqa: E402  (bench/ is this script's first path entry)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +100,7 @@ def main() -> None:
         probes.write_text(json.dumps(_probes(synthetic.entities, args.requests, seed=5), ensure_ascii=False),
                           encoding="utf-8")
         del synthetic
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--db", db, "--port", str(port)],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

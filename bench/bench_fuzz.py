@@ -14,35 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from benchkit import free_port, problem_json, run_reporting  # bench/ is this script's first path entry
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBLEM = "application/problem+json"
 
 if os.environ.get("SCHEMATHESIS_HOOKS") == "bench_fuzz":  # imported by the schemathesis CLI as its hooks module
     import schemathesis
 
-    @schemathesis.check
-    def problem_json(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
-        """Every 4xx/5xx answer is RFC 9457 problem+json carrying its own status."""
-        if response.status_code < 400:
-            return
-        content_type = response.headers.get("content-type", [""])[0]
-        assert content_type == PROBLEM, f"{response.status_code} answered as {content_type!r}, not {PROBLEM}"
-        body = response.json()
-        assert isinstance(body, dict) and body.get("status") == response.status_code, body
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    schemathesis.check(problem_json)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -54,7 +39,7 @@ def start_server(db: Path, cwd: Path, log: Path) -> tuple[subprocess.Popen[bytes
     """`crm-dedup serve` on a free port, once /healthz answers: (process, base URL)."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as stderr:
         # no failed-auth limit: the key sent to routes taking another credential (admin, metrics) would
@@ -170,11 +155,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as exc:  # a bench reports; it never fails `make bench`
-        print(f"{Path(__file__).name} could not finish: {exc!r}")
-    except SystemExit as exc:
-        if not isinstance(exc.code, str):  # --help, or a bad argument: argparse's own exit
-            raise
-        print(f"{Path(__file__).name} could not finish: {exc.code}")
+    run_reporting(main, __file__)

@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,17 +40,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PROBLEM = "application/problem+json"
+from benchkit import PROBLEM, free_port, run_reporting  # noqa: E402  (bench/ is this script's first path entry)
+
 CLIENTS = 4
 HOSTILE_TIMEOUT_S = 20.0  # a request still unanswered then counts as a freeze; the server is restarted
 HEALTH_TIMEOUT_S = 20.0
 STARTUP_S = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -73,7 +67,7 @@ class Server:
 
     db: Path
     cwd: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -491,11 +485,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as exc:  # a bench reports; it never fails `make bench`
-        print(f"{Path(__file__).name} could not finish: {exc!r}")
-    except SystemExit as exc:
-        if not isinstance(exc.code, str):  # --help, or a bad argument: argparse's own exit
-            raise
-        print(f"{Path(__file__).name} could not finish: {exc.code}")
+    run_reporting(main, __file__)

@@ -25,12 +25,12 @@ from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from api.settings import Settings
+from bench.benchkit import problem_json
 from tests.servers import Served, clean_env, crm_dedup, served
 
 SEED = 20261105
 EXAMPLES = 40  # generated requests per operation, on top of the schema's examples and coverage cases
 REQUEST_TIMEOUT_S = 30.0  # a hung server fails the case instead of hanging the suite
-PROBLEM = "application/problem+json"
 
 
 def _document() -> dict[str, Any]:
@@ -63,17 +63,6 @@ schema = schemathesis.openapi.from_dict(_document(), config=schemathesis.Config.
     "generation": {"deterministic": True, "max-examples": EXAMPLES},
     "phases": {"stateful": {"enabled": False}},
 }))
-
-
-def problem_json(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
-    """A schemathesis check: every 4xx/5xx answer is RFC 9457 problem+json carrying its own status."""
-    if response.status_code < 400:
-        return
-    content_type = response.headers.get("content-type", [""])[0]
-    assert content_type == PROBLEM, f"{response.status_code} answered as {content_type!r}, not {PROBLEM}"
-    body = response.json()
-    assert isinstance(body, dict), f"a problem must be a JSON object, got {body!r}"
-    assert body.get("status") == response.status_code and body.get("title") and body.get("detail"), body
 
 
 @pytest.mark.timeout(300)  # per operation; a guard against a frozen server, not a speed target
