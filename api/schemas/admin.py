@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.schemas.common import PROBLEM_MEDIA_TYPE, Problem
+from api.schemas.common import problem_responses
 from resolver.accounts import MAX_LABEL_CHARS, KeyInfo
 
 AccountName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
@@ -76,19 +76,9 @@ class KeyList(BaseModel):
     items: list[KeyOut]
 
 
-_ADMIN_TITLES = {401: "Unauthorized", 404: "Not found", 409: "Conflict", 422: "Invalid input",
-                 429: "Too Many Requests"}
-
-
 def admin_responses(**details: str) -> dict[int | str, dict[str, Any]]:
     """An admin route's `responses=`: 401 (admin token), 404 (admin API off, or the thing asked for), 429."""
-    details = {"e401": "send `Authorization: Bearer <admin token>` (CRM_DEDUP_ADMIN_TOKEN)",
-               "e404": "the admin API is off: set CRM_DEDUP_ADMIN_TOKEN (32+ characters) to turn it on",
-               "e429": "too many failed authentications from 203.0.113.7; try again in 42 s", **details}
-    out: dict[int | str, dict[str, Any]] = {}
-    for key, detail in details.items():
-        status = int(key.removeprefix("e"))
-        example = {"type": "about:blank", "title": _ADMIN_TITLES[status], "status": status, "detail": detail}
-        out[status] = {"model": Problem, "description": _ADMIN_TITLES[status], "content": {PROBLEM_MEDIA_TYPE: {
-            "schema": {"$ref": "#/components/schemas/Problem"}, "example": example}}}
-    return out
+    return problem_responses(**{
+        "e401": "send `Authorization: Bearer <admin token>` (CRM_DEDUP_ADMIN_TOKEN)",
+        "e404": "the admin API is off: set CRM_DEDUP_ADMIN_TOKEN (32+ characters) to turn it on",
+        "e429": "too many failed authentications from 203.0.113.7; try again in 42 s", **details})

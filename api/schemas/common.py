@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 from starlette.convertors import Convertor, register_url_convertor
 
+from api.errors import status_title
 from api.limits import BOUNDED_STR_SCHEMA, bounded, storable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -63,17 +64,18 @@ class Problem(BaseModel):
     errors: list[ProblemItem] | None = None
 
 
-_TITLES = {401: "Unauthorized", 404: "Not found", 409: "Conflict", 413: "Content too large", 422: "Invalid input"}
-
-
 def problem_responses(**details: str) -> dict[int | str, dict[str, Any]]:
-    """A route's `responses=`: each status (`e404="…"`) as a Problem with an example detail; 401 always."""
+    """A route's `responses=`: each status (`e404="…"`) as a Problem with an example detail; 401 always.
+
+    Titles are the ones the error handlers send (`api.errors.status_title`), so the example is the answer.
+    """
     details = {"e401": "send `Authorization: Bearer <API key>` or the widget's X-Auth-Token", **details}
     out: dict[int | str, dict[str, Any]] = {}
     for key, detail in details.items():
         status = int(key.removeprefix("e"))
-        example = {"type": "about:blank", "title": _TITLES[status], "status": status, "detail": detail}
-        out[status] = {"model": Problem, "description": _TITLES[status], "content": {PROBLEM_MEDIA_TYPE: {
+        title = status_title(status)
+        example = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        out[status] = {"model": Problem, "description": title, "content": {PROBLEM_MEDIA_TYPE: {
             "schema": {"$ref": "#/components/schemas/Problem"}, "example": example}}}
     return out
 
