@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from resolver.linkage import Model
 from resolver.records import Entity, FieldContribution, Record
 from resolver.scoring import PairScorer, probability
 from resolver.store import Store
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 # A key shared by more records than this (a call centre's number) counts as common and yields only
 # that many candidates; a probe is compared with at most MAX_CANDIDATES records in all
@@ -237,12 +240,7 @@ class Checker:
         """The matches with the model's re-ranker applied as the scan applies it; those below `floor` leave."""
         reranker = model.reranker
         assert reranker is not None
-        with self._lock:
-            space = self._spaces.get(model.version)
-        if space is None:  # two checks may both build it; the same names either way
-            space = FeatureSpace(model, spec)
-            with self._lock:
-                space = self._spaces.setdefault(model.version, space)
+        space = self._cached(self._spaces, model.version, lambda: FeatureSpace(model, spec))
         if not space.fits(reranker):
             return matches
         # values the candidates' keys could not count fully are common: as many names as a key may hold
@@ -268,13 +266,18 @@ class Checker:
         # the base size moves the prior; two significant digits of it are plenty for the weights
         rounded = int(float(f"{max(n, 2):.2g}"))
         key = (model.version + repr(model.settings.get("probability_two_random_records_match")), rounded)
+        return self._cached(self._scorers, key, lambda: PairScorer(model.settings_for_base(rounded)))
+
+    def _cached(self, cache: dict[_K, _V], key: _K, build: Callable[[], _V]) -> _V:
+        """`cache[key]`, built on a miss outside `_lock` (a scorer parses Splink settings): two checks
+        may both build it, the same value either way, and the first one stored is kept."""
         with self._lock:
-            scorer = self._scorers.get(key)
-        if scorer is None:  # built outside the lock (Splink parses the settings); the first one kept wins
-            scorer = PairScorer(model.settings_for_base(rounded))
+            value = cache.get(key)
+        if value is None:
+            value = build()
             with self._lock:
-                scorer = self._scorers.setdefault(key, scorer)
-        return scorer
+                value = cache.setdefault(key, value)
+        return value
 
 
 def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[str, dict[str, Any]],
