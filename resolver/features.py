@@ -154,7 +154,7 @@ class FeatureBuilder:
         return out
 
     def _names_per_value(self, table: pa.Table) -> dict[str, dict[str, int]]:
-        # distinct names per phone / email, as resolver/sql/value_frequency.sql counts them; a record
+        # distinct names per phone / email, as resolver/store/sql/value_frequency.sql counts them; a record
         # without a name counts as a name of its own
         out: dict[str, dict[str, int]] = {}
         name = self.spec.name_column

@@ -58,7 +58,7 @@ STORED = {"old": ("Петров Иван", ["+79161234567"]), "new": ("Петр�
         (day(2), day(2), "new"),
         # a page fetched before the last edit arrives late: it must not roll the record back
         (day(2), day(1), "old"),
-        # resolver/sql/upsert_records.sql: NULL is "unknown"; a known time beats an unknown stored one
+        # resolver/store/sql/upsert_records.sql: NULL is "unknown"; a known time beats an unknown stored one
         (None, day(1), "new"),
         # ... but an unknown incoming time never overwrites a known stored one
         (day(1), None, "old"),
@@ -259,7 +259,7 @@ def test_extra_field_config_is_replaced_per_account_and_entity(store):
 
 def test_ingested_at_grows_in_commit_order_even_when_the_clock_steps_back(store, monkeypatch):
     # the check's index reads rows stamped after the newest it saw: a later write must never stamp earlier
-    import resolver.store as store_module
+    import resolver.store.duckdb_store as store_module
     from resolver.candidates import Checker
     from resolver.linkage import load_model
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resolver.records import Entity
-from resolver.store_base import StoreBase
+from resolver.store.base import StoreBase
 
 
 class JobStore(StoreBase):

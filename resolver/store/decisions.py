@@ -13,8 +13,8 @@ import pyarrow as pa
 
 from resolver.errors import StoreError
 from resolver.records import Decision, Entity
-from resolver.store_base import StoreBase, load_sql
-from resolver.store_results import _group_tables
+from resolver.store.base import StoreBase, load_sql
+from resolver.store.results import _group_tables
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
 from resolver.merge_plan import plan_merge
 from resolver.records import Entity
-from resolver.store_base import StoreBase, load_sql
+from resolver.store.base import StoreBase, load_sql
 
 
 class ResultStore(StoreBase):

@@ -16,8 +16,8 @@ from resolver.records import Entity
 
 @cache
 def load_sql(name: str) -> str:
-    """The text of `resolver/sql/<name>.sql`."""
-    return (files("resolver") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of `resolver/store/sql/<name>.sql`."""
+    return (files("resolver.store") / "sql" / f"{name}.sql").read_text(encoding="utf-8")
 
 
 class StoreBase(Protocol):

@@ -1,9 +1,9 @@
 """The DuckDB store: connection, schema, idempotent record upsert and scan input; every query takes account_id.
 
 All SQL execution goes through `Store`, so another backend (PostgreSQL) replaces DuckDB here
-and nowhere else. SQL text lives in `resolver/sql/*.sql` where it is more than one line. `Store`
-is composed of parts, one module each: the decision log (`store_decisions`), scan results and
-merges (`store_results`) and jobs (`store_jobs`); they run on the members `store_base.StoreBase` names.
+and nowhere else. SQL text lives in `resolver/store/sql/*.sql` where it is more than one line. `Store`
+is composed of parts, one module each: the decision log (`decisions`), scan results and
+merges (`results`) and jobs (`jobs`); they run on the members `base.StoreBase` names.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import pyarrow as pa
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
-from resolver.store_base import load_sql
-from resolver.store_decisions import DecisionStore, GroupSplitter
-from resolver.store_jobs import JobStore
-from resolver.store_results import ResultStore
+from resolver.store.base import load_sql
+from resolver.store.decisions import DecisionStore, GroupSplitter
+from resolver.store.jobs import JobStore
+from resolver.store.results import ResultStore
 
 __all__ = ["GroupSplitter", "Store", "load_sql"]
 
