@@ -26,7 +26,7 @@ from resolver.errors import CrmDedupError
 from resolver.linkage import Model, Progress
 from resolver.records import ENTITIES, Entity
 from resolver.scan import fit_model, scan
-from resolver.store import Store
+from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class JobRunner:
                 return
             self._run(store, job)
 
-    def _run(self, store: Store, job: _ScanJob) -> None:
+    def _run(self, store: Persistence, job: _ScanJob) -> None:
         progress = _Progress(store, job)
         try:
             store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
@@ -174,13 +174,13 @@ class JobRunner:
             store.update_job(job.account_id, job.job_id, status="done", percent=100.0, result=result)
 
     @staticmethod
-    def _fail(store: Store, job: _ScanJob, percent: float, error: str) -> None:
+    def _fail(store: Persistence, job: _ScanJob, percent: float, error: str) -> None:
         try:
             store.update_job(job.account_id, job.job_id, status="failed", percent=percent, error=error)
         except CrmDedupError:
             logger.exception("cannot mark job %s failed", job.job_id)
 
-    def _scan(self, store: Store, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+    def _scan(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
         t0 = time.perf_counter()
         entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
         totals = {"records": 0, "pairs": 0, "groups": 0}
@@ -202,7 +202,7 @@ class JobRunner:
         return {**totals, "seconds": round(time.perf_counter() - t0, 3)}
 
 
-    def _retrain(self, store: Store, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+    def _retrain(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
         """Retrain each entity that has records; the result keeps JobResult's counts (records, labels as
         pairs, no groups) plus what the retrain decided."""
         from training.retrain import retrain  # scikit-learn and mlflow load only when a retrain runs
@@ -226,7 +226,7 @@ class JobRunner:
 class _Progress:
     """Turns the scan's `progress(done, total)` of each part into the job's percent in the store."""
 
-    def __init__(self, store: Store, job: _ScanJob) -> None:
+    def __init__(self, store: Persistence, job: _ScanJob) -> None:
         self._store = store
         self._job = job
         self.percent = 0.0

@@ -73,6 +73,22 @@ class Group:
     review_reasons: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    """One API key as lists show it: never the key itself, nor its hash."""
+
+    key_id: str
+    account_id: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
 DecisionKind = Literal["not_duplicate", "duplicate", "undo"]
 DECISION_KINDS: tuple[DecisionKind, ...] = ("not_duplicate", "duplicate", "undo")
 

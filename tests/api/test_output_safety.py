@@ -166,7 +166,7 @@ def test_a_little_clock_skew_is_kept_as_sent(store):
 def test_a_record_frozen_in_year_9999_before_the_clamp_takes_updates_again(store):
     spec = spec_for("contact")
     store.upsert_records("acme", spec, [contact("Петров Иван", datetime(2024, 5, 1, tzinfo=UTC))])
-    store.execute("UPDATE records SET updated_at = TIMESTAMPTZ '9999-12-31 00:00:00+00', name = 'Замороженный'")
+    store._execute("UPDATE records SET updated_at = TIMESTAMPTZ '9999-12-31 00:00:00+00', name = 'Замороженный'")
 
     store.upsert_records("acme", spec, [contact("Петров Иван Сергеевич", datetime.now(UTC))])
 

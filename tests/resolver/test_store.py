@@ -276,7 +276,7 @@ def test_ingested_at_grows_in_commit_order_even_when_the_clock_steps_back(store,
     store.upsert_records("acme", CONTACT, [contact("2", "Иван Петров", phones=["8 916 123 45 67"])])
     store.mark_deleted("acme", "contact", "1")
     store.upsert_records("acme", CONTACT, [contact("3", "Петров Иван", phones=["+79161234567"])])
-    stamps = [r[0] for r in store.execute(
+    stamps = [r[0] for r in store._execute(
         "SELECT ingested_at FROM records WHERE account_id = 'acme' ORDER BY record_id").fetchall()]
     assert stamps[1] < stamps[0] < stamps[2]  # 2, then 1 deleted, then 3: each after the one before
     assert [m.record_id for m in checker.duplicates_of("acme", "contact", "2")] == ["3"]  # 1 left, 3 seen
