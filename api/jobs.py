@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ from api.services import Services
 from resolver.errors import CrmDedupError
 from resolver.linkage import Model, Progress
 from resolver.records import ENTITIES, Entity
-from resolver.scan import fit_model, scan
+from resolver.scan import scan_account
 from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
@@ -185,17 +187,16 @@ class JobRunner:
         entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
         totals = {"records": 0, "pairs": 0, "groups": 0}
         for i, entity in enumerate(entities):
-            # the account's champion from the registry, else the shipped default
+            # the account's champion from the registry, else the shipped default (training/serving.py)
             model: Model = self._services.model_for(job.account_id, entity)
-            extras = store.extra_fields(job.account_id, entity)
-            # an account's own fields need a model fitted on its data first: half of this entity's share
-            phases = 2 if extras else 1
-            if extras:
-                model = fit_model(store, account_id=job.account_id, base=model, extras=extras,
-                                  progress=progress.part(i * phases, len(entities) * phases))
-            # scan applies the account's decisions in force itself: separated pairs never share a group
-            result = scan(store, account_id=job.account_id, model=model,
-                          progress=progress.part(i * phases + phases - 1, len(entities) * phases))
+
+            @contextmanager
+            def phase(label: str, index: int, count: int, i: int = i) -> Iterator[Progress]:
+                # an account's own fields need a model fitted first: each step gets its share of the entity's
+                yield progress.part(i * count + index, len(entities) * count)
+
+            # scan_account applies the account's decisions in force itself: separated pairs never share a group
+            result = scan_account(store, account_id=job.account_id, model=model, phase=phase)
             totals["records"] += result.n_records
             totals["pairs"] += result.n_pairs
             totals["groups"] += result.n_groups

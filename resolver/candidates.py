@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
-from resolver.features import FeatureSpace, rerank, reviewers_contribution
+from resolver.explain import reviewers_contribution
+from resolver.features import FeatureSpace, rerank
 from resolver.linkage import Model
 from resolver.records import Entity, FieldContribution, Record
 from resolver.scoring import PairScorer, probability

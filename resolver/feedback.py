@@ -12,8 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from resolver.explain import parse_contributions
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
-from resolver.records import Decision, Entity, FieldContribution
+from resolver.records import Decision, Entity
 from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def split_group(*, entity: Entity, pairs: Sequence[Mapping[str, Any]],
     # every stored pair already passed the scan's review threshold
     components = build_groups(edges, threshold=0.0, cannot_link=separated)
     ids = assign_group_ids(entity, components, membership)
-    explained = {(p["left_id"], p["right_id"]): [FieldContribution(**c) for c in p["contributions"]] for p in pairs}
+    explained = {(p["left_id"], p["right_id"]): parse_contributions(p["contributions"]) for p in pairs}
     return describe_groups(components, ids, details, explained, auto_merge_threshold=auto_merge_threshold)
 
 

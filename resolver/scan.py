@@ -1,17 +1,19 @@
 """The whole-base scan: store -> Splink pairs -> constrained groups -> merge plans -> store.
 
-One flow for the CLI's `scan`, `dedupe` (a file in a throw-away store) and, later, the API's
-scan job. Progress is reported per step through an optional `progress(done, total)` callback.
+`scan_account` is the one scan flow: the CLI's `scan`, `dedupe` (a file in a throw-away store) and
+`demo`, and the API's scan jobs call it with the model the account is served (resolved outside
+`resolver/`, by training/serving.py, or the shipped default). Progress is reported per step through
+optional `progress(done, total)` callbacks.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import ExtraField, spec_for
-from resolver.features import REVIEWERS_FIELD, REVIEWERS_LEVEL, FeatureBuilder, rerank, reviewers_contribution
+from resolver.explain import contributions_json, explain_pairs, reviewers_contribution
+from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
-from resolver.linkage import Model, Progress, contributions, predict_pairs, train_settings
-from resolver.records import Entity, FieldContribution, Record
+from resolver.linkage import Model, Progress, predict_pairs, train_settings
+from resolver.records import PLURAL, Entity, Record
 from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
@@ -56,6 +59,35 @@ def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequ
         if progress:
             progress(min(start + _NORMALIZE_CHUNK, len(records)), len(records))
     return store.upsert_records(account_id, spec, records, rows)
+
+
+Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
+"""A step of `scan_account` starts: (label, index, count) -> a context giving that step's progress callback.
+
+`index` of `count` steps: 2 when the account has its own fields (a model is fitted first), else 1.
+"""
+
+
+def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None) -> ScanResult:
+    """Scan one entity (`model.entity`) of an account with `model`, the one the account is served.
+
+    An account with its own fields (`Store.extra_fields`) first gets the model fitted on its data
+    (`fit_model`): the served model knows only the standard ones. Decisions in force always apply.
+    """
+    steps = phase or _no_phase
+    entity = model.entity
+    extras = store.extra_fields(account_id, entity)
+    count = 2 if extras else 1
+    if extras:
+        with steps(f"training {entity} model with {', '.join(e.name for e in extras)}", 0, count) as progress:
+            model = fit_model(store, account_id=account_id, base=model, extras=extras, progress=progress)
+    with steps(f"scanning {PLURAL[entity]}", count - 1, count) as progress:
+        return scan(store, account_id=account_id, model=model, progress=progress)
+
+
+@contextmanager
+def _no_phase(label: str, index: int, count: int) -> Iterator[Progress]:
+    yield lambda done, total: None
 
 
 def fit_model(store: Persistence, *, account_id: str, base: Model, extras: Sequence[ExtraField],
@@ -107,7 +139,7 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     is_separated = pa.array([k in separated for k in _keys(scored)], pa.bool_())
     pairs = scored.filter(pc.invert(is_separated))
     step("predict", 2)
-    explained = _explain(scored, model)
+    explained = explain_pairs(scored, model)
     edges = [Edge(a, b, p) for a, b, p in zip(pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist(),
                                               pairs.column("match_probability").to_pylist(), strict=True)]
     live = set(table.column("unique_id").to_pylist())
@@ -124,7 +156,7 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
         "match_weight": scored.column("match_weight"),
         "match_probability": scored.column("match_probability"),
         "contributions": pa.array(
-            [json.dumps([asdict(c) for c in explained[k]], ensure_ascii=False) for k in _keys(scored)], pa.string()),
+            [contributions_json(explained[k]) for k in _keys(scored)], pa.string()),
         "separated": is_separated,
     })
     result = ScanResult(
@@ -175,14 +207,3 @@ def apply_reranker(table: pa.Table, pairs: pa.Table, model: Model) -> pa.Table:
 
 def _keys(pairs: pa.Table) -> list[tuple[str, str]]:
     return list(zip(pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist(), strict=True))
-
-
-def _explain(pairs: pa.Table, model: Model) -> dict[tuple[str, str], list[FieldContribution]]:
-    labels = model.level_labels()
-    explained: dict[tuple[str, str], list[FieldContribution]] = {}
-    for row in pairs.to_pylist():
-        key = (row["left_id"], row["right_id"])
-        explained[key] = contributions(row, model, labels)
-        if row.get("reviewers_weight"):
-            explained[key].append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, row["reviewers_weight"]))
-    return explained

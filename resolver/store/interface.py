@@ -144,7 +144,8 @@ class Persistence(Protocol):
 
     def open_groups_holding(self, account_id: str, entity: Entity,
                             pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Open groups of the last scan holding both records of one of `pairs`: group_id, scan_id,"""
+        """Open groups of the last scan holding both records of one of `pairs`: group_id, scan_id,
+        auto_merge_threshold."""
         ...
 
     def group_member_ids(self, account_id: str, entity: Entity, group_id: str) -> list[str]:
@@ -152,7 +153,8 @@ class Persistence(Protocol):
         ...
 
     def group_pairs(self, account_id: str, entity: Entity, group_id: str) -> list[dict[str, Any]]:
-        """The last scan's pairs among one group's members not separated: left_id, right_id,"""
+        """The last scan's pairs among one group's members not separated: left_id, right_id,
+        match_probability, match_weight, contributions (parsed)."""
         ...
 
     def pairs_among(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -160,7 +162,7 @@ class Persistence(Protocol):
         ...
 
     def groups_of_records(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Every member of the groups holding any of `record_ids`: group_id, status, scan_id, record_id,"""
+        """Every member of the groups holding any of `record_ids`: group_id, status, scan_id, record_id, live."""
         ...
 
     def live_record_ids(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> set[str]:
@@ -193,7 +195,7 @@ class Persistence(Protocol):
         ...
 
     def group(self, account_id: str, group_id: str, *, survivor_id: str | None = None) -> dict[str, Any] | None:
-        """One group with `members`, `pairs` among them (contributions parsed), `merge_plan` (parsed) and"""
+        """One group with `members`, `pairs` among them, `merge_plan` and the `decisions` in force among them."""
         ...
 
     def record_merge(self, account_id: str, group_id: str, *, survivor_id: str,
