@@ -12,9 +12,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from resolver.explain import parse_contributions
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
-from resolver.records import Decision, Entity
+from resolver.records import Decision, Entity, Group, Pair
 from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
@@ -47,27 +46,27 @@ def split_separated_groups(store: Persistence, account_id: str, entity: Entity) 
         return _split_separated(store, account_id, entity)
 
 
-def split_group(*, entity: Entity, pairs: Sequence[Mapping[str, Any]],
+def split_group(*, entity: Entity, pairs: Sequence[Pair],
                 details: Mapping[str, dict[str, Any]], cannot_link: set[tuple[str, str]],
                 must_link: set[tuple[str, str]], membership: Mapping[str, str],
-                auto_merge_threshold: float) -> list[dict[str, Any]]:
+                auto_merge_threshold: float) -> list[Group]:
     """The parts records of stored groups fall into once reviewers separated (or joined) some of them.
 
-    `pairs` are the last scan's pairs among the records still allowed (contributions parsed); the
+    `pairs` are the last scan's pairs among the records (`Store.group_pairs`, `Store.pairs_among`); the
     separated ones are left out and confirmed pairs (`must_link`) added, then grouped again as the
     scan groups (constrained, strongest first). Each part keeps the id most of its members had
     (`membership`: record_id -> group_id), others get new ids; records left alone leave the groups.
-    Each part gets its own score, review reasons and merge plan, as `save_scan` takes groups.
+    Each part gets its own score, review reasons and merge plan. `details`: `record_details` rows.
     """
     separated = {ordered_pair(p) for p in cannot_link}
-    edges = [Edge(p["left_id"], p["right_id"], float(p["match_probability"])) for p in pairs
-             if (p["left_id"], p["right_id"]) not in separated]
+    edges = [Edge(p.left_id, p.right_id, p.match_probability) for p in pairs
+             if (p.left_id, p.right_id) not in separated]
     edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(must_link) if (a, b) not in separated]
     # every stored pair already passed the scan's review threshold
     components = build_groups(edges, threshold=0.0, cannot_link=separated)
     ids = assign_group_ids(entity, components, membership)
-    explained = {(p["left_id"], p["right_id"]): parse_contributions(p["contributions"]) for p in pairs}
-    return describe_groups(components, ids, details, explained, auto_merge_threshold=auto_merge_threshold)
+    explained = {(p.left_id, p.right_id): p.contributions for p in pairs}
+    return describe_groups(entity, components, ids, details, explained, auto_merge_threshold=auto_merge_threshold)
 
 
 def _split_separated(store: Persistence, account_id: str, entity: Entity, *,

@@ -148,7 +148,8 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     components = build_groups(edges, threshold=model.review_threshold, cannot_link=separated)
     ids = assign_group_ids(model.entity, components, store.group_membership(account_id, model.entity))
     details = store.record_details(account_id, model.entity, [m for c in components for m in c.members])
-    groups = describe_groups(components, ids, details, explained, auto_merge_threshold=model.auto_merge_threshold)
+    groups = describe_groups(model.entity, components, ids, details, explained,
+                             auto_merge_threshold=model.auto_merge_threshold)
     step("group", 4)
     pair_rows = pa.table({
         "left_id": scored.column("left_id"),
@@ -161,7 +162,7 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     })
     result = ScanResult(
         scan_id=uuid.uuid4().hex, entity=model.entity, model_version=model.version, n_records=table.num_rows,
-        n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g["members"]) for g in groups),
+        n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g.record_ids) for g in groups),
         seconds=seconds,
     )
     store.save_scan(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from resolver.entities import EntitySpec, ExtraField
-from resolver.records import Decision, Entity, KeyInfo, Record
+from resolver.records import Decision, Entity, Group, KeyInfo, Pair, Record
 
 if TYPE_CHECKING:
     from resolver.store.duckdb_store import Store
@@ -133,7 +133,7 @@ class Persistence(Protocol):
         ...
 
     def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
-                  groups: Sequence[dict[str, Any]]) -> None:
+                  groups: Sequence[Group]) -> None:
         """Replace the last scan's pairs and groups of (account, entity) in one transaction."""
         ...
 
@@ -152,13 +152,12 @@ class Persistence(Protocol):
         """The record ids of one group's members, sorted."""
         ...
 
-    def group_pairs(self, account_id: str, entity: Entity, group_id: str) -> list[dict[str, Any]]:
-        """The last scan's pairs among one group's members not separated: left_id, right_id,
-        match_probability, match_weight, contributions (parsed)."""
+    def group_pairs(self, account_id: str, entity: Entity, group_id: str) -> list[Pair]:
+        """The last scan's pairs among one group's members, not separated, strongest first."""
         ...
 
-    def pairs_among(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """The last scan's pairs not separated between any two of `record_ids`, as `group_pairs`."""
+    def pairs_among(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[Pair]:
+        """The last scan's pairs not separated between any two of `record_ids`, strongest first."""
         ...
 
     def groups_of_records(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -170,7 +169,7 @@ class Persistence(Protocol):
         ...
 
     def replace_groups(self, account_id: str, entity: Entity, scan_id: str, removed: Sequence[str],
-                       groups: Sequence[dict[str, Any]]) -> None:
+                       groups: Sequence[Group]) -> None:
         """Drop the groups `removed` and store `groups` (as `save_scan` takes them) as groups of scan `scan_id`."""
         ...
 

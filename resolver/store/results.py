@@ -10,8 +10,9 @@ import duckdb
 import pyarrow as pa
 
 from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
+from resolver.explain import parse_contributions
 from resolver.merge_plan import plan_merge
-from resolver.records import Entity
+from resolver.records import Entity, Group, Pair
 from resolver.store.base import StoreBase, load_sql
 
 
@@ -26,12 +27,11 @@ class ResultStore(StoreBase):
         return dict(rows)
 
     def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
-                  groups: Sequence[dict[str, Any]]) -> None:
+                  groups: Sequence[Group]) -> None:
         """Replace the last scan's pairs and groups of (account, entity) in one transaction.
 
-        `pairs` columns: left_id, right_id, match_weight, match_probability, contributions (JSON).
-        Each group dict: group_id, group_score, size, needs_review, review_reasons, status,
-        survivor_id, merge_plan (dict), members (list of record ids).
+        `pairs` columns: left_id, right_id, match_weight, match_probability, contributions (JSON),
+        separated.
         """
         scan_id = scan["scan_id"]
         n = pairs.num_rows
@@ -82,22 +82,15 @@ class ResultStore(StoreBase):
                              step="group_member_ids").fetchall()
         return [r[0] for r in rows]
 
-    def group_pairs(self, account_id: str, entity: Entity, group_id: str) -> list[dict[str, Any]]:
-        """The last scan's pairs among one group's members not separated: left_id, right_id,
-        match_probability, match_weight, contributions (parsed)."""
-        rows = self._dicts(load_sql("group_pairs"), {"account_id": account_id, "entity": entity,
-                                                     "group_id": group_id}, step="group_pairs")
-        for pair in rows:
-            pair["contributions"] = json.loads(pair["contributions"])
-        return rows
+    def group_pairs(self, account_id: str, entity: Entity, group_id: str) -> list[Pair]:
+        """The last scan's pairs among one group's members, not separated, strongest first."""
+        return _pairs(entity, self._dicts(load_sql("group_pairs"), {"account_id": account_id, "entity": entity,
+                                                                    "group_id": group_id}, step="group_pairs"))
 
-    def pairs_among(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """The last scan's pairs not separated between any two of `record_ids`, as `group_pairs`."""
-        rows = self._dicts(load_sql("pairs_among"), {"account_id": account_id, "entity": entity,
-                                                     "ids": list(record_ids)}, step="pairs_among")
-        for pair in rows:
-            pair["contributions"] = json.loads(pair["contributions"])
-        return rows
+    def pairs_among(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[Pair]:
+        """The last scan's pairs not separated between any two of `record_ids`, strongest first."""
+        return _pairs(entity, self._dicts(load_sql("pairs_among"), {"account_id": account_id, "entity": entity,
+                                                                    "ids": list(record_ids)}, step="pairs_among"))
 
     def groups_of_records(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Every member of the groups holding any of `record_ids`: group_id, status, scan_id, record_id,
@@ -114,7 +107,7 @@ class ResultStore(StoreBase):
         return {r[0] for r in rows}
 
     def replace_groups(self, account_id: str, entity: Entity, scan_id: str, removed: Sequence[str],
-                       groups: Sequence[dict[str, Any]]) -> None:
+                       groups: Sequence[Group]) -> None:
         """Drop the groups `removed` and store `groups` (as `save_scan` takes them) as groups of scan `scan_id`."""
         with self._transaction() as con:
             for table in ("groups", "group_members"):
@@ -247,22 +240,28 @@ class ResultStore(StoreBase):
 
 
 def _group_tables(account_id: str, entity: Entity, scan_id: str,
-                  groups: Sequence[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
-    """Rows of `groups` and `group_members` for groups as `save_scan` takes them."""
+                  groups: Sequence[Group]) -> tuple[pa.Table, pa.Table]:
+    """Rows of `groups` and `group_members` for the groups."""
     group_rows = pa.Table.from_pylist([
-        {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "scan_id": scan_id,
-         "group_score": float(g["group_score"]), "size": len(g["members"]),
-         "needs_review": bool(g["needs_review"]), "review_reasons": list(g["review_reasons"]),
-         "status": g.get("status", "open"), "survivor_id": g["survivor_id"],
-         "merge_plan": json.dumps(g["merge_plan"], ensure_ascii=False, default=str)}
+        {"account_id": account_id, "entity": entity, "group_id": g.group_id, "scan_id": scan_id,
+         "group_score": float(g.group_score), "size": len(g.record_ids), "needs_review": bool(g.needs_review),
+         "review_reasons": list(g.review_reasons), "status": g.status, "survivor_id": g.survivor_id,
+         "merge_plan": json.dumps(g.merge_plan, ensure_ascii=False, default=str)}
         for g in groups
     ], schema=_GROUPS_SCHEMA)
     member_rows = pa.Table.from_pylist([
-        {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "record_id": m,
-         "is_survivor": m == g["survivor_id"]}
-        for g in groups for m in g["members"]
+        {"account_id": account_id, "entity": entity, "group_id": g.group_id, "record_id": m,
+         "is_survivor": m == g.survivor_id}
+        for g in groups for m in g.record_ids
     ], schema=_MEMBERS_SCHEMA)
     return group_rows, member_rows
+
+
+def _pairs(entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Pair]:
+    """Stored pair rows (contributions as JSON) as Pairs."""
+    return [Pair(entity=entity, left_id=r["left_id"], right_id=r["right_id"], match_weight=float(r["match_weight"]),
+                 match_probability=float(r["match_probability"]),
+                 contributions=tuple(parse_contributions(json.loads(r["contributions"])))) for r in rows]
 
 
 def _merge_problems(group_id: str, members: set[str], survivor_id: str,

@@ -7,7 +7,7 @@ import pytest
 
 from resolver.entities import COMPANY, CONTACT, ExtraField
 from resolver.errors import StoreError
-from resolver.records import Record
+from resolver.records import Group, Record
 from resolver.store import Store
 
 
@@ -138,8 +138,8 @@ def _save_one_group(store, account, members):
               "review_threshold": 0.5, "auto_merge_threshold": 0.9, "n_records": len(members)},
         pairs=pa.table({"left_id": [members[0]], "right_id": [members[1]], "match_weight": [20.0],
                         "match_probability": [0.999], "contributions": ["[]"]}),
-        groups=[{"group_id": "ct-a", "group_score": 0.999, "members": members, "needs_review": False,
-                 "review_reasons": [], "survivor_id": members[0], "merge_plan": plan}],
+        groups=[Group(entity="contact", group_id="ct-a", record_ids=tuple(members), group_score=0.999,
+                      needs_review=False, survivor_id=members[0], merge_plan=plan)],
     )
 
 
