@@ -8,12 +8,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from resolver.errors import StoreError
 from resolver.records import Decision, Entity
-from resolver.store.base import StoreBase, load_sql
+from resolver.store.base import STORE_ERRORS, StoreBase, load_sql
 from resolver.store.results import _group_tables
 
 logger = logging.getLogger(__name__)
@@ -38,8 +37,8 @@ class DecisionStore(StoreBase):
         """Append reviewer decisions in one transaction; committed (durable) when this returns."""
         if not decisions:
             return 0
-        with self.transaction() as con:
-            _append_decisions(con, account_id, decisions)
+        with self.transaction():
+            _append_decisions(self, account_id, decisions)
         return len(decisions)
 
     def decisions(self, account_id: str, entity: Entity | None = None) -> list[Decision]:
@@ -89,8 +88,8 @@ class DecisionStore(StoreBase):
         if not decisions:
             return []
         try:
-            with self.transaction() as con:
-                rows = _append_decisions(con, account_id, decisions)
+            with self.transaction():
+                rows = _append_decisions(self, account_id, decisions)
                 for entity in sorted({d.entity for d in decisions}):
                     # groups were consistent with the earlier decisions: only these records can need a split
                     ids = sorted({i for d in decisions if d.entity == entity for i in (d.left_id, d.right_id)})
@@ -98,7 +97,7 @@ class DecisionStore(StoreBase):
                     joining = sorted({(d.left_id, d.right_id) for d in decisions
                                       if d.entity == entity and d.decision != "not_duplicate"})
                     self._rejoin(account_id, entity, split, joining)
-        except duckdb.Error as exc:
+        except STORE_ERRORS as exc:
             raise StoreError(f"store query add_decisions_and_split, nothing was written: {exc}") from exc
         return rows
 
@@ -107,7 +106,7 @@ class DecisionStore(StoreBase):
         try:
             with self.transaction():
                 return self._split_separated(account_id, entity, split)
-        except duckdb.Error as exc:
+        except STORE_ERRORS as exc:
             raise StoreError(f"store query split_separated_groups: {exc}") from exc
 
     def links_in_force(self, account_id: str, entity: Entity, among: Sequence[str] | None = None
@@ -160,12 +159,9 @@ class DecisionStore(StoreBase):
             for table in ("groups", "group_members"):
                 self.execute(f"DELETE FROM {table} WHERE account_id = $account_id AND entity = $entity "
                              "AND group_id = $group_id", where, step=f"split_{table}")
-            con = self._cursor()
             new_rows = _group_tables(account_id, entity, found["scan_id"], parts)
             for table, new in zip(("groups", "group_members"), new_rows, strict=True):
-                con.register("incoming", new)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                con.unregister("incoming")
+                self._insert_arrow(table, new)
             logger.info("group %s of %s/%s split by reviewers' decisions into %d group(s)", found["group_id"],
                         account_id, entity, len(parts))
         return len(affected)
@@ -221,23 +217,25 @@ class DecisionStore(StoreBase):
                 self.execute(f"DELETE FROM {table} WHERE account_id = $account_id AND entity = $entity "
                              "AND group_id IN (SELECT unnest($group_ids::VARCHAR[]))",
                              {**scope, "group_ids": sorted(set(membership.values()))}, step=f"rejoin_{table}")
-            con = self._cursor()
             for table, new in zip(("groups", "group_members"), _group_tables(account_id, entity, last[0], parts),
                                   strict=True):
-                con.register("incoming", new)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                con.unregister("incoming")
+                self._insert_arrow(table, new)
             regrouped += 1
             logger.info("records %s and %s of %s/%s regrouped at once: %d group(s)", a, b, account_id, entity,
                         len(parts))
         return regrouped
 
 
-def _append_decisions(con: duckdb.DuckDBPyConnection, account_id: str,
-                      decisions: Sequence[Decision]) -> list[dict[str, Any]]:
-    """Step append_decisions (inside the caller's transaction): numbered after the account's last one."""
+def _append_decisions(store: StoreBase, account_id: str, decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+    """Step append_decisions (inside the caller's transaction): numbered after the account's last one.
+
+    The account's lock (PostgreSQL; DuckDB's writers take turns anyway) keeps two writers in other
+    processes from taking the same numbers.
+    """
     now = datetime.now(UTC)
-    (row,) = con.execute("SELECT coalesce(max(seq), 0) FROM decisions WHERE account_id = ?", [account_id]).fetchall()
+    store._lock_account(account_id)
+    (row,) = store.execute("SELECT coalesce(max(seq), 0) FROM decisions WHERE account_id = ?", [account_id],
+                           step="append_decisions").fetchall()
     seq = int(row[0])
     n = len(decisions)
     # one Arrow insert: executemany runs a statement per row (24 s for 50,000 decisions, 0.5 s this way)
@@ -249,11 +247,7 @@ def _append_decisions(con: duckdb.DuckDBPyConnection, account_id: str,
         "decided_at": pa.array([d.decided_at or now for d in decisions], pa.timestamp("us", tz="UTC")),
         "group_id": pa.array([d.group_id for d in decisions], pa.string()),
     })
-    con.register("incoming_decisions", rows)
-    con.execute("INSERT INTO decisions BY NAME SELECT * FROM incoming_decisions")
-    con.unregister("incoming_decisions")
-    cur = con.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE account_id = ? AND seq > ? ORDER BY seq",
-                      [account_id, seq])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    store._insert_arrow("decisions", rows)
+    return store._dicts(f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE account_id = ? AND seq > ? ORDER BY seq",
+                        [account_id, seq], step="appended_decisions")
 
