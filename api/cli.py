@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from api import cluster
 from api.settings import Settings
 from resolver import csvsafe
 from resolver.entities import ExtraField, spec_for
@@ -24,7 +25,7 @@ from resolver.ingest import parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
 from resolver.records import ENTITIES, PLURAL, Decision, Entity, Record
 from resolver.scan import ScanResult, fit_model, ingest, scan
-from resolver.store import Store
+from resolver.store import Store, is_postgres_url, open_store
 
 logger = logging.getLogger("crm_dedup.cli")
 
@@ -170,24 +171,24 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     entity: Entity = spec_for(args.entity).entity
     extras = _extras(args.field)
     records = _read(args, entity, extras)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         with _bar("importing", not args.quiet) as progress:
             n = ingest(store, account_id=args.account, entity=entity, records=records, progress=progress)
         if extras:
             store.set_extra_fields(args.account, entity, extras)
         total = store.count_records(args.account, entity)
-    _err(f"imported {n} {entity} records into account {args.account} ({total} live {entity}s) in {settings.db}")
+    _err(f"imported {n} {entity} records into account {args.account} ({total} live {entity}s) in {settings.store_name}")
     return 0
 
 
 def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         for entity in entities:
             t0 = time.perf_counter()
             if store.count_records(args.account, entity) == 0:
                 if args.entity:
-                    raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.db}; "
+                    raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.store_name}; "
                                          "run `crm-dedup import` first")
                 continue
             result = _scan_one(store, settings, args.account, entity, threshold=args.threshold,
@@ -199,9 +200,9 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
     _check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         if store.last_scan(args.account, entity) is None:
-            raise InputError.one(f"account {args.account!r} has no {entity} scan in {settings.db}; "
+            raise InputError.one(f"account {args.account!r} has no {entity} scan in {settings.store_name}; "
                                  "run `crm-dedup scan` first")
         rows = store.groups_export(args.account, entity)
     _emit_groups(rows, args.out)
@@ -213,7 +214,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from resolver.ingest import read_amocrm
     from training.synthetic import SyntheticGenerator, generate_companies, generate_contacts
 
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         runs: list[tuple[Entity, SyntheticGenerator, int]] = [
             ("contact", generate_contacts, args.contacts), ("company", generate_companies, args.companies)]
         for entity, gen, n in runs:
@@ -226,11 +227,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             _summary(result, rows, None, time.perf_counter() - t0)
             _print_top_groups(rows, limit=args.show)
         key, note = _demo_key(store, args.account)
-    _err(f"store: {settings.db} (account {args.account!r}); "
-         f"try: crm-dedup groups --db {settings.db} --account {args.account} --entity contact")
+    _err(f"store: {settings.store_name} (account {args.account!r}); "
+         f"try: crm-dedup groups --db {settings.store_name} --account {args.account} --entity contact")
     url = f"http://{args.host}:{args.port}"
     sys.stdout.write(f"\nAPI key of account {args.account!r} ({note}): {key}\n"
-                     f"start the API: crm-dedup serve --db {settings.db} --host {args.host} --port {args.port}\n"
+                     f"start the API: crm-dedup serve --db {settings.store_name} --host {args.host} "
+                     f"--port {args.port}\n"
                      f'then: curl -H "Authorization: Bearer {key}" "{url}/v1/groups?entity=contacts"\n'
                      f"or review the groups in a browser: {url}/ui/#key={key}\n")
     return 0
@@ -273,12 +275,12 @@ _LOCKED = "Could not set lock"  # DuckDB's words when another process (a running
 def _accounts_store(settings: Settings) -> Store:
     """The store for `accounts` and `keys`; one a server holds says how to go through that server instead."""
     try:
-        return Store(settings.db)
+        return open_store(settings.store_target)
     except CrmDedupError as exc:
         if _LOCKED not in str(exc):
             raise
         raise CrmDedupError(
-            f"store {settings.db} is held by a running server (DuckDB lets one process open it); run the same "
+            f"store {settings.store_name} is held by a running server (DuckDB lets one process open it); run the same "
             "command through the server's admin API: add --url http://127.0.0.1:8000 (or set CRM_DEDUP_URL) "
             "with CRM_DEDUP_ADMIN_TOKEN set to the server's admin token") from None
 
@@ -328,7 +330,7 @@ def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
     else:
         with _accounts_store(settings) as store:
             key = create_account(store, args.name)
-    _err(f"account {args.name!r} created in {url or settings.db}; its API key (shown once, store it now):")
+    _err(f"account {args.name!r} created in {url or settings.store_name}; its API key (shown once, store it now):")
     sys.stdout.write(key + "\n")
     return 0
 
@@ -351,7 +353,7 @@ def cmd_accounts_rotate_key(args: argparse.Namespace, settings: Settings) -> int
     else:
         with _accounts_store(settings) as store:
             key = rotate_key(store, args.name)
-    _err(f"account {args.name!r} in {url or settings.db} has a new API key (every other key of the account no "
+    _err(f"account {args.name!r} in {url or settings.store_name} has a new API key (every other key of the account no "
          "longer works; shown once):")
     sys.stdout.write(key + "\n")
     return 0
@@ -367,7 +369,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     url = _server_url(args)
     account = args.account
     keys_path = f"/accounts/{quote(account, safe='')}/keys"
-    where = url or str(settings.db)
+    where = url or settings.store_name
     if args.keys_command == "create":
         if url:
             made = _admin_call(url, settings.admin_token, "POST", keys_path, {"label": args.label})
@@ -433,6 +435,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # Open the store and models once up front: a locked store or a broken model then stops here
     # with one line on stderr, instead of inside uvicorn's lifespan with a traceback.
+    if args.workers > 1:
+        return cluster.serve_workers(args, settings)
     Services.open(settings).close()
     # main() pauses the cyclic GC for short batch runs; a server runs for days and must collect.
     gc.enable()
@@ -442,7 +446,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     stopped: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
     _err(f"crm-dedup API on http://{args.host}:{args.port} (docs at http://{args.host}:{args.port}/docs), "
-         f"store {settings.db}")
+         f"store {settings.store_name}")
     try:
         uvicorn.run(create_app(settings), host=args.host, port=args.port,
                     log_level="info" if args.verbose else "warning")
@@ -457,12 +461,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.retrain import retrain
 
     entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         for entity in entities:
             if store.count_records(args.account, entity) < 2:
                 if args.entity:
-                    raise InputError.one(f"account {args.account!r} has too few {entity} records in {settings.db} "
-                                         "to train on; run `crm-dedup import` first")
+                    raise InputError.one(f"account {args.account!r} has too few {entity} records in "
+                                         f"{settings.store_name} to train on; run `crm-dedup import` first")
                 continue
             with _bar(f"training {entity} model", not args.quiet) as progress:
                 result = retrain(store, args.account, entity, tracking_uri=settings.mlflow_tracking_uri,
@@ -511,7 +515,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     from resolver.suppression import record_decisions
 
     decisions = _read_decisions(Path(args.file))
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         stored = record_decisions(store, args.account, decisions)
     _err(f"stored {len(stored)} decisions of {args.file} in account {args.account!r} "
          f"(#{stored[0].seq}-#{stored[-1].seq}); the groups they touch are regrouped")
@@ -563,7 +567,7 @@ def _feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC
 
     _check_out(args.out)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         decisions = store.decisions(args.account, spec_for(args.entity).entity if args.entity else None)
     lines = []
     for d in decisions:
@@ -588,7 +592,8 @@ def _feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-dedup", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="DuckDB store file (default: env CRM_DEDUP_DB, else var/crm-dedup.duckdb)")
+    common.add_argument("--db", help="DuckDB store file or postgresql:// URL (default: env CRM_DEDUP_DATABASE_URL, "
+                        "else CRM_DEDUP_DB, else var/crm-dedup.duckdb)")
     common.add_argument("--models-dir", help="model directory (default: the shipped models)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
@@ -659,7 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="run the HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=_port, default=8000)
+    cluster.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
+    cluster.add_parsers(sub, common)
 
     p = sub.add_parser("train", parents=[common], help="retrain from the account's data and reviewers' decisions")
     p.add_argument("--account", required=True)
@@ -709,8 +716,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         overrides: dict[str, Any] = {}
-        if args.db:
-            overrides["db"] = Path(args.db)
+        if args.db and is_postgres_url(args.db):
+            overrides["database_url"] = args.db
+        elif args.db:  # a file named on the command line wins over the environment's database
+            overrides.update(db=Path(args.db), database_url=None)
         if args.models_dir:
             overrides["models_dir"] = Path(args.models_dir)
         settings = Settings(**overrides)

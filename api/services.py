@@ -15,7 +15,7 @@ from resolver.candidates import Checker
 from resolver.errors import CrmDedupError
 from resolver.linkage import Model, PairReranker, load_model
 from resolver.records import ENTITIES, Entity
-from resolver.store import Store
+from resolver.store import Store, open_store
 from training.artifacts import RefusalReason, RefusedModel
 
 if TYPE_CHECKING:  # mlflow loads slowly: training.registry is imported on first use only
@@ -76,7 +76,7 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings, metrics: Metrics | None = None) -> Services:
-        store = Store(settings.db)
+        store = open_store(settings.store_target, max_connections=settings.db_pool_size)
         models = {e: load_model(e, settings.models_dir) for e in ENTITIES}
         return cls(settings=settings, store=store, models=models, checker=Checker(store, models), metrics=metrics)
 

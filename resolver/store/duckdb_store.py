@@ -23,7 +23,7 @@ import pyarrow as pa
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
-from resolver.store.base import STORE_ERRORS, Connection, load_sql, migrate
+from resolver.store.base import STORE_ERRORS, load_sql, migrate
 from resolver.store.decisions import DecisionStore, GroupSplitter
 from resolver.store.jobs import JobStore
 from resolver.store.results import ResultStore

@@ -45,6 +45,7 @@ from resolver.store.duckdb_store import (
     scan_table,
     with_extras,
 )
+from resolver.store.queue import JobQueue, LeaseLost
 
 __all__ = ["PostgresStore", "is_postgres_url"]
 
@@ -129,7 +130,7 @@ def _run(conn: psycopg.Connection[Any], sql: str, params: Params) -> _Result:
         return _Result(cur)
 
 
-class PostgresStore(Store):
+class PostgresStore(JobQueue, Store):
     """One PostgreSQL database shared by every API worker, job worker and CLI call (see the module docstring).
 
     Statements run on a pooled connection in autocommit; `transaction()` pins one connection to the
@@ -138,7 +139,7 @@ class PostgresStore(Store):
 
     dialect = "postgres"
 
-    def __init__(self, url: str, *, max_connections: int = 8) -> None:  # noqa: super: no DuckDB file here
+    def __init__(self, url: str, *, max_connections: int = 8) -> None:
         self.path = redacted(url)
         self._local = threading.local()
         self._lock = threading.RLock()  # kept for code that serialises on it; PostgreSQL orders writers itself
@@ -198,6 +199,7 @@ class PostgresStore(Store):
             self._local.conn = conn
             try:
                 with conn.transaction():
+                    self._check_lease()  # a job worker's writes count only while the job is still its own
                     yield _Tx(conn)
             finally:
                 self._local.conn = None
@@ -227,6 +229,25 @@ class PostgresStore(Store):
                 self._insert_arrow(table, rows)
             return
         _copy(conn, table, rows)
+
+    def update_job(self, account_id: str, job_id: str, *, status: str, percent: float,
+                   result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """As `JobStore.update_job`; a worker updates its job only while it holds the lease (LeaseLost)."""
+        lease = getattr(self._local, "lease", None)
+        if lease is None or lease[0] != job_id:
+            super().update_job(account_id, job_id, status=status, percent=percent, result=result, error=error)
+            return
+        finished = datetime.now(UTC) if status in ("done", "failed") else None
+        done = status in ("done", "failed")
+        rows = self.execute(
+            "UPDATE jobs SET status = ?, percent = ?, finished_at = coalesce(?, finished_at), "
+            "result = coalesce(?, result), error = coalesce(?, error), "
+            "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+            "WHERE account_id = ? AND job_id = ? AND worker = ? AND status = 'running' RETURNING job_id",
+            [status, percent, finished, json.dumps(result) if result is not None else None, error, done,
+             account_id, job_id, lease[1]], step="update_job").fetchall()
+        if not rows:
+            raise LeaseLost(f"job {job_id} is no longer leased to {lease[1]}")
 
     # -- records --------------------------------------------------------------------------------
 
@@ -297,7 +318,7 @@ def _copy(conn: psycopg.Connection[Any], table: str, rows: pa.Table) -> None:
     """COPY `rows` into `table` (its columns by name); maps (a record's extra fields) go as JSON."""
     names = rows.column_names
     columns = []
-    for name, column in zip(names, rows.columns, strict=True):
+    for column in rows.columns:
         values = column.to_pylist()
         if pa.types.is_map(column.type):
             values = [None if v is None else json.dumps(dict(v), ensure_ascii=False) for v in values]
