@@ -79,8 +79,9 @@ def serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     if settings.models_dir is not None:
         os.environ["CRM_DEDUP_MODELS_DIR"] = str(settings.models_dir)
     gc.enable()
-    _err(f"crm-dedup API on http://{args.host}:{args.port} with {args.workers} workers, store "
-         f"{open_store(settings.store_target).path}")  # opens (and migrates) once, before the workers start
+    with open_store(settings.store_target):  # opened (and migrated) once: a bad URL stops here, in one line
+        pass
+    _err(f"crm-dedup API on http://{args.host}:{args.port} with {args.workers} workers, store {settings.store_name}")
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level="info" if args.verbose else "warning")
     _err("crm-dedup API stopped")
