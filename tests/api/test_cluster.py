@@ -62,6 +62,22 @@ def test_four_accounts_scan_at_once_and_a_killed_worker_s_job_finishes_once(tmp_
             done = crm_dedup("import", str(pages[account]), "--entity", "contact", "--account", account, "-q",
                              env=env, cwd=tmp_path)
             assert done.returncode == 0, done.stderr
+        # a contact written through one API worker is found by the check of every worker: each one's check
+        # index follows the rows stamped since its last look (fresh connections spread over both workers)
+        probe = {"name": "Бенедикт Тимофеевич Зайцев-Орловский", "phones": ["+7 999 123-45-67"]}
+        made = crm_dedup("accounts", "create", "solo", env=env, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+        assert httpx.post(f"{server.url}/v1/contacts:batch", headers=headers,
+                          json={"records": [{"id": "old-1", "name": "Анна Каренина"}]}).status_code == 200
+        for _ in range(8):  # every worker loads the account's base once
+            assert httpx.post(f"{server.url}/v1/contacts/check", json=probe, headers=headers).status_code == 200
+        written = httpx.post(f"{server.url}/v1/contacts:batch", headers=headers,
+                             json={"records": [{"id": "fresh-1", **probe}]})
+        assert written.status_code == 200, written.text
+        found = [[m["record_id"] for m in httpx.post(f"{server.url}/v1/contacts/check", json=probe,
+                                                      headers=headers).json()["matches"]] for _ in range(8)]
+        assert found == [["fresh-1"]] * 8
         workers = [start_worker(env, tmp_path, n) for n in range(2)]
         try:
             with httpx.Client(base_url=server.url, timeout=60) as client, ThreadPoolExecutor(4) as pool:
@@ -97,7 +113,7 @@ def test_four_accounts_scan_at_once_and_a_killed_worker_s_job_finishes_once(tmp_
                     assert {a: j["status"] for a, j in finished.items()} == dict.fromkeys(ACCOUNTS, "done"), finished
                     live = {a: store.count_records(a, "contact") for a in ACCOUNTS}
                     assert {a: j["result"]["records"] for a, j in finished.items()} == live
-                    attempts = dict(store.execute("SELECT job_id, attempts FROM jobs").fetchall())
+                    attempts = dict(store.execute("SELECT job_id, attempts FROM jobs WHERE kind = 'scan'").fetchall())
                     # the killed worker's job was taken again by the other one; every other job ran once
                     assert attempts == {j: (2 if j == victim else 1) for j in jobs.values()}
                     # one scan per job: the killed attempt wrote nothing
