@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -42,9 +43,12 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _timed(*args: str, env: dict[str, str] | None = None) -> float:
+    """Seconds the command reports for its work (`… in 1.4 s`), else its whole run."""
     t0 = time.perf_counter()
-    _cli(*args, env=env)
-    return time.perf_counter() - t0
+    done = _cli(*args, env=env)
+    wall = time.perf_counter() - t0
+    said = re.findall(r" in (\d+(?:\.\d+)?) s", done.stderr)
+    return float(said[-1]) if said else wall
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
@@ -155,7 +159,7 @@ def main() -> None:
                     "scan": _timed("scan", "--entity", "contact", "--account", "bench", "--db", db, "-q",
                                    env=_env())}
             n = args.contacts
-            print(f"{n:,} contacts, one account (CLI, whole process):")
+            print(f"{n:,} contacts, one account (CLI; import: the whole process, scan: as `scan` reports it):")
             for name, t in times.items():
                 print(f"  {name:8}  import {t['import']:.1f} s ({1e6 * t['import'] / n:.0f} µs/record)   "
                       f"scan {t['scan']:.1f} s ({1e6 * t['scan'] / n:.0f} µs/record)")

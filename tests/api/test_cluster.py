@@ -139,3 +139,24 @@ def test_four_accounts_scan_at_once_and_a_killed_worker_s_job_finishes_once(tmp_
         on_postgres, on_duckdb = pairs_and_groups(url, account), pairs_and_groups(db, account)
         assert on_postgres[0] and on_postgres[1], f"{account}: no pairs or groups"
         assert on_postgres == on_duckdb, account
+
+
+def test_several_api_workers_need_postgresql(tmp_path):
+    done = crm_dedup("serve", "--workers", "2", "--db", str(tmp_path / "one.duckdb"), env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--workers above 1 needs the PostgreSQL store: set CRM_DEDUP_DATABASE_URL" in done.stderr
+
+
+def test_a_worker_needs_postgresql(tmp_path):
+    done = crm_dedup("worker", "--db", str(tmp_path / "one.duckdb"), env=clean_env(), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "a worker needs the PostgreSQL store" in done.stderr
+
+
+def test_db_upgrade_brings_either_store_to_the_newest_schema(tmp_path, postgres_server):
+    for target in (str(tmp_path / "one.duckdb"), postgres_server.new_database()):
+        done = crm_dedup("db", "upgrade", "--db", target, env=clean_env(), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        with open_store(target) as store:
+            version = store.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        assert f"is at schema version {version}" in done.stderr and version >= 1
