@@ -68,9 +68,9 @@ class Worker(JobRunner):
         if not isinstance(services.store, PostgresStore):
             raise CrmDedupError("job workers need the PostgreSQL store: set CRM_DEDUP_DATABASE_URL")
         self.store: PostgresStore = services.store
-        self.name = name or worker_name()
-        self.lease_seconds = lease_seconds
-        self.poll_seconds = poll_seconds
+        self.name: str = name or worker_name()
+        self.lease_seconds: float = lease_seconds
+        self.poll_seconds: float = poll_seconds
 
     def run(self, stop: threading.Event, *, max_jobs: int | None = None) -> int:
         """Work until `stop` is set (or `max_jobs` ran); returns how many jobs this worker ran."""

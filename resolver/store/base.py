@@ -1,7 +1,7 @@
 """What the store's parts share: `load_sql`, the migrations and `StoreBase`, the members of a store they run on.
 
 The parts (decisions, results, jobs) are written once for both backends: their SQL is the common
-ground of DuckDB and PostgreSQL, with `?` and `$name` parameters. A backend's `execute` runs it as
+ground of DuckDB and PostgreSQL, with `?` and `$name` parameters. A backend's `_execute` runs it as
 its engine wants it (PostgreSQL: `%s` placeholders, and `sql/postgres/<name>.sql` in place of
 `sql/<name>.sql` where the two engines differ). Rows are inserted in bulk with `_insert_arrow`.
 """
@@ -93,7 +93,7 @@ class StoreBase(Protocol):
 
     dialect: str
 
-    def execute(self, sql: str, params: Params = None, *, step: str = "") -> Any: ...
+    def _execute(self, sql: str, params: Params = None, *, step: str = "") -> Any: ...
 
     def _dicts(self, sql: str, params: Sequence[Any] | dict[str, Any], *, step: str) -> list[dict[str, Any]]: ...
 
@@ -103,7 +103,7 @@ class StoreBase(Protocol):
 
     def _lock_account(self, account_id: str) -> None: ...
 
-    def transaction(self) -> AbstractContextManager[Connection]: ...
+    def _transaction(self) -> AbstractContextManager[Connection]: ...
 
     def record_details(self, account_id: str, entity: Entity, record_ids: Sequence[str]
                        ) -> dict[str, dict[str, Any]]: ...
@@ -119,11 +119,11 @@ def migrate(store: StoreBase, *, lock: str = "") -> int:
     `lock` is a statement run first in each transaction that keeps two processes from migrating at
     once (PostgreSQL's advisory lock); the version is read again under it.
     """
-    store.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, name VARCHAR NOT NULL, "
+    store._execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, name VARCHAR NOT NULL, "
                   "applied_at TIMESTAMPTZ NOT NULL)", step="schema_version")
     version = 0
     for number, name, sql in migrations(store.dialect):
-        with store.transaction() as con:
+        with store._transaction() as con:
             if lock:
                 con.execute(lock)
             row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()

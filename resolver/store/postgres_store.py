@@ -35,7 +35,7 @@ from psycopg_pool import ConnectionPool
 
 from resolver.entities import EntitySpec, ExtraField
 from resolver.errors import StoreError
-from resolver.records import Entity, Record
+from resolver.records import Entity, Group, Record
 from resolver.store.base import Params, dialect_sql, load_sql, migrate, sql_name
 from resolver.store.duckdb_store import (
     _ARROW_TYPES,
@@ -171,7 +171,7 @@ class PostgresStore(JobQueue, Store):
     def _cursor(self) -> Any:
         raise NotImplementedError("the PostgreSQL store has no DuckDB cursor")
 
-    def execute(self, sql: str, params: Params = None, *, step: str = "") -> _Result:  # type: ignore[override]
+    def _execute(self, sql: str, params: Params = None, *, step: str = "") -> _Result:  # type: ignore[override]
         """Run one statement (inside this thread's transaction, if any); values only as parameters."""
         logger.debug("sql step %s", step or "-")
         try:
@@ -184,17 +184,17 @@ class PostgresStore(JobQueue, Store):
             raise StoreError(f"store query {step or 'failed'}: {exc}") from exc
 
     def _dicts(self, sql: str, params: Sequence[Any] | dict[str, Any], *, step: str) -> list[dict[str, Any]]:
-        cur = self.execute(sql, params, step=step)
+        cur = self._execute(sql, params, step=step)
         names = [d[0] for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     @contextmanager
-    def transaction(self) -> Iterator[_Tx]:  # type: ignore[override]
-        """All or nothing on one connection; a transaction inside another is a savepoint."""
+    def _transaction(self) -> Iterator[_Tx]:  # type: ignore[override]
+        """All or nothing on one connection, pinned to this thread until it commits; inside another
+        transaction of this thread it joins that one (as the DuckDB store's does)."""
         held = self._held()
         if held is not None:
-            with held.transaction():
-                yield _Tx(held)
+            yield _Tx(held)
             return
         with self._pool.connection() as conn:
             self._local.conn = conn
@@ -207,16 +207,16 @@ class PostgresStore(JobQueue, Store):
 
     def _lock_account(self, account_id: str) -> None:
         """The account's lock until the transaction ends: its writers in every process take turns."""
-        self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"account:{account_id}"],
+        self._execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"account:{account_id}"],
                      step="lock_account")
 
     def _stamp(self, account_id: str, entity: Entity) -> datetime:
         """The `ingested_at` of a write (inside its transaction): later than every stamp of the account's
         entity, and held under the entity's lock until commit, so stamps rise in commit order across
         processes and machines (one clock: the database server's)."""
-        self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"stamp:{account_id}:{entity}"],
+        self._execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"stamp:{account_id}:{entity}"],
                      step="lock_stamp")
-        row = self.execute(
+        row = self._execute(
             "SELECT greatest(clock_timestamp(), (SELECT max(ingested_at) + interval '1 microsecond' FROM records "
             "WHERE account_id = ? AND entity = ?))", [account_id, entity], step="stamp").fetchone()
         stamp: datetime = row[0]
@@ -226,7 +226,7 @@ class PostgresStore(JobQueue, Store):
         """COPY Arrow rows into `table` by column name, inside this thread's transaction."""
         conn = self._held()
         if conn is None:
-            with self.transaction():
+            with self._transaction():
                 self._insert_arrow(table, rows)
             return
         _copy(conn, table, rows)
@@ -240,7 +240,7 @@ class PostgresStore(JobQueue, Store):
             return
         finished = datetime.now(UTC) if status in ("done", "failed") else None
         done = status in ("done", "failed")
-        rows = self.execute(
+        rows = self._execute(
             "UPDATE jobs SET status = ?, percent = ?, finished_at = coalesce(?, finished_at), "
             "result = coalesce(?, result), error = coalesce(?, error), "
             "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
@@ -264,7 +264,7 @@ class PostgresStore(JobQueue, Store):
             raise StoreError(
                 f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
         try:
-            with self.transaction() as con:
+            with self._transaction() as con:
                 con.execute("CREATE TEMP TABLE stage (LIKE records INCLUDING DEFAULTS) ON COMMIT DROP")
                 _copy(con.conn, "stage", table)
                 con.execute("UPDATE stage SET ingested_at = ?", [self._stamp(account_id, spec.entity)])
@@ -274,15 +274,16 @@ class PostgresStore(JobQueue, Store):
                 con.execute("DELETE FROM record_keys AS k USING stage AS s WHERE k.account_id = s.account_id "
                             "AND k.entity = s.entity AND k.record_id = s.record_id")
                 con.execute(_record_keys_sql(spec))
+                con.execute("DROP TABLE stage")  # not only at commit: a caller's transaction may upsert again
         except (psycopg.Error, StoreError) as exc:
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
         self._analyze(len(records), "records", "record_keys")
         return len(records)
 
     def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
-                  groups: Sequence[dict[str, Any]]) -> None:
+                  groups: Sequence[Group]) -> None:
         super().save_scan(account_id=account_id, entity=entity, scan=scan, pairs=pairs, groups=groups)
-        self._analyze(pairs.num_rows + sum(len(g["members"]) for g in groups), "pairs", "groups", "group_members")
+        self._analyze(pairs.num_rows + sum(len(g.record_ids) for g in groups), "pairs", "groups", "group_members")
 
     def _analyze(self, rows: int, *tables: str) -> None:
         """Fresh planner statistics after a bulk write: a table that just grew from nothing to thousands of
@@ -290,7 +291,7 @@ class PostgresStore(JobQueue, Store):
         if rows < _ANALYZE_ROWS or self._held() is not None:
             return
         try:
-            self.execute(f"ANALYZE {', '.join(tables)}", step="analyze")
+            self._execute(f"ANALYZE {', '.join(tables)}", step="analyze")
         except StoreError as exc:  # statistics are an optimisation: the write itself is done
             logger.warning("ANALYZE %s failed: %s", ", ".join(tables), exc)
 

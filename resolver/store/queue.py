@@ -58,7 +58,7 @@ class JobQueue(StoreBase):
 
         Returns job_id, account_id, kind, entity, attempts.
         """
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute(_CLAIM_LOCK)
             now = datetime.now(UTC)
             con.execute("UPDATE jobs SET status = 'failed', finished_at = ?, error = replace(?, '{n}', "
@@ -78,7 +78,7 @@ class JobQueue(StoreBase):
 
     def renew_lease(self, job_id: str, worker: str, lease_seconds: float) -> bool:
         """The heartbeat: push the lease on; False when the job is no longer this worker's."""
-        rows = self.execute(
+        rows = self._execute(
             "UPDATE jobs SET lease_until = clock_timestamp() + make_interval(secs => ?) WHERE job_id = ? "
             "AND worker = ? AND status = 'running' RETURNING job_id", [lease_seconds, job_id, worker],
             step="renew_lease").fetchall()
@@ -95,12 +95,12 @@ class JobQueue(StoreBase):
         if lease is None:
             return
         job_id, worker = lease
-        row = self.execute("SELECT 1 FROM jobs WHERE job_id = ? AND worker = ? AND status = 'running' FOR UPDATE",
+        row = self._execute("SELECT 1 FROM jobs WHERE job_id = ? AND worker = ? AND status = 'running' FOR UPDATE",
                            [job_id, worker], step="check_lease").fetchone()
         if row is None:
             raise LeaseLost(f"job {job_id} is no longer leased to {worker}")
 
     def queue_counts(self) -> dict[str, int]:
         """Jobs by status over every account (the workers' and the bench's view)."""
-        rows = self.execute("SELECT status, count(*) FROM jobs GROUP BY status", step="queue_counts").fetchall()
+        rows = self._execute("SELECT status, count(*) FROM jobs GROUP BY status", step="queue_counts").fetchall()
         return {str(s): int(n) for s, n in rows}

@@ -38,7 +38,7 @@ def start_worker(env: dict[str, str], cwd: Path, n: int) -> subprocess.Popen[str
 def pairs_and_groups(target: str | Path, account: str) -> tuple[list[tuple], list[tuple]]:
     """An account's last-scan pairs (ids, probability to 9 places) and groups export rows, as a store holds them."""
     with open_store(target) as store:
-        pairs = store.execute("SELECT left_id, right_id, match_probability FROM pairs WHERE account_id = ? "
+        pairs = store._execute("SELECT left_id, right_id, match_probability FROM pairs WHERE account_id = ? "
                               "AND entity = 'contact' ORDER BY left_id, right_id", [account]).fetchall()
         groups = store.groups_export(account, "contact")
     return ([(a, b, round(p, 9)) for a, b, p in pairs],
@@ -91,7 +91,7 @@ def test_four_accounts_scan_at_once_and_a_killed_worker_s_job_finishes_once(tmp_
                     victim = killed = None
                     deadline = time.monotonic() + DEADLINE_S
                     while victim is None and time.monotonic() < deadline:
-                        rows = store.execute("SELECT job_id, worker FROM jobs WHERE status = 'running' "
+                        rows = store._execute("SELECT job_id, worker FROM jobs WHERE status = 'running' "
                                              "AND percent > 0 ORDER BY percent DESC LIMIT 1").fetchall()
                         if rows:
                             victim, holder = rows[0]
@@ -113,11 +113,11 @@ def test_four_accounts_scan_at_once_and_a_killed_worker_s_job_finishes_once(tmp_
                     assert {a: j["status"] for a, j in finished.items()} == dict.fromkeys(ACCOUNTS, "done"), finished
                     live = {a: store.count_records(a, "contact") for a in ACCOUNTS}
                     assert {a: j["result"]["records"] for a, j in finished.items()} == live
-                    attempts = dict(store.execute("SELECT job_id, attempts FROM jobs WHERE kind = 'scan'").fetchall())
+                    attempts = dict(store._execute("SELECT job_id, attempts FROM jobs WHERE kind = 'scan'").fetchall())
                     # the killed worker's job was taken again by the other one; every other job ran once
                     assert attempts == {j: (2 if j == victim else 1) for j in jobs.values()}
                     # one scan per job: the killed attempt wrote nothing
-                    assert store.execute("SELECT count(*) FROM scans").fetchone()[0] == len(ACCOUNTS)
+                    assert store._execute("SELECT count(*) FROM scans").fetchone()[0] == len(ACCOUNTS)
                 # the feedback export of the CLI works beside the running service too
                 done = crm_dedup("feedback", "export", "--account", "north", env=env, cwd=tmp_path)
                 assert (done.returncode, done.stdout) == (0, ""), done.stderr
@@ -158,5 +158,5 @@ def test_db_upgrade_brings_either_store_to_the_newest_schema(tmp_path, postgres_
         done = crm_dedup("db", "upgrade", "--db", target, env=clean_env(), cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         with open_store(target) as store:
-            version = store.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+            version = store._execute("SELECT max(version) FROM schema_version").fetchone()[0]
         assert f"is at schema version {version}" in done.stderr and version >= 1

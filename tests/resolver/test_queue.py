@@ -22,7 +22,7 @@ def queue(postgres_server) -> Iterator[PostgresStore]:
 
 def expire(store: PostgresStore, job_id: str) -> None:
     """As if the worker holding the job died a lease ago."""
-    store.execute("UPDATE jobs SET lease_until = clock_timestamp() - interval '1 second' WHERE job_id = ?", [job_id])
+    store._execute("UPDATE jobs SET lease_until = clock_timestamp() - interval '1 second' WHERE job_id = ?", [job_id])
 
 
 def finish(store: PostgresStore, claimed: dict) -> None:

@@ -7,16 +7,12 @@ import argparse
 import gc
 import os
 import signal
-import sys
 import threading
 from typing import Any
 
+from api.cli.common import err
 from api.settings import Settings
 from resolver.store import open_store
-
-
-def _err(line: str) -> None:
-    sys.stderr.write(line + "\n")
 
 
 def _positive(text: str) -> int:
@@ -37,7 +33,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the schema migrations the store lacks (both stores also do this when they open)."""
     with open_store(settings.store_target) as store:
         version = store.migrate()
-        _err(f"store {store.path} is at schema version {version}")
+        err(f"store {store.path} is at schema version {version}")
     return 0
 
 
@@ -47,7 +43,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from api.worker import Worker
 
     if settings.database_url is None:
-        _err("crm-dedup: error: a worker needs the PostgreSQL store: set CRM_DEDUP_DATABASE_URL (or --db postgresql://…)")
+        err("crm-dedup: error: a worker needs the PostgreSQL store: set CRM_DEDUP_DATABASE_URL (or --db postgresql://…)")
         return 2
     gc.enable()  # main() pauses the cyclic GC for short batch runs; a worker runs for days
     services = Services.open(settings)
@@ -55,13 +51,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     previous = {sig: signal.signal(sig, lambda s, f: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         worker = Worker(services, lease_seconds=args.lease_seconds, poll_seconds=args.poll_seconds)
-        _err(f"crm-dedup worker {worker.name} on {services.store.path}")
+        err(f"crm-dedup worker {worker.name} on {settings.store_name}")
         ran = worker.run(stop, max_jobs=args.max_jobs)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         services.close()
-    _err(f"crm-dedup worker stopped after {ran} job(s)")
+    err(f"crm-dedup worker stopped after {ran} job(s)")
     return 0
 
 
@@ -71,7 +67,7 @@ def serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     if settings.database_url is None:
-        _err("crm-dedup: error: --workers above 1 needs the PostgreSQL store: set CRM_DEDUP_DATABASE_URL "
+        err("crm-dedup: error: --workers above 1 needs the PostgreSQL store: set CRM_DEDUP_DATABASE_URL "
              "(a DuckDB file is written by one process)")
         return 2
     # the worker processes read their settings from the environment: hand down what the flags set
@@ -81,10 +77,10 @@ def serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     gc.enable()
     with open_store(settings.store_target):  # opened (and migrated) once: a bad URL stops here, in one line
         pass
-    _err(f"crm-dedup API on http://{args.host}:{args.port} with {args.workers} workers, store {settings.store_name}")
+    err(f"crm-dedup API on http://{args.host}:{args.port} with {args.workers} workers, store {settings.store_name}")
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level="info" if args.verbose else "warning")
-    _err("crm-dedup API stopped")
+    err("crm-dedup API stopped")
     return 0
 
 
