@@ -11,10 +11,14 @@ PORT   ?= 8000
 
 install: $(STAMP)
 
-# The browser tests drive Debian's chromium (Playwright's own download needs the internet).
+# The browser tests drive Debian's chromium (Playwright's own download needs the internet). The PostgreSQL
+# store's tests start their own throwaway server from Debian's postgresql (its binaries are in
+# /usr/lib/postgresql/<version>/bin, not on PATH).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
@@ -42,6 +46,7 @@ bench: install                    ## accuracy, speed, memory and hardening numbe
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_learning.py
 	$(BIN)/python bench/bench_hardening.py
+	$(BIN)/python bench/bench_postgres.py
 	$(BIN)/python bench/bench_fuzz.py --minutes 10
 
 models: install                   ## retrain the shipped default models on generated data

@@ -11,7 +11,7 @@ from api.settings import Settings
 from resolver.candidates import Checker
 from resolver.linkage import Model, load_model
 from resolver.records import ENTITIES, Entity
-from resolver.store import Persistence, Store
+from resolver.store import Persistence, open_store
 from training.serving import REGISTRY, SHIPPED, ModelResolver, ModelSource, Refusal, ServedModel
 
 __all__ = ["REGISTRY", "SHIPPED", "ModelSource", "Refusal", "ServedModel", "Services"]
@@ -37,7 +37,7 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings, metrics: Metrics | None = None) -> Services:
-        store = Store(settings.db)
+        store = open_store(settings.store_target, max_connections=settings.db_pool_size)
         models = {e: load_model(e, settings.models_dir) for e in ENTITIES}
         return cls(settings=settings, store=store, models=models, checker=Checker(store, models), metrics=metrics)
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from resolver.store.postgres_store import redacted
+
 # The widget runs inside the account's amoCRM page, so the browser sends that page's origin.
 AMOCRM_ORIGIN_REGEX = r"https://[a-z0-9-]+\.amocrm\.(ru|com)"
 
@@ -21,6 +23,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_DEDUP_", extra="ignore")
 
     db: Path = Field(default=Path("var/crm-dedup.duckdb"), description="DuckDB store file (CRM_DEDUP_DB)")
+    database_url: str | None = Field(
+        default=None, description="postgresql://user:password@host:port/db: the shared PostgreSQL store of several "
+        "API and job workers (CRM_DEDUP_DATABASE_URL); unset = the DuckDB file `db`")
+    db_pool_size: int = Field(default=8, ge=1, le=200, description="PostgreSQL connections one process opens at most")
     models_dir: Path | None = Field(default=None, description="model directory; None = shipped defaults")
     jwt_secret: str | None = Field(
         default=None, description="the amoCRM integration's secret: verifies the widget's X-Auth-Token (HS256)")
@@ -72,6 +78,25 @@ class Settings(BaseSettings):
         if str(value) != ":memory:" and value.exists() and value.is_dir():
             raise ValueError(f"CRM_DEDUP_DB={value} is a directory; give a file path such as var/crm-dedup.duckdb")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgres(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("CRM_DEDUP_DATABASE_URL must start with postgresql:// (unset it to use the DuckDB file)")
+        return value
+
+    @property
+    def store_target(self) -> str | Path:
+        """What `resolver.store.open_store` opens: the PostgreSQL URL when set, else the DuckDB file."""
+        return self.database_url or self.db
+
+    @property
+    def store_name(self) -> str:
+        """The store as messages name it: the database URL without its password, else the DuckDB file."""
+        return redacted(self.database_url) if self.database_url else str(self.db)
 
     @field_validator("jwt_secret")
     @classmethod

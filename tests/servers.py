@@ -78,14 +78,15 @@ def wait_until_answers(process: subprocess.Popen[str], url: str, log: Path, *,
 
 
 @contextmanager
-def served(db: Path, *, env: dict[str, str], cwd: Path) -> Iterator[Served]:
-    """`python -m api.cli serve` on a free port, up once /healthz answers; killed on the way out if still up."""
+def served(db: Path | str, *, env: dict[str, str], cwd: Path, args: tuple[str, ...] = ()) -> Iterator[Served]:
+    """`python -m api.cli serve` on a free port (`db`: a DuckDB file or a PostgreSQL URL; `args`: more flags,
+    e.g. --workers 2), up once /healthz answers; killed on the way out if still up."""
     port = free_port()
     log = cwd / f"serve-{port}.log"
     with log.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
-            env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--db", str(db),
+             *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     server = Served(f"http://127.0.0.1:{port}", process, log)
     try:
         wait_until_answers(process, f"{server.url}/healthz", log)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import tempfile
 from dataclasses import dataclass, replace
@@ -56,7 +57,12 @@ def registered_name(account_id: str, entity: Entity) -> str:
 
 
 def artifact_root_for(tracking_uri: str) -> Path | None:
-    """Artifacts beside a local sqlite store (`var/mlflow.db` -> `var/mlruns`); None: the server decides."""
+    """Where new experiments keep their artifacts: CRM_DEDUP_MLFLOW_ARTIFACT_ROOT when set (a directory every
+    worker reaches, for a tracking store on PostgreSQL), else beside a local sqlite store (`var/mlflow.db` ->
+    `var/mlruns`); None: the tracking server decides."""
+    shared = os.environ.get("CRM_DEDUP_MLFLOW_ARTIFACT_ROOT")
+    if shared:
+        return Path(shared).resolve()
     if not tracking_uri.startswith("sqlite:///"):
         return None
     return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlruns"
@@ -64,8 +70,7 @@ def artifact_root_for(tracking_uri: str) -> Path | None:
 
 def store_exists(tracking_uri: str) -> bool:
     """False for a local sqlite store that was never created: it can hold no champion yet."""
-    root = artifact_root_for(tracking_uri)
-    return root is None or Path(tracking_uri.removeprefix("sqlite:///")).exists()
+    return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).exists()
 
 
 @dataclass(frozen=True)

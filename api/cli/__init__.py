@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api.cli import cluster
 from api.cli.accounts import add_mlflow_user_parser, cmd_accounts_create, cmd_accounts_rotate_key, cmd_keys
 from api.cli.common import GROUPS_CSV_COLUMNS, MAX_PROBLEMS_SHOWN, err, port, probability
 from api.cli.feedback import cmd_feedback
@@ -21,6 +22,7 @@ from api.cli.serve import cmd_serve
 from api.settings import Settings
 from resolver.errors import CrmDedupError, InputError
 from resolver.records import ENTITIES
+from resolver.store import is_postgres_url
 
 __all__ = ["GROUPS_CSV_COLUMNS", "build_parser", "main"]
 
@@ -32,7 +34,8 @@ logger = logging.getLogger("crm_dedup.cli")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-dedup", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="DuckDB store file (default: env CRM_DEDUP_DB, else var/crm-dedup.duckdb)")
+    common.add_argument("--db", help="DuckDB store file or postgresql:// URL (default: env CRM_DEDUP_DATABASE_URL, "
+                        "else CRM_DEDUP_DB, else var/crm-dedup.duckdb)")
     common.add_argument("--models-dir", help="model directory (default: the shipped models)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     common.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
@@ -103,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="run the HTTP API")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=port, default=8000)
+    cluster.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
+    cluster.add_parsers(sub, common)
 
     p = sub.add_parser("train", parents=[common], help="retrain from the account's data and reviewers' decisions")
     p.add_argument("--account", required=True)
@@ -153,8 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         overrides: dict[str, Any] = {}
-        if args.db:
-            overrides["db"] = Path(args.db)
+        if args.db and is_postgres_url(args.db):
+            overrides["database_url"] = args.db
+        elif args.db:  # a file named on the command line wins over the environment's database
+            overrides.update(db=Path(args.db), database_url=None)
         if args.models_dir:
             overrides["models_dir"] = Path(args.models_dir)
         settings = Settings(**overrides)

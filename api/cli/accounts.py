@@ -10,7 +10,7 @@ from typing import Any
 from api.cli.common import err
 from api.settings import Settings
 from resolver.errors import CrmDedupError, InputError
-from resolver.store import Store
+from resolver.store import Store, open_store
 
 _LOCKED = "Could not set lock"  # DuckDB's words when another process (a running server) holds the file
 
@@ -18,12 +18,12 @@ _LOCKED = "Could not set lock"  # DuckDB's words when another process (a running
 def _accounts_store(settings: Settings) -> Store:
     """The store for `accounts` and `keys`; one a server holds says how to go through that server instead."""
     try:
-        return Store(settings.db)
+        return open_store(settings.store_target)
     except CrmDedupError as exc:
         if _LOCKED not in str(exc):
             raise
         raise CrmDedupError(
-            f"store {settings.db} is held by a running server (DuckDB lets one process open it); run the same "
+            f"store {settings.store_name} is held by a running server (DuckDB lets one process open it); run the same "
             "command through the server's admin API: add --url http://127.0.0.1:8000 (or set CRM_DEDUP_URL) "
             "with CRM_DEDUP_ADMIN_TOKEN set to the server's admin token") from None
 
@@ -73,7 +73,7 @@ def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
     else:
         with _accounts_store(settings) as store:
             key = create_account(store, args.name)
-    err(f"account {args.name!r} created in {url or settings.db}; its API key (shown once, store it now):")
+    err(f"account {args.name!r} created in {url or settings.store_name}; its API key (shown once, store it now):")
     sys.stdout.write(key + "\n")
     return 0
 
@@ -96,7 +96,7 @@ def cmd_accounts_rotate_key(args: argparse.Namespace, settings: Settings) -> int
     else:
         with _accounts_store(settings) as store:
             key = rotate_key(store, args.name)
-    err(f"account {args.name!r} in {url or settings.db} has a new API key (every other key of the account no "
+    err(f"account {args.name!r} in {url or settings.store_name} has a new API key (every other key of the account no "
          "longer works; shown once):")
     sys.stdout.write(key + "\n")
     return 0
@@ -112,7 +112,7 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     url = _server_url(args)
     account = args.account
     keys_path = f"/accounts/{quote(account, safe='')}/keys"
-    where = url or str(settings.db)
+    where = url or settings.store_name
     if args.keys_command == "create":
         if url:
             made = _admin_call(url, settings.admin_token, "POST", keys_path, {"label": args.label})

@@ -13,7 +13,7 @@ from api.settings import Settings
 from resolver.entities import spec_for
 from resolver.errors import InputError
 from resolver.records import Decision
-from resolver.store import Store
+from resolver.store import open_store
 
 FEEDBACK_EXPORT = "export"  # `crm-dedup feedback export`: the word that is not a file name
 
@@ -28,7 +28,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     from resolver.suppression import record_decisions
 
     decisions = _read_decisions(Path(args.file))
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         stored = record_decisions(store, args.account, decisions)
     err(f"stored {len(stored)} decisions of {args.file} in account {args.account!r} "
          f"(#{stored[0].seq}-#{stored[-1].seq}); the groups they touch are regrouped")
@@ -80,7 +80,7 @@ def _feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC
 
     check_out(args.out)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         decisions = store.decisions(args.account, spec_for(args.entity).entity if args.entity else None)
     lines = []
     for d in decisions:

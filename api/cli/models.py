@@ -11,7 +11,7 @@ from resolver.entities import spec_for
 from resolver.errors import InputError
 from resolver.linkage import load_model
 from resolver.records import ENTITIES, Entity
-from resolver.store import Store
+from resolver.store import open_store
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,12 +19,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from training.retrain import retrain
 
     entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         for entity in entities:
             if store.count_records(args.account, entity) < 2:
                 if args.entity:
-                    raise InputError.one(f"account {args.account!r} has too few {entity} records in {settings.db} "
-                                         "to train on; run `crm-dedup import` first")
+                    raise InputError.one(f"account {args.account!r} has too few {entity} records in "
+                                         f"{settings.store_name} to train on; run `crm-dedup import` first")
                 continue
             with progress_bar(f"training {entity} model", not args.quiet) as progress:
                 result = retrain(store, args.account, entity, tracking_uri=settings.mlflow_tracking_uri,

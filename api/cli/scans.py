@@ -13,7 +13,7 @@ from resolver.entities import spec_for
 from resolver.errors import InputError
 from resolver.records import ENTITIES, Entity
 from resolver.scan import ingest
-from resolver.store import Store
+from resolver.store import Store, open_store
 
 
 def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,24 +39,24 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     entity: Entity = spec_for(args.entity).entity
     extras = extra_fields(args.field)
     records = read_file(args, entity, extras)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         with progress_bar("importing", not args.quiet) as progress:
             n = ingest(store, account_id=args.account, entity=entity, records=records, progress=progress)
         if extras:
             store.set_extra_fields(args.account, entity, extras)
         total = store.count_records(args.account, entity)
-    err(f"imported {n} {entity} records into account {args.account} ({total} live {entity}s) in {settings.db}")
+    err(f"imported {n} {entity} records into account {args.account} ({total} live {entity}s) in {settings.store_name}")
     return 0
 
 
 def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     entities: list[Entity] = [spec_for(args.entity).entity] if args.entity else list(ENTITIES)
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         for entity in entities:
             t0 = time.perf_counter()
             if store.count_records(args.account, entity) == 0:
                 if args.entity:
-                    raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.db}; "
+                    raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.store_name}; "
                                          "run `crm-dedup import` first")
                 continue
             result = scan_one(store, settings, args.account, entity, threshold=args.threshold,
@@ -68,9 +68,9 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_groups(args: argparse.Namespace, settings: Settings) -> int:
     check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         if store.last_scan(args.account, entity) is None:
-            raise InputError.one(f"account {args.account!r} has no {entity} scan in {settings.db}; "
+            raise InputError.one(f"account {args.account!r} has no {entity} scan in {settings.store_name}; "
                                  "run `crm-dedup scan` first")
         rows = store.groups_export(args.account, entity)
     emit_groups(rows, args.out)
@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from resolver.ingest import read_amocrm
     from training.synthetic import SyntheticGenerator, generate_companies, generate_contacts
 
-    with Store(settings.db) as store:
+    with open_store(settings.store_target) as store:
         runs: list[tuple[Entity, SyntheticGenerator, int]] = [
             ("contact", generate_contacts, args.contacts), ("company", generate_companies, args.companies)]
         for entity, gen, n in runs:
@@ -95,11 +95,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             summary(result, rows, None, time.perf_counter() - t0)
             _print_top_groups(rows, limit=args.show)
         key, note = _demo_key(store, args.account)
-    err(f"store: {settings.db} (account {args.account!r}); "
-         f"try: crm-dedup groups --db {settings.db} --account {args.account} --entity contact")
+    err(f"store: {settings.store_name} (account {args.account!r}); "
+         f"try: crm-dedup groups --db {settings.store_name} --account {args.account} --entity contact")
     url = f"http://{args.host}:{args.port}"
     sys.stdout.write(f"\nAPI key of account {args.account!r} ({note}): {key}\n"
-                     f"start the API: crm-dedup serve --db {settings.db} --host {args.host} --port {args.port}\n"
+                     f"start the API: crm-dedup serve --db {settings.store_name} --host {args.host} "
+                     f"--port {args.port}\n"
                      f'then: curl -H "Authorization: Bearer {key}" "{url}/v1/groups?entity=contacts"\n'
                      f"or review the groups in a browser: {url}/ui/#key={key}\n")
     return 0

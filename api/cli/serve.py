@@ -6,6 +6,7 @@ import argparse
 import gc
 import signal
 
+from api.cli.cluster import serve_workers
 from api.cli.common import err
 from api.settings import Settings
 
@@ -19,6 +20,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # Open the store and models once up front: a locked store or a broken model then stops here
     # with one line on stderr, instead of inside uvicorn's lifespan with a traceback.
+    if args.workers > 1:
+        return serve_workers(args, settings)
     Services.open(settings).close()
     # main() pauses the cyclic GC for short batch runs; a server runs for days and must collect.
     gc.enable()
@@ -28,7 +31,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     stopped: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda sig, frame: stopped.append(sig))
     err(f"crm-dedup API on http://{args.host}:{args.port} (docs at http://{args.host}:{args.port}/docs), "
-         f"store {settings.db}")
+         f"store {settings.store_name}")
     try:
         uvicorn.run(create_app(settings), host=args.host, port=args.port,
                     log_level="info" if args.verbose else "warning")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from api.deps import AccountDep, ServicesDep
 from api.jobs import JobRunner
 from api.schemas import JobOut, ScanRequest, problem_responses
+from api.worker import runner_for
 from resolver.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -27,7 +28,7 @@ def job_runner(request: Request, services: ServicesDep) -> JobRunner:
         with _CREATE_LOCK:
             runner = getattr(request.app.state, "jobs", None)
             if runner is None:
-                runner = JobRunner(services)
+                runner = runner_for(services)  # queue-only on PostgreSQL: `crm-dedup worker` runs the jobs
                 runner.start()
                 request.app.state.jobs = runner
     return runner

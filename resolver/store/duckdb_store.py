@@ -25,7 +25,7 @@ from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normali
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
 from resolver.store.accounts import AccountStore
-from resolver.store.base import load_sql
+from resolver.store.base import STORE_ERRORS, load_sql, migrate
 from resolver.store.decisions import DecisionStore
 from resolver.store.jobs import JobStore
 from resolver.store.results import ResultStore
@@ -78,7 +78,16 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._last_stamp: datetime | None = None
-        self._con.execute(load_sql("schema"))
+        self.migrate()
+
+    dialect = "duckdb"
+
+    def migrate(self) -> int:
+        """Apply the schema migrations this store lacks (`crm-dedup db upgrade`; also on open): its version."""
+        try:
+            return migrate(self)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot migrate store {self.path}: {exc}") from exc
 
     def close(self) -> None:
         for cur in self._cursors:
@@ -120,12 +129,12 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def _stamp(self) -> datetime:
+    def _stamp(self, account_id: str, entity: Entity) -> datetime:
         """The `ingested_at` of a write, taken inside its transaction: strictly increasing in commit order.
 
         The check's in-memory index reads the rows stamped after the newest it has seen; a stamp
         taken before the writer lock (or a clock stepping back) could commit behind one already
-        seen and stay invisible to it.
+        seen and stay invisible to it. One process writes a DuckDB file, so one clock orders all stamps.
         """
         with self._lock:
             now = datetime.now(UTC)
@@ -133,6 +142,18 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
                 now = self._last_stamp + timedelta(microseconds=1)
             self._last_stamp = now
             return now
+
+    def _lock_account(self, account_id: str) -> None:
+        """Nothing to do: the writers of a DuckDB file take turns under `_lock` already."""
+
+    def _insert_arrow(self, table: str, rows: pa.Table) -> None:
+        """Insert Arrow rows into `table` by column name, inside the caller's transaction (one statement)."""
+        con = self._cursor()
+        con.register("incoming", rows)
+        try:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+        finally:
+            con.unregister("incoming")
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -168,7 +189,7 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
         try:
             with self._transaction():
                 yield
-        except duckdb.Error as exc:
+        except STORE_ERRORS as exc:
             raise StoreError(f"store transaction failed, nothing was written: {exc}") from exc
 
     def ping(self) -> None:
@@ -203,7 +224,7 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
                     "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow QUALIFY row_number() OVER "
                     "(PARTITION BY account_id, entity, record_id ORDER BY updated_at DESC NULLS LAST) = 1")
                 con.unregister("stage_arrow")
-                con.execute("UPDATE stage SET ingested_at = ?", [self._stamp()])
+                con.execute("UPDATE stage SET ingested_at = ?", [self._stamp(account_id, spec.entity)])
                 con.execute("ALTER TABLE stage ADD COLUMN merged_into VARCHAR")
                 con.execute(load_sql("keep_merged_marks"))
                 con.execute(load_sql("upsert_records"), {"skew_seconds": MAX_FUTURE_SKEW.total_seconds()})
@@ -237,28 +258,12 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
                     f"CREATE OR REPLACE TEMP TABLE scan_base AS SELECT record_id AS unique_id, {cols}, extra "
                     "FROM records WHERE account_id = ? AND entity = ? AND NOT deleted AND merged_into IS NULL",
                     [account_id, spec.entity])
-                query = "SELECT b.* EXCLUDE (extra), b.extra"
-                joins = ""
-                for i, col in enumerate(spec.frequency_columns):
-                    freq = load_sql("value_frequency").replace("{col}", col).replace("{name_col}", spec.name_column)
-                    cur.execute(f"CREATE OR REPLACE TEMP TABLE freq_{i} AS {freq}",
-                                {"rare_max": RARE_MAX, "few_max": FEW_MAX})
-                    query += f", f{i}.{col}_rare, f{i}.{col}_few"
-                    joins += f" LEFT JOIN freq_{i} AS f{i} USING (unique_id)"
-                table = cur.sql(f"{query} FROM scan_base AS b{joins} ORDER BY b.unique_id").to_arrow_table()
-                for i in range(len(spec.frequency_columns)):
-                    cur.execute(f"DROP TABLE freq_{i}")
-                cur.execute("DROP TABLE scan_base")
+                table = scan_table(cur, spec)
             except duckdb.Error as exc:
                 raise StoreError(f"store query scan_input: {exc}") from exc
             finally:
                 cur.close()
-        extra_col = table.column("extra").to_pylist()
-        table = table.drop_columns(["extra"])
-        for ef in extras:
-            values = [normalize_extra(ef.kind, dict(m or {}).get(ef.name)) for m in extra_col]
-            table = table.append_column(ef.column, pa.array(values, pa.string()))
-        return table
+        return with_extras(table, extras)
 
     def record_details(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Display and merge-plan fields of the given records, by record_id."""
@@ -337,11 +342,38 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore):
             with self._transaction() as con:
                 found = con.execute("UPDATE records SET deleted = true, ingested_at = ? WHERE account_id = ? "
                                     "AND entity = ? AND record_id = ? RETURNING record_id",
-                                    [self._stamp(), *key]).fetchall()
+                                    [self._stamp(account_id, entity), *key]).fetchall()
                 con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? AND record_id = ?", key)
-        except duckdb.Error as exc:
+        except STORE_ERRORS as exc:
             raise StoreError(f"store query mark_deleted: {exc}") from exc
         return bool(found)
+
+
+def scan_table(cur: duckdb.DuckDBPyConnection, spec: EntitySpec) -> pa.Table:
+    """The temp table `scan_base` (unique_id, the spec's columns, extra) on `cur` as the linkage input, with
+    the frequency columns (value_frequency.sql) added; drops its temp tables. Both stores score in DuckDB."""
+    query = "SELECT b.* EXCLUDE (extra), b.extra"
+    joins = ""
+    for i, col in enumerate(spec.frequency_columns):
+        freq = load_sql("value_frequency").replace("{col}", col).replace("{name_col}", spec.name_column)
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE freq_{i} AS {freq}", {"rare_max": RARE_MAX, "few_max": FEW_MAX})
+        query += f", f{i}.{col}_rare, f{i}.{col}_few"
+        joins += f" LEFT JOIN freq_{i} AS f{i} USING (unique_id)"
+    table = cur.sql(f"{query} FROM scan_base AS b{joins} ORDER BY b.unique_id").to_arrow_table()
+    for i in range(len(spec.frequency_columns)):
+        cur.execute(f"DROP TABLE freq_{i}")
+    cur.execute("DROP TABLE scan_base")
+    return table
+
+
+def with_extras(table: pa.Table, extras: Sequence[ExtraField]) -> pa.Table:
+    """`table` without its `extra` map, with an `x_<name>` column per extra field, normalized."""
+    extra_col = table.column("extra").to_pylist()
+    table = table.drop_columns(["extra"])
+    for ef in extras:
+        values = [normalize_extra(ef.kind, dict(m or {}).get(ef.name)) for m in extra_col]
+        table = table.append_column(ef.column, pa.array(values, pa.string()))
+    return table
 
 
 def _record_keys_sql(spec: EntitySpec) -> str:

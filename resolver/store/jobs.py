@@ -10,6 +10,8 @@ from typing import Any
 from resolver.records import Entity
 from resolver.store.base import StoreBase
 
+_JOB_COLUMNS = "job_id, kind, entity, status, percent, created_at, finished_at, result, error"
+
 
 class JobStore(StoreBase):
     """The part of `Store` holding jobs: status, percent done, result or error."""
@@ -17,8 +19,9 @@ class JobStore(StoreBase):
     def create_job(self, account_id: str, *, kind: str, entity: Entity | None) -> dict[str, Any]:
         """A new `queued` job of the account; returns it as `job` does."""
         job_id = uuid.uuid4().hex
-        self._execute("INSERT INTO jobs VALUES (?, ?, ?, ?, 'queued', 0, ?, NULL, NULL, NULL)",
-                     [job_id, account_id, kind, entity, datetime.now(UTC)], step="create_job")
+        self._execute("INSERT INTO jobs (job_id, account_id, kind, entity, status, percent, created_at) "
+                      "VALUES (?, ?, ?, ?, 'queued', 0, ?)",
+                      [job_id, account_id, kind, entity, datetime.now(UTC)], step="create_job")
         job = self.job(account_id, job_id)
         assert job is not None  # just written
         return job
@@ -31,6 +34,7 @@ class JobStore(StoreBase):
         insert are one transaction under the writers' lock, so two requests at once make one job.
         """
         with self._transaction():
+            self._lock_account(account_id)  # PostgreSQL: another process may be queueing the same job
             rows = self._dicts(
                 "SELECT job_id FROM jobs WHERE account_id = ? AND kind = ? AND status IN ('queued', 'running') "
                 "AND (?::VARCHAR IS NULL OR entity IS NULL OR entity = ?) ORDER BY created_at, job_id LIMIT 1",
@@ -43,7 +47,7 @@ class JobStore(StoreBase):
 
     def job(self, account_id: str, job_id: str) -> dict[str, Any] | None:
         """A job of the account (another account's job is None): status, percent, result (parsed), error."""
-        rows = self._dicts("SELECT * EXCLUDE (account_id) FROM jobs WHERE account_id = ? AND job_id = ?",
+        rows = self._dicts(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE account_id = ? AND job_id = ?",
                            [account_id, job_id], step="job")
         if not rows:
             return None

@@ -6,14 +6,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
 from resolver.explain import parse_contributions
 from resolver.merge_plan import plan_merge
 from resolver.records import Entity, Group, Pair
-from resolver.store.base import StoreBase, load_sql
+from resolver.store.base import STORE_ERRORS, StoreBase, load_sql
+
+_GROUP_COLUMNS = ("entity, group_id, scan_id, group_score, size, needs_review, review_reasons, status, survivor_id, "
+                  "merge_plan")
 
 
 class ResultStore(StoreBase):
@@ -45,9 +47,7 @@ class ResultStore(StoreBase):
             for table in ("pairs", "groups", "group_members"):
                 con.execute(f"DELETE FROM {table} WHERE account_id = ? AND entity = ?", params)
             for table, rows in (("pairs", pairs), ("groups", group_rows), ("group_members", member_rows)):
-                con.register("incoming", rows)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                con.unregister("incoming")
+                self._insert_arrow(table, rows)
             con.execute(
                 "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [account_id, entity, scan_id, scan["started_at"], scan["finished_at"], scan["model_version"],
@@ -115,9 +115,7 @@ class ResultStore(StoreBase):
                             "AND group_id IN (SELECT unnest(?::VARCHAR[]))", [account_id, entity, sorted(removed)])
             for table, new in zip(("groups", "group_members"), _group_tables(account_id, entity, scan_id, groups),
                                   strict=True):
-                con.register("incoming", new)
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                con.unregister("incoming")
+                self._insert_arrow(table, new)
 
     def groups_export(self, account_id: str, entity: Entity) -> list[dict[str, Any]]:
         """One row per grouped record of the last scan, best groups first (the groups CSV)."""
@@ -164,7 +162,7 @@ class ResultStore(StoreBase):
         With `survivor_id` the merge plan is made anew around that member (a reviewer's choice);
         InputError (field `survivor`) when it is not a member of the group.
         """
-        rows = self._dicts("SELECT * EXCLUDE (account_id) FROM groups WHERE account_id = ? AND group_id = ?",
+        rows = self._dicts(f"SELECT {_GROUP_COLUMNS} FROM groups WHERE account_id = ? AND group_id = ?",
                            [account_id, group_id], step="group")
         if not rows:
             return None
@@ -222,7 +220,7 @@ class ResultStore(StoreBase):
                 ids = [account_id, entity, absorbed]
                 con.execute("UPDATE records SET merged_into = ?, ingested_at = ? WHERE account_id = ? "
                             "AND entity = ? AND record_id IN (SELECT unnest(?::VARCHAR[]))",
-                            [survivor_id, self._stamp(), *ids])  # ingested_at: see mark_deleted
+                            [survivor_id, self._stamp(account_id, entity), *ids])  # ingested_at: see mark_deleted
                 con.execute("DELETE FROM record_keys WHERE account_id = ? AND entity = ? "
                             "AND record_id IN (SELECT unnest(?::VARCHAR[]))", ids)
                 con.execute("UPDATE groups SET status = 'merged', survivor_id = ? WHERE account_id = ? "
@@ -233,7 +231,7 @@ class ResultStore(StoreBase):
                     "SELECT record_id FROM records WHERE account_id = ? AND entity = ? AND merged_into = ? "
                     "AND record_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY record_id",
                     [account_id, entity, survivor_id, sorted(members)]).fetchall()]
-        except duckdb.Error as exc:
+        except STORE_ERRORS as exc:
             raise StoreError(f"store query record_merge: {exc}") from exc
         return {"group_id": group_id, "entity": entity, "status": "merged", "survivor_id": survivor_id,
                 "absorbed_ids": merged}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about its httpx 
 from api.app import create_app
 from api.cli import main
 from api.settings import Settings
+from api.worker import Worker
 from resolver.accounts import create_account
 from resolver.groups import mint_group_id
 from resolver.store import Store
@@ -73,30 +75,42 @@ def _no_crm_dedup_env(monkeypatch):
     clear_crm_dedup_env(monkeypatch)
 
 
-def open_api(path, **settings: Any) -> Iterator[Api]:
-    """The app on `path` with `settings`, started (lifespan) and stopped with its job runner."""
-    app = create_app(Settings(db=path, **settings))
+def open_api(path, database_url: str | None = None, **settings: Any) -> Iterator[Api]:
+    """The app on `path` (or on the PostgreSQL database `database_url`) with `settings`, started (lifespan)
+    and stopped with its job runner. On PostgreSQL the app only queues jobs: a job worker (api/worker.py,
+    the code `crm-dedup worker` runs) works beside it in a thread, on the app's store."""
+    app = create_app(Settings(db=path, database_url=database_url, **settings))
     with TestClient(app) as client:
+        stop = threading.Event()
+        worker = None
+        if database_url is not None:
+            services = app.state.services
+            worker = threading.Thread(target=Worker(services, poll_seconds=0.05).run, args=(stop,), daemon=True)
+            worker.start()
         try:
             yield Api(client)
         finally:
+            stop.set()
+            if worker is not None:
+                worker.join(JOB_TIMEOUT_S)
             runner = getattr(app.state, "jobs", None)
             if runner is not None:  # before the lifespan closes the store under it
                 runner.stop()
 
 
 @pytest.fixture
-def api(tmp_path) -> Iterator[Api]:
-    yield from open_api(tmp_path / "api.duckdb")
+def api(tmp_path, database_url) -> Iterator[Api]:
+    yield from open_api(tmp_path / "api.duckdb", database_url)
 
 
 @pytest.fixture
-def make_api(tmp_path) -> Iterator[Callable[..., Api]]:
-    """An app with settings of the test's own (`make_api(max_batch=2)`)."""
+def make_api(request, tmp_path, backend) -> Iterator[Callable[..., Api]]:
+    """An app with settings of the test's own (`make_api(max_batch=2)`), each on a store of its own."""
     opened: list[Iterator[Api]] = []
 
     def make(**settings: Any) -> Api:
-        gen = open_api(tmp_path / f"api{len(opened)}.duckdb", **settings)
+        url = request.getfixturevalue("postgres_server").new_database() if backend == "postgres" else None
+        gen = open_api(tmp_path / f"api{len(opened)}.duckdb", url, **settings)
         opened.append(gen)
         return next(gen)
 

@@ -12,9 +12,11 @@ import pytest
 
 from api.cli import GROUPS_CSV_COLUMNS
 from resolver.entities import CONTACT, ExtraField
-from resolver.store import Store
+from resolver.store import open_store
 from tests.api.conftest import cli
 from training.synthetic import generate_contacts, write_set
+
+pytestmark = pytest.mark.both_stores  # the commands that use a store run on a DuckDB file and on PostgreSQL
 
 FIXTURES = Path(__file__).parents[1] / "resolver" / "ingest" / "fixtures"
 GROUPS_HEADER = "group_id,record_id,group_score,is_survivor,needs_review"
@@ -72,8 +74,14 @@ def survivors(rows):
     return {r["record_id"] for r in rows if r["is_survivor"] == "1"}
 
 
+@pytest.fixture
+def db(tmp_path, database_url):
+    """The store the CLI is pointed at with --db: a DuckDB file, or the test's PostgreSQL database URL."""
+    return database_url or tmp_path / "crm.duckdb"
+
+
 def live_records(db, account="acme"):
-    with Store(db) as store:
+    with open_store(db) as store:
         return store.count_records(account, "contact")
 
 
@@ -125,8 +133,7 @@ def test_threshold_outside_0_1_is_refused(capsys, people_csv, threshold):
 
 # --- import, scan, groups -------------------------------------------------------------------------
 
-def test_import_scan_groups_give_what_dedupe_gives(capsys, tmp_path, people_csv):
-    db = tmp_path / "crm.duckdb"
+def test_import_scan_groups_give_what_dedupe_gives(capsys, tmp_path, db, people_csv):
     _, alone, _ = cli(capsys, "dedupe", people_csv, "--entity", "contact", *MAP)
 
     code, out, err = cli(capsys, "import", people_csv, "--entity", "contact", "--account", "acme", "--db", db, *MAP)
@@ -154,11 +161,10 @@ def test_import_scan_groups_give_what_dedupe_gives(capsys, tmp_path, people_csv)
     ],
     ids=["bad-date", "duplicate-id"],
 )
-def test_import_of_a_bad_file_writes_nothing(capsys, tmp_path, bad_row, message):
+def test_import_of_a_bad_file_writes_nothing(capsys, tmp_path, db, bad_row, message):
     rows = [PEOPLE[0], ["10", "Волкова Юлия", "+7 926 111-22-33", "", "", "01.03.2024"], bad_row,
             ["30", "Лебедева Татьяна", "+7 926 444-55-66", "", "", ""]]
     path = write_csv(tmp_path / "people.csv", rows)
-    db = tmp_path / "crm.duckdb"
 
     code, out, err = cli(capsys, "import", path, "--entity", "contact", "--account", "acme", "--db", db, *MAP)
 
@@ -196,8 +202,7 @@ NO_SCAN = "account 'acme' has no contact scan in {db}; run `crm-dedup scan` firs
     ],
     ids=["groups-on-empty-store", "groups-before-scan", "scan-before-import"],
 )
-def test_a_step_run_too_early_says_which_to_run(capsys, tmp_path, people_csv, imported, argv, message):
-    db = tmp_path / "crm.duckdb"
+def test_a_step_run_too_early_says_which_to_run(capsys, tmp_path, db, people_csv, imported, argv, message):
     if imported:
         assert cli(capsys, "import", people_csv, "--entity", "contact", "--account", "acme", "--db", db, *MAP)[0] == 0
     code, out, err = cli(capsys, *argv, "--account", "acme", "--db", db)
@@ -207,14 +212,13 @@ def test_a_step_run_too_early_says_which_to_run(capsys, tmp_path, people_csv, im
 
 # --- extra fields and configuration ---------------------------------------------------------------
 
-def test_extra_fields_are_kept_per_account_and_used_by_scan(capsys, tmp_path, people_csv):
-    db = tmp_path / "crm.duckdb"
+def test_extra_fields_are_kept_per_account_and_used_by_scan(capsys, tmp_path, db, people_csv):
     code, _, err = cli(capsys, "import", people_csv, "--entity", "contact", "--account", "acme", "--db", db, *MAP,
                        "--field", "birthday:date:Дата рождения")
     assert code == 0, err
 
     birthday = ExtraField("birthday", "date", "Дата рождения")
-    with Store(db) as store:
+    with open_store(db) as store:
         assert store.extra_fields("acme", "contact") == [birthday]
         table = store.scan_input("acme", CONTACT, [birthday])
     got = dict(zip(table.column("unique_id").to_pylist(), table.column("x_birthday").to_pylist(), strict=True))

@@ -20,6 +20,8 @@ from tests.api.conftest import (
     require_route,
 )
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 SECRET = "amo-integration-secret-" + "k" * 41
 AMO_ACCOUNT = "29085955"
 

@@ -4,6 +4,8 @@ import pytest
 
 from tests.api.conftest import ORLOV, ORLOV_GROUP, PETROV_GROUP, flat, problem, require_route
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 
 def listing(api, headers, query=""):
     response = api.client.get(f"/v1/groups{query}", headers=headers)

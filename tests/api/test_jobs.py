@@ -13,6 +13,8 @@ from resolver.store import Store
 from tests.api.conftest import PEOPLE, flat, open_api, problem
 from training.synthetic import generate_contacts
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 # Two companies that are one (the amoCRM sample: one phone in two spellings, name words swapped)
 ROMASHKA = [flat("5120001", "ООО «Ромашка»", ["+7 (495) 765-43-21"], inn="7707083893"),
             flat("5120002", "Ромашка, ООО", ["84957654321"])]

@@ -21,8 +21,10 @@ from api.deps import AuthFailures
 from api.settings import Settings
 from resolver.accounts import account_for_key, create_account, create_key, list_keys, revoke_key, rotate_key
 from resolver.errors import InputError, NotFound
-from resolver.store import Store
+from resolver.store import open_store
 from tests.servers import clean_env, crm_dedup, served
+
+pytestmark = pytest.mark.both_stores  # accounts and keys on the DuckDB and the PostgreSQL store
 
 PROBLEM = "application/problem+json"
 ADMIN = "admin-token-" + "a" * 40
@@ -39,18 +41,29 @@ def problem(response, status: int) -> str:
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "store.duckdb"
+def db(tmp_path, database_url):
+    """The store: a DuckDB file, or the test's PostgreSQL database (the module runs on both)."""
+    return database_url or tmp_path / "store.duckdb"
+
+
+@pytest.fixture
+def other_db(request, tmp_path, backend):
+    """A second store beside `db`."""
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_server").new_database()
+    return tmp_path / "on.duckdb"
 
 
 def app_on(db, **settings):
+    if isinstance(db, str):
+        return create_app(Settings(database_url=db, **settings))
     return create_app(Settings(db=db, **settings))
 
 
 # -- the store -----------------------------------------------------------------------------------------
 
 def test_several_keys_work_at_once_and_a_revoked_one_stops_alone(db):
-    with Store(db) as store:
+    with open_store(db) as store:
         first = create_account(store, "acme")
         second_id, second = create_key(store, "acme", "1c-sync")
         _, third = create_key(store, "acme")
@@ -70,7 +83,7 @@ def test_several_keys_work_at_once_and_a_revoked_one_stops_alone(db):
 
 
 def test_a_key_of_another_account_cannot_be_revoked_through_this_one(db):
-    with Store(db) as store:
+    with open_store(db) as store:
         create_account(store, "acme")
         create_account(store, "globex")
         acme_id, acme_key = create_key(store, "acme")
@@ -84,7 +97,7 @@ def test_a_key_of_another_account_cannot_be_revoked_through_this_one(db):
 
 
 def test_rotate_makes_a_new_key_and_revokes_every_other(db):
-    with Store(db) as store:
+    with open_store(db) as store:
         first = create_account(store, "acme")
         _, second = create_key(store, "acme", "widget")
         new = rotate_key(store, "acme")
@@ -93,8 +106,9 @@ def test_rotate_makes_a_new_key_and_revokes_every_other(db):
             ("initial", False), ("widget", False), ("rotated", True)]
 
 
-def test_a_store_from_before_api_keys_keeps_its_keys_working(db):
-    # the old layout: one key per account, its hash in accounts.key_hash
+def test_a_store_from_before_api_keys_keeps_its_keys_working(tmp_path):
+    # the old layout: one key per account, its hash in accounts.key_hash (DuckDB files only: no old PostgreSQL)
+    db = tmp_path / "old.duckdb"
     old_key = "cdk_made-by-an-older-crm-dedup"
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE accounts (account_id VARCHAR NOT NULL, key_hash VARCHAR NOT NULL, "
@@ -104,12 +118,12 @@ def test_a_store_from_before_api_keys_keeps_its_keys_working(db):
     con.close()
 
     for _ in range(2):  # opening twice migrates once
-        with Store(db) as store:
+        with open_store(db) as store:
             assert account_for_key(store, old_key) == "acme"
             keys = list_keys(store, "acme")
             assert [(k.label, k.active, k.created_at) for k in keys] == [
                 ("migrated", True, datetime(2026, 1, 1, tzinfo=UTC))]
-    with Store(db) as store:  # and the old account takes new keys like any other
+    with open_store(db) as store:  # and the old account takes new keys like any other
         _, new = create_key(store, "acme")
         revoke_key(store, "acme", keys[0].key_id)
         assert (account_for_key(store, old_key), account_for_key(store, new)) == (None, "acme")
@@ -149,10 +163,10 @@ def test_keys_made_and_revoked_through_the_admin_api_work_and_stop_at_once(db):
     ("GET", "/v1/admin/accounts/acme/keys", None),
     ("DELETE", "/v1/admin/accounts/acme/keys/key_000000000000", None),
 ], ids=["create-account", "create-key", "list-keys", "revoke-key"])
-def test_admin_routes_refuse_everything_but_the_admin_token(db, method, path, body):
-    with Store(db) as store:
+def test_admin_routes_refuse_everything_but_the_admin_token(db, other_db, method, path, body):
+    with open_store(db) as store:
         tenant = create_account(store, "acme")
-    with TestClient(app_on(db)) as off, TestClient(app_on(db.with_name("on.duckdb"), admin_token=ADMIN)) as on:
+    with TestClient(app_on(db)) as off, TestClient(app_on(other_db, admin_token=ADMIN)) as on:
         answers = {
             "admin API off": off.request(method, path, json=body, headers=bearer(ADMIN)),
             "no credentials": on.request(method, path, json=body),
@@ -182,7 +196,7 @@ def test_admin_routes_refuse_everything_but_the_admin_token(db, method, path, bo
 ], ids=["account-exists", "bad-name", "no-such-account", "long-label", "list-no-account", "no-such-key",
         "bad-key-id"])
 def test_admin_api_bad_requests_are_problems(db, method, path, body, status, detail):
-    with Store(db) as store:
+    with open_store(db) as store:
         create_account(store, "acme")
     with TestClient(app_on(db, admin_token=ADMIN)) as client:
         response = client.request(method, path, json=body, headers=bearer(ADMIN))
@@ -220,7 +234,7 @@ class Clock:
 
 
 def test_eleventh_failure_from_one_address_is_429_until_the_window_passes(db):
-    with Store(db) as store:
+    with open_store(db) as store:
         good = create_account(store, "acme")
     app = app_on(db, admin_token=ADMIN)
     with TestClient(app, client=("203.0.113.7", 40000)) as attacker:
@@ -248,7 +262,7 @@ def test_eleventh_failure_from_one_address_is_429_until_the_window_passes(db):
 
 
 def test_successes_never_count_and_the_limit_can_be_turned_off(db):
-    with Store(db) as store:
+    with open_store(db) as store:
         good = create_account(store, "acme")
     with TestClient(app_on(db)) as client:
         answers = [client.get(ME, headers=bearer(good)).status_code for _ in range(30)]
@@ -290,7 +304,7 @@ def test_cli_keys_on_the_store_file(db, capsys):
     assert f"key {second_id} of account 'acme' is revoked" in revoked
     assert missing == ("crm-dedup: error: account 'acme' has no key 'key_000000000000'; "
                        "`crm-dedup keys list --account acme` shows its keys\n")
-    with Store(db) as store:
+    with open_store(db) as store:
         assert (account_for_key(store, first), account_for_key(store, second)) == ("acme", None)
 
 
@@ -329,10 +343,13 @@ def test_cli_keys_through_a_running_server(tmp_path, db):
         direct = httpx.get(f"{server.url}{ME}", headers=bearer(first))
         code, log = server.stop()
 
-    assert (locked.returncode, locked.stderr) == (1, (
-        f"crm-dedup: error: store {db} is held by a running server (DuckDB lets one process open it); run the "
-        "same command through the server's admin API: add --url http://127.0.0.1:8000 (or set CRM_DEDUP_URL) "
-        "with CRM_DEDUP_ADMIN_TOKEN set to the server's admin token\n"))
+    if isinstance(db, str):  # PostgreSQL: the CLI works on the database beside the running server
+        assert locked.returncode == 0 and locked.stdout.splitlines()[1].split("\t")[1] == "initial", locked.stderr
+    else:
+        assert (locked.returncode, locked.stderr) == (1, (
+            f"crm-dedup: error: store {db} is held by a running server (DuckDB lets one process open it); run the "
+            "same command through the server's admin API: add --url http://127.0.0.1:8000 (or set CRM_DEDUP_URL) "
+            "with CRM_DEDUP_ADMIN_TOKEN set to the server's admin token\n"))
     assert made.returncode == 0, made.stderr
     assert (works.status_code, works.json()) == (200, {"account_id": "acme"})
     assert listed.returncode == 0, listed.stderr

@@ -8,6 +8,7 @@ from api.cli import main
 from resolver.ingest import read_amocrm
 from resolver.scan import ingest
 from tests.api.conftest import open_api
+from tests.conftest import BACKENDS
 from training.evaluate import reviewer_decisions
 from training.synthetic import generate_contacts
 
@@ -23,12 +24,14 @@ def _label(store, account):
     store.add_decisions(account, reviewer_decisions(synthetic.truth, synthetic.hard_negatives, positives=400))
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request, tmp_path_factory):
+    """A retrained account on either store (on PostgreSQL the retrain job runs on a job worker)."""
     tmp = tmp_path_factory.mktemp("models")
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    url = request.getfixturevalue("postgres_server").new_database() if request.param == "postgres" else None
     # refresh 0: every request re-reads the champion's tags (the service default is 30 s)
-    gen = open_api(tmp / "api.duckdb", mlflow_tracking_uri=uri, model_refresh_seconds=0)
+    gen = open_api(tmp / "api.duckdb", url, mlflow_tracking_uri=uri, model_refresh_seconds=0)
     api = next(gen)
     acme, other = api.account("acme"), api.account("other")
     before = api.client.get("/v1/models/current?entity=contact", headers=acme).json()

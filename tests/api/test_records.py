@@ -4,6 +4,8 @@ import pytest
 
 from tests.api.conftest import amocrm, flat, problem, require_route
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 PETROV_OUT = {
     "entity": "contact", "record_id": "3180001", "name": "Петров Иван",
     "phones": ["+79161234567", "+74957654321"], "emails": ["i.petrov@romashka.ru"],

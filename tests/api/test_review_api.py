@@ -8,6 +8,8 @@ import pytest
 from api.settings import Settings
 from tests.api.conftest import ORLOV_GROUP, PETROV_GROUP, problem
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 
 def get(api, headers, path):
     response = api.client.get(path, headers=headers)

@@ -25,6 +25,9 @@ from tests.api.conftest import (
     open_api,
     problem,
 )
+from tests.conftest import BACKENDS
+
+pytestmark = pytest.mark.both_stores  # the same isolation on the DuckDB and the PostgreSQL store
 
 ROMASHKA = [flat("5120001", "ООО «Ромашка»", ["+7 (495) 765-43-21"], inn="7707083893"),
             flat("5120002", "Ромашка, ООО", ["84957654321"])]
@@ -52,12 +55,14 @@ class World:
     ids: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory):
+    """Two accounts' data on one store, once per store (DuckDB, PostgreSQL)."""
+    url = request.getfixturevalue("postgres_server").new_database() if request.param == "postgres" else None
     with pytest.MonkeyPatch.context() as env:
         clear_crm_dedup_env(env)
         # the matrix sends 27 bad credentials from one address; the limit on that (test_keys.py) is off here
-        apis = open_api(tmp_path_factory.mktemp("tenancy") / "store.duckdb", auth_fail_limit=0)
+        apis = open_api(tmp_path_factory.mktemp("tenancy") / "store.duckdb", url, auth_fail_limit=0)
         api = next(apis)
         a, b = api.account("acme"), api.account("globex")
         api.upsert(a, PEOPLE)

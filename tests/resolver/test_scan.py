@@ -11,6 +11,8 @@ from resolver.records import Record
 from resolver.scan import ingest, scan
 from resolver.store import Store
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 
 def person(record_id, name, phones=(), emails=(), **kw):
     return Record("contact", record_id, name=name, phones=tuple(phones), emails=tuple(emails), **kw)

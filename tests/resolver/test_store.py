@@ -1,4 +1,5 @@
-"""The DuckDB store on a real file: idempotent upsert, update order, account scoping, all-or-nothing writes."""
+"""The store on a real DuckDB file and on PostgreSQL: idempotent upsert, update order, account scoping,
+all-or-nothing writes."""
 
 from datetime import UTC, datetime
 
@@ -9,6 +10,8 @@ from resolver.entities import COMPANY, CONTACT, ExtraField
 from resolver.errors import StoreError
 from resolver.records import Group, Record
 from resolver.store import Store
+
+pytestmark = pytest.mark.both_stores
 
 
 def day(n: int) -> datetime:

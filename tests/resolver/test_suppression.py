@@ -17,6 +17,8 @@ from resolver.suppression import member_decisions, record_decisions
 from tests.resolver.test_scan import PEOPLE, groups, person
 from training.synthetic import generate_contacts
 
+pytestmark = pytest.mark.both_stores  # the same behaviour on the DuckDB and the PostgreSQL store
+
 # PEOPLE (tests/resolver/test_scan.py) scans into {101, 102, 103} (Иван Петров twice and the call record
 # made for his phone, which links both) and {401, 402} (Сергей Орлов); the rest stay alone.
 PETROV = mint_group_id("contact", ("101", "102", "103"))
