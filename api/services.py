@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from amocrm.sync import AmoSync
 from api.metrics import Metrics
 from api.settings import Settings
 from resolver.candidates import Checker
@@ -73,6 +74,7 @@ class Services:
     _served_lock: threading.Lock = field(default_factory=threading.Lock)
     _registry: Registry | None = None
     metrics: Metrics | None = None  # counts refused champions
+    amocrm: AmoSync | None = None  # the amoCRM sync when configured (api/routers/amocrm.py opens it)
 
     @classmethod
     def open(cls, settings: Settings, metrics: Metrics | None = None) -> Services:
@@ -174,6 +176,8 @@ class Services:
         return replace(shipped, refused=Refusal(version, exc.reason, exc.detail))
 
     def close(self) -> None:
+        if self.amocrm is not None:
+            self.amocrm.stop()  # its worker writes to the store
         if self.checker is not None:
             self.checker.stop_warming()
         if self._warming is not None:

@@ -26,6 +26,8 @@ class JobResult(BaseModel):
     pairs: int
     groups: int
     seconds: float
+    pages: int | None = Field(default=None, description="an amoCRM import: pages read")
+    pulled: int | None = Field(default=None, description="an amoCRM import: records read from amoCRM")
 
 
 class JobOut(BaseModel):
@@ -38,7 +40,7 @@ class JobOut(BaseModel):
     }]})
 
     job_id: str
-    kind: Literal["scan", "retrain"]
+    kind: Literal["scan", "retrain", "import"]
     entity: Entity | None
     status: Literal["queued", "running", "done", "failed"]
     percent: float = Field(ge=0, le=100)

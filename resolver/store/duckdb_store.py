@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ import pyarrow as pa
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
+from resolver.store.amocrm import AmoStore
 from resolver.store.base import load_sql
 from resolver.store.decisions import DecisionStore, GroupSplitter
 from resolver.store.jobs import JobStore
@@ -57,7 +58,7 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
 
 
-class Store(DecisionStore, ResultStore, JobStore):
+class Store(DecisionStore, ResultStore, JobStore, AmoStore):
     """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
 
     One connection per store; a lock serialises writers and the cursors readers take, because a
@@ -146,14 +147,16 @@ class Store(DecisionStore, ResultStore, JobStore):
     # -- records --------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | None = None, *,
+                       then: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins.
 
         An `updated_at` more than MAX_FUTURE_SKEW ahead of now is stored as now (a stored one that
         far ahead of this write, from before that rule, counts as unknown), so no record is frozen.
 
         `normalized` are the spec's columns per record (computed here when not given). Returns the
-        number of records written or kept. The whole batch is one transaction.
+        number of records written or kept. The whole batch is one transaction; `then(con)` runs last inside
+        it (the amoCRM import stores its place there, so the place never runs ahead of the records).
         """
         if not records:
             return 0
@@ -180,6 +183,8 @@ class Store(DecisionStore, ResultStore, JobStore):
                             "AND k.entity = s.entity AND k.record_id = s.record_id")
                 con.execute(_record_keys_sql(spec))
                 con.execute("DROP TABLE stage")
+                if then is not None:
+                    then(con)
         except duckdb.Error as exc:
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
         return len(records)
