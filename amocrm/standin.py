@@ -194,12 +194,15 @@ class AmoStandin:
         with self._lock:
             return list(self._accounts[account_id].webhooks.values())
 
-    def create(self, account_id: int, collection: str, entity: dict[str, Any]) -> dict[str, Any]:
-        """Add a record as an integration would (a call, a chat, a site form): webhooks `add` fire."""
+    def create(self, account_id: int, collection: str, entity: dict[str, Any], *, fire: bool = True
+               ) -> dict[str, Any]:
+        """Add a record as an integration would (a call, a chat, a site form): webhooks `add` fire (unless
+        `fire` is False: a webhook amoCRM lost)."""
         with self._lock:
             account = self._accounts[account_id]
             stored = self._insert(account, collection, entity)
-        self._fire(account, collection, "add", [stored])
+        if fire:
+            self._fire(account, collection, "add", [stored])
         return stored
 
     def change(self, account_id: int, collection: str, record_id: int, **fields: Any) -> dict[str, Any]:
@@ -235,14 +238,14 @@ class AmoStandin:
         with self._lock:
             self._faults.extend([status] * count)
 
-    def expire_tokens(self) -> None:
-        """Every access token expires now (as 24 h passing would); refresh tokens stay good."""
+    def expire_tokens(self, account_id: int | None = None) -> None:
+        """Access tokens (of one account, or all) expire now, as 24 h passing would; refresh tokens stay good."""
         with self._lock:
-            self._access = {t: (a, 0.0) for t, (a, _) in self._access.items()}
+            self._access = {t: (a, 0.0 if account_id in (None, a) else e) for t, (a, e) in self._access.items()}
 
-    def revoke_refresh_tokens(self) -> None:
+    def revoke_refresh_tokens(self, account_id: int | None = None) -> None:
         with self._lock:
-            self._refresh.clear()
+            self._refresh = {t: a for t, a in self._refresh.items() if account_id not in (None, a)}
 
     def uninstall(self, account_id: int) -> int | None:
         """A user switches the integration off: tokens revoked, the disable hook called (its status)."""

@@ -19,6 +19,7 @@ from tests.servers import Served
 pytestmark = pytest.mark.timeout(600)
 
 ACME, BETA = 29000000, 29000001
+ADMIN = "a" * 40
 CONTACTS, COMPANIES = 600, 120
 
 
@@ -32,7 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AmoStandin
                     disable_hook=f"http://127.0.0.1:{port}/amocrm/disable") as standin:
         standin.seed(ACME, subdomain="acme", contacts=CONTACTS, companies=COMPANIES)
         standin.seed(BETA, subdomain="beta", contacts=30, companies=5, seed=7, country="BY")
-        env = service_env(standin, port, CRM_DEDUP_AMOCRM_CATCHUP_SECONDS="3600")
+        env = service_env(standin, port, CRM_DEDUP_AMOCRM_CATCHUP_SECONDS="2", CRM_DEDUP_ADMIN_TOKEN=ADMIN)
         with serve(cwd / "store.duckdb", env, port, cwd) as server:
             jobs = {ACME: install(server, standin, ACME, "acme"), BETA: install(server, standin, BETA, "beta")}
             for account, job_id in jobs.items():
@@ -90,7 +91,7 @@ def test_webhook_duplicate_tag_then_not_a_duplicate_removes_it(world: tuple[AmoS
     [note] = wait_for("the note", lambda: [n for n in standin.notes(ACME) if n["entity_id"] == new_id], server=server)
     text = note["params"]["text"]
     assert f"id {original['id']}" in text and "%" in text and f"{server.url}/ui/" in text
-    assert status(server, ACME)["last_webhook_at"] is not None
+    wait_for("the webhook's time", lambda: status(server, ACME)["last_webhook_at"], server=server)
     # reviewers: not a duplicate, for every match
     with api(server, ACME) as client:
         for match in found:
@@ -129,7 +130,12 @@ def test_the_same_webhook_twice_changes_nothing(world: tuple[AmoStandin, Served]
 
     before = wait_for("the sync to settle", stored, server=server)
     delivery = next(d for d in standin.deliveries if f"contacts%5Badd%5D%5B0%5D%5Bid%5D={copy['id']}" in d.body)
-    writes = len([r for r in standin.api_requests(ACME) if r.method in ("PATCH", "POST")])
+    def writes() -> list[str]:  # amoCRM writes about this record: tags (PATCH) and notes
+        return [f"{r.method} {r.path}" for r in standin.api_requests(ACME)
+                if r.method in ("PATCH", "POST") and str(copy["id"]) in r.path]
+
+    written = writes()
+    assert written == [f"PATCH /api/v4/contacts/{copy['id']}", f"POST /api/v4/contacts/{copy['id']}/notes"]
     for _ in range(2):
         answer = httpx.post(delivery.destination, content=delivery.body,
                             headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -137,7 +143,7 @@ def test_the_same_webhook_twice_changes_nothing(world: tuple[AmoStandin, Served]
     wait_for("the repeats to be handled", lambda: status(server, ACME)["queued_events"] == 0, server=server)
     with api(server, ACME) as client:
         assert client.get(f"/v1/contacts/{copy['id']}").json() == before
-    assert len([r for r in standin.api_requests(ACME) if r.method in ("PATCH", "POST")]) == writes  # no new writes
+    assert writes() == written  # no new tag, no new note
     assert len([n for n in standin.notes(ACME) if n["entity_id"] == copy["id"]]) == 1
 
 
@@ -190,6 +196,17 @@ def test_a_deleted_record_leaves_the_base(world: tuple[AmoStandin, Served]):
     wait_for("the deletion", deleted, server=server)
 
 
+def test_the_catch_up_poll_repairs_a_lost_webhook(world: tuple[AmoStandin, Served]):
+    standin, server = world
+    original = _phone_contact(standin)
+    lost = standin.create(ACME, "contacts", {"name": original["name"], "custom_fields_values": [
+        f for f in original["custom_fields_values"] if f.get("field_code") == "PHONE"]}, fire=False)
+    found = wait_for("the catch-up to find it", lambda: _duplicate_ids(server, lost["id"]), server=server)
+    assert str(original["id"]) in found
+    wait_for("its tag", lambda: "дубль" in standin.tags_of(ACME, "contacts", lost["id"]), server=server)
+    assert status(server, ACME)["last_catchup_at"] is not None
+
+
 def test_an_expired_token_is_refreshed(world: tuple[AmoStandin, Served]):
     standin, server = world
     standin.expire_tokens()
@@ -201,11 +218,11 @@ def test_an_expired_token_is_refreshed(world: tuple[AmoStandin, Served]):
 
 
 def test_a_refused_refresh_marks_needs_reinstall_and_stops(world: tuple[AmoStandin, Served]):
-    # last in this module: beta stays disconnected afterwards
+    # beta stays disconnected afterwards
     standin, server = world
     url = _hook(standin, BETA)
-    standin.expire_tokens()
-    standin.revoke_refresh_tokens()
+    standin.expire_tokens(BETA)
+    standin.revoke_refresh_tokens(BETA)
     standin.create(BETA, "contacts", {"name": "Никто Не Прочтёт"})
     wait_for("needs re-install", lambda: status(server, BETA)["status"] == "needs_reinstall", server=server)
     seen = len(standin.api_requests(BETA))
@@ -215,6 +232,24 @@ def test_a_refused_refresh_marks_needs_reinstall_and_stops(world: tuple[AmoStand
     assert answer.status_code == 404  # its webhook secret went with the tokens
     assert len(standin.api_requests(BETA)) == seen  # no request with a dead token, no loop
     assert status(server, BETA)["reason"].startswith("token refresh refused")
+
+
+def test_the_review_page_shows_the_connection(world: tuple[AmoStandin, Served]):
+    _, server = world
+    from tests.servers import chromium
+
+    answer = httpx.post(f"{server.url}/v1/admin/accounts/{ACME}/keys", headers={"Authorization": f"Bearer {ADMIN}"},
+                        json={"label": "review page"})
+    assert answer.status_code == 201, answer.text
+    with chromium() as browser:
+        page = browser.new_page(locale="ru-RU")
+        page.goto(f"{server.url}/ui/#key={answer.json()['key']}")
+        page.click("#tab-model")
+        card = page.locator("#amocrm-status")
+        card.wait_for()
+        text = card.inner_text()
+    assert "acme" in text and "подключён" in text and "Записей получено" in text
+    assert str(status(server, ACME)["records_pulled"]) in text
 
 
 def test_the_disable_hook_uninstalls(world: tuple[AmoStandin, Served]):
