@@ -26,8 +26,13 @@ class JobResult(BaseModel):
     pairs: int
     groups: int
     seconds: float
-    pages: int | None = Field(default=None, description="an amoCRM import: pages read")
-    pulled: int | None = Field(default=None, description="an amoCRM import: records read from amoCRM")
+
+
+class ImportResult(JobResult):
+    """Counts of a finished amoCRM import: pages and records read, then the scan's counts."""
+
+    pages: int = Field(description="pages read from amoCRM")
+    pulled: int = Field(description="records read from amoCRM")
 
 
 class JobOut(BaseModel):
@@ -46,5 +51,5 @@ class JobOut(BaseModel):
     percent: float = Field(ge=0, le=100)
     created_at: datetime
     finished_at: datetime | None
-    result: JobResult | None
+    result: ImportResult | JobResult | None = Field(union_mode="left_to_right")
     error: str | None
