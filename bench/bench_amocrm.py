@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, for `amocrm` without an install
 
-from amocrm.demo import ACCOUNT, duplicate_of, running, wait  # noqa: E402
-from benchkit import free_port, run_reporting  # noqa: E402  (bench/ is this script's first path entry)
+from benchkit import free_port, run_reporting
+
+from amocrm.demo import ACCOUNT, duplicate_of, running, wait
 
 CONTACTS, COMPANIES, RATE, NEW_DUPLICATES = 2000, 500, 7.0, 5
 
