@@ -165,6 +165,23 @@ def duplicate_of(standin: AmoStandin, copied: set[int]) -> dict[str, Any]:
     raise RuntimeError("no contact with a name and a phone to copy")
 
 
+def _one_duplicate(demo: Demo, copied: set[int]) -> None:
+    """An integration creates a copy of a stored contact; say when its duplicates, tag and note show up."""
+    body = duplicate_of(demo.standin, copied)
+    original = body.pop("_copies")
+    t0 = time.monotonic()
+    new = demo.standin.create(ACCOUNT, "contacts", body)
+    new_id = int(new["id"])
+    _say(f"an integration created contact {new_id} «{new['name']}» (a copy of {original})")
+    found = wait(lambda: demo.duplicates(new_id), 30, "duplicates")
+    _say(f"  /duplicates after {time.monotonic() - t0:.2f} s: {sorted(found)}")
+    wait(lambda: "дубль" in demo.standin.tags_of(ACCOUNT, "contacts", new_id), 30, "tag")
+    _say(f"  tag «дубль» in amoCRM after {time.monotonic() - t0:.2f} s")
+    notes = wait(lambda: [x["params"]["text"] for x in demo.standin.notes(ACCOUNT) if x["entity_id"] == new_id],
+                 30, "note")
+    _say("  note:\n    " + notes[0].replace("\n", "\n    "))
+
+
 def _say(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
@@ -203,18 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         copied: set[int] = set()
         try:
             while True:
-                body = duplicate_of(demo.standin, copied)
-                original = body.pop("_copies")
-                t0 = time.monotonic()
-                new = demo.standin.create(ACCOUNT, "contacts", body)
-                _say(f"an integration created contact {new['id']} «{new['name']}» (a copy of {original})")
-                found = wait(lambda n=new["id"]: demo.duplicates(n), 30, "duplicates")
-                _say(f"  /duplicates after {time.monotonic() - t0:.2f} s: {sorted(found)}")
-                wait(lambda n=new["id"]: "дубль" in demo.standin.tags_of(ACCOUNT, "contacts", n), 30, "tag")
-                _say(f"  tag «дубль» in amoCRM after {time.monotonic() - t0:.2f} s")
-                notes = wait(lambda n=new["id"]: [x["params"]["text"] for x in demo.standin.notes(ACCOUNT)
-                                                  if x["entity_id"] == n], 30, "note")
-                _say("  note:\n    " + notes[0].replace("\n", "\n    "))
+                _one_duplicate(demo, copied)
                 time.sleep(args.every)
         except KeyboardInterrupt:
             _say("stopping")

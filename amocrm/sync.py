@@ -26,64 +26,35 @@ import re
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
-import duckdb
 import httpx
 
 from amocrm import oauth
-from amocrm.client import WITH, AmoClient, Collection, Page
+from amocrm.client import WITH, AmoClient, Collection
+from amocrm.config import DEFAULT_TAG, DuplicatesFn, SyncSettings
 from amocrm.errors import AmoError, NeedsReinstall
-from amocrm.oauth import OAuthApp
-from amocrm.ratelimit import DEFAULT_RATE, Buckets
+from amocrm.events import Event, EventQueue
+from amocrm.importing import CLOCK_MARGIN_SECONDS, ImportProgress, ImportSteps
+from amocrm.ratelimit import Buckets
 from amocrm.tokens import TokenCipher, TokenSet
-from amocrm.webhooks import RecordEvent, parse_delivery
+from amocrm.webhooks import parse_delivery
+from amocrm.writeback import WriteBack
 from resolver.accounts import ensure_account
 from resolver.entities import spec_for
 from resolver.errors import InputError, NotFound
-from resolver.ingest.amocrm import record_from_amocrm
-from resolver.normalize.region import localize_phones, region_for_country
-from resolver.records import ENTITIES, PLURAL, Entity, Record
+from resolver.normalize.region import region_for_country
+from resolver.records import ENTITIES, PLURAL, Entity
 from resolver.store import Store
 from resolver.store.amocrm import CONNECTED, NEEDS_REINSTALL, UNINSTALLED
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TAG = "дубль"
 _ACCOUNT_ID = re.compile(r"[0-9]{1,19}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{20,100}")
-# amoCRM's `updated_at` is its clock, ours may differ: each catch-up asks again from a little before
-_CLOCK_MARGIN_SECONDS = 60
-_MAX_QUEUED_PER_ACCOUNT = 100_000  # beyond it events are dropped and the catch-up poll repairs them
-_BATCH = 250  # events of one account handled at a time: one `filter[id][]` request per entity
-_NOTE_MATCHES = 10
-_IMPORT_CHECK_SECONDS = 30.0
-
-# (account, entity, record_id) -> [(match record_id, match_probability)] at the review threshold, best first;
-# None when the record is not stored (or deleted)
-DuplicatesFn = Callable[[str, Entity, str], "list[tuple[str, float]] | None"]
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    """What the sync needs from the service's settings (api/settings.py builds it)."""
-
-    app: OAuthApp
-    public_url: str
-    secret_key: str
-    base_url: str | None = None
-    tag: str = DEFAULT_TAG
-    write_back: bool = True
-    catchup_seconds: float = 300.0
-    rate: float = DEFAULT_RATE
-    import_slice_pages: int = 20
-    max_retries: int = 10
-    backoff_seconds: float = 0.5
-    backoff_cap_seconds: float = 30.0
-    refresh_margin_seconds: float = 300.0  # refresh this long before the access token expires
+_IMPORT_CHECK_SECONDS = 30.0  # how often the worker queues imports a failure stopped
 
 
 @dataclass(frozen=True)
@@ -92,16 +63,6 @@ class Installed:
     subdomain: str
     created: bool
     subscribed: bool
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """Where an account's initial import stands after a slice."""
-
-    more: bool
-    pages_done: int
-    pages_estimated: int
-    records: int
 
 
 class _StoredTokens:
@@ -159,56 +120,7 @@ class _FixedToken:
         raise NeedsReinstall("amoCRM refused the token it has just issued")
 
 
-@dataclass
-class _Queue:
-    """Events waiting per account (deduplicated), taken one account at a time in turn."""
-
-    cond: threading.Condition = field(default_factory=threading.Condition)
-    pending: dict[str, OrderedDict[tuple[str, str, str], None]] = field(default_factory=dict)
-    turns: deque[str] = field(default_factory=deque)
-
-    def put(self, account_id: str, events: Sequence[tuple[str, str, str]]) -> int:
-        with self.cond:
-            waiting = self.pending.get(account_id)
-            if waiting is None:
-                waiting = self.pending[account_id] = OrderedDict()
-                self.turns.append(account_id)
-            before = len(waiting)
-            for event in events:
-                if len(waiting) >= _MAX_QUEUED_PER_ACCOUNT:
-                    logger.warning("amoCRM events of %s over %d queued: the rest wait for the catch-up poll",
-                                   account_id, _MAX_QUEUED_PER_ACCOUNT)
-                    break
-                waiting[event] = None
-            self.cond.notify()
-            return len(waiting) - before
-
-    def take(self, timeout: float) -> tuple[str, list[tuple[str, str, str]]] | None:
-        with self.cond:
-            if not self.turns:
-                self.cond.wait(timeout)
-            if not self.turns:
-                return None
-            account_id = self.turns.popleft()
-            waiting = self.pending[account_id]
-            batch = [waiting.popitem(last=False)[0] for _ in range(min(_BATCH, len(waiting)))]
-            if waiting:
-                self.turns.append(account_id)  # the rest after every other account's turn
-            else:
-                del self.pending[account_id]
-            return account_id, batch
-
-    def drop(self, account_id: str) -> None:
-        with self.cond:
-            if self.pending.pop(account_id, None) is not None:
-                self.turns.remove(account_id)
-
-    def size(self, account_id: str) -> int:
-        with self.cond:
-            return len(self.pending.get(account_id) or ())
-
-
-class AmoSync:
+class AmoSync(ImportSteps, WriteBack):
     """One per process: the sync of every connected account. `start()` runs the worker; `stop()` ends it."""
 
     def __init__(self, store: Store, settings: SyncSettings, *, duplicates: DuplicatesFn,
@@ -219,7 +131,7 @@ class AmoSync:
         self.buckets = Buckets(settings.rate)
         self.http = http or httpx.Client(timeout=oauth.TIMEOUT, follow_redirects=False)
         self._duplicates = duplicates
-        self._queue = _Queue()
+        self._queue = EventQueue()
         self._token_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -339,91 +251,6 @@ class AmoSync:
         self._queue.drop(account_id)
         logger.info("amoCRM account %s uninstalled by its disable hook", account_id)
 
-    # -- the initial import ---------------------------------------------------------------------------
-
-    def import_slice(self, account_id: str, *, progress: Callable[[int, int], None] | None = None) -> ImportProgress:
-        """Import up to `import_slice_pages` pages, from where the last slice (or a crashed process) stopped."""
-        conn = self.store.amocrm_connection(account_id)
-        if conn is None or conn["status"] != CONNECTED:
-            raise NeedsReinstall(f"amoCRM account {account_id} is not connected")
-        client = self.client(account_id)
-        region = str(conn["region"])
-        budget = self.settings.import_slice_pages
-        for entity in ENTITIES:
-            state = self.store.amocrm_import(account_id, entity)
-            if state is None:
-                self.store.start_amocrm_import(account_id, entity, int(time.time()) - _CLOCK_MARGIN_SECONDS)
-                state = self.store.amocrm_import(account_id, entity)
-                assert state is not None  # just written
-            cursor = state["next_page"]
-            finished = bool(state["finished"])
-            while not finished and budget > 0:
-                collection = cast(Collection, PLURAL[entity])
-                page = client.page(collection, cursor, params=[("with", ",".join(WITH[collection]))])
-                self._store_page(account_id, entity, region, page)
-                budget -= 1
-                cursor, finished = page.next, page.next is None
-                if progress is not None:
-                    done, estimated, _ = self._import_totals(account_id)
-                    progress(done, estimated)
-            if not finished:
-                break
-        done, estimated, records = self._import_totals(account_id)
-        more = estimated > done
-        if not more:
-            conn = self.store.amocrm_connection(account_id)
-            if conn is not None and conn["catchup_from"] is None:
-                starts = [s["started_at"] for e in ENTITIES if (s := self.store.amocrm_import(account_id, e))]
-                self.store.note_amocrm_catchup(account_id, catchup_from=int(min(starts)), pulled=0)
-        return ImportProgress(more, done, estimated, records)
-
-    def restart_import(self, account_id: str) -> None:
-        """Forget the import's place: the next import job reads every page again (a re-install after a long gap)."""
-        for entity in ENTITIES:
-            self.store.start_amocrm_import(account_id, entity, int(time.time()) - _CLOCK_MARGIN_SECONDS)
-
-    def import_pending(self, account_id: str) -> bool:
-        """Whether the account's initial import has pages left (or has not started)."""
-        states = [self.store.amocrm_import(account_id, e) for e in ENTITIES]
-        return not all(s is not None and s["finished"] for s in states)
-
-    def _import_totals(self, account_id: str) -> tuple[int, int, int]:
-        """(pages done, pages estimated, records) over both entities. amoCRM's lists carry no total, so a
-        list with a next page counts one page more than done: the estimate grows as the import goes."""
-        done = estimated = records = 0
-        for entity in ENTITIES:
-            state = self.store.amocrm_import(account_id, entity)
-            if state is None:
-                estimated += 1
-                continue
-            done += int(state["pages_done"])
-            records += int(state["records"])
-            estimated += int(state["pages_done"]) + (0 if state["finished"] else 1)
-        return done, estimated, records
-
-    def _records(self, account_id: str, entity: Entity, region: str, items: Sequence[dict[str, Any]]) -> list[Record]:
-        records = []
-        for index, item in enumerate(items):
-            try:
-                records.append(localize_phones(record_from_amocrm(item, entity, index=index), region))
-            except InputError as exc:  # one bad record must not stop an account's sync
-                logger.warning("amoCRM %s of account %s skipped: %s", entity, account_id, exc)
-        return records
-
-    def _store_page(self, account_id: str, entity: Entity, region: str, page: Page) -> None:
-        records = self._records(account_id, entity, region, page.items)
-        store = self.store
-
-        def place(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(store.amocrm_page_stored_sql(), [page.next, len(records), page.next, account_id, entity])
-            con.execute(store.add_amocrm_pulled_sql(), [len(records), account_id])
-
-        if records:
-            store.upsert_records(account_id, spec_for(entity), records, then=place)
-        else:
-            with store.transaction() as con:
-                place(con)
-
     # -- webhooks -------------------------------------------------------------------------------------
 
     def receive(self, account_id: str, secret: str, body: bytes) -> int:
@@ -472,7 +299,7 @@ class AmoSync:
             except Exception:  # the worker must outlive any one account's trouble; the trace goes to the log
                 logger.exception("amoCRM sync step failed")
 
-    def _handle(self, account_id: str, events: list[tuple[str, str, str]]) -> None:
+    def _handle(self, account_id: str, events: list[Event]) -> None:
         conn = self.store.amocrm_connection(account_id)
         if conn is None or conn["status"] != CONNECTED:
             return
@@ -536,7 +363,7 @@ class AmoSync:
             return pulled
         # the newest change seen, less a margin: changes in the same second (or a skewed clock) are read again,
         # which costs a re-read and changes nothing (upserts are idempotent)
-        following = max(since, min(newest, int(time.time())) - _CLOCK_MARGIN_SECONDS) if newest > since else since
+        following = max(since, min(newest, int(time.time())) - CLOCK_MARGIN_SECONDS) if newest > since else since
         self.store.note_amocrm_catchup(account_id, catchup_from=following, pulled=pulled)
         return pulled
 
@@ -565,58 +392,6 @@ class AmoSync:
             except AmoError as exc:
                 logger.warning("catch-up of amoCRM account %s failed: %s", account_id, exc)
 
-    # -- write-back -----------------------------------------------------------------------------------
-
-    def write_back(self, client: AmoClient, account_id: str, entity: Entity, record_id: str) -> None:
-        """Tag and note a record with duplicates; untag one left without any. Idempotent: what amoCRM already
-        has is not written again (a tag write fires an update webhook, which must end here)."""
-        conn = self.store.amocrm_connection(account_id)
-        if conn is None or not conn["write_back"]:
-            return
-        tag = str(conn["tag"])
-        state = self.store.amocrm_writeback(account_id, entity, record_id)
-        tagged = bool(state and state["tagged"])
-        noted = set(str(state["noted"]).split(",")) if state and state["noted"] else set()
-        matches = self._duplicates(account_id, entity, record_id) or []
-        collection = cast(Collection, PLURAL[entity])
-        try:
-            if matches:
-                if not tagged:
-                    client.edit_tags(collection, record_id, add=[tag])
-                    tagged = True
-                ids = {m for m, _ in matches}
-                if ids - noted:  # a note only when a match is new: decisions on old ones add no notes
-                    client.add_note(collection, record_id, self._note(account_id, entity, record_id, matches))
-                    noted |= ids
-            elif tagged:
-                client.edit_tags(collection, record_id, remove=[tag])
-                tagged = False
-            else:
-                if state is None:
-                    return
-        except NeedsReinstall:
-            raise
-        except AmoError as exc:
-            self.store.save_amocrm_writeback(account_id, entity, record_id, tagged=tagged,
-                                             noted=",".join(sorted(noted)) or None, pending=True, error=str(exc)[:300])
-            return
-        self.store.save_amocrm_writeback(account_id, entity, record_id, tagged=tagged,
-                                         noted=",".join(sorted(noted)) or None, pending=False)
-
-    def _note(self, account_id: str, entity: Entity, record_id: str, matches: Sequence[tuple[str, float]]) -> str:
-        shown = list(matches)[:_NOTE_MATCHES]
-        details = self.store.record_details(account_id, entity, [m for m, _ in shown])
-        group = self.store.amocrm_group_of(account_id, entity, [record_id, *(m for m, _ in shown)])
-        page = f"{self.settings.public_url.rstrip('/')}/ui/" + (f"#group={group}" if group else "")
-        lines = ["crm-dedup: возможный дубль / possible duplicate"]
-        for match_id, probability in shown:
-            name = (details.get(match_id) or {}).get("name") or "—"
-            lines.append(f"• {str(name)[:80]} (id {match_id}): {round(probability * 100)} %")
-        if len(matches) > len(shown):
-            lines.append(f"… +{len(matches) - len(shown)}")
-        lines.append(f"Проверить / review: {page}")
-        return "\n".join(lines)
-
     # -- the operator's view --------------------------------------------------------------------------
 
     def status(self, account_id: str) -> dict[str, Any]:
@@ -642,4 +417,4 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-__all__ = ["DEFAULT_TAG", "AmoSync", "ImportProgress", "Installed", "RecordEvent", "SyncSettings"]
+__all__ = ["DEFAULT_TAG", "AmoSync", "ImportProgress", "Installed", "SyncSettings"]
