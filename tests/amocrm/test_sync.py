@@ -284,3 +284,21 @@ def test_crash_mid_import_resumes_from_the_last_page(tmp_path: Path):
         assert sorted(set(pages), key=int) == [str(p) for p in range(1, 9)]
         assert all(pages.count(p) <= 2 for p in set(pages))  # at most the page in flight at the crash is re-read
         assert standin.max_rate(ACME) <= 7
+
+
+def test_one_accounts_import_never_starves_anothers(tmp_path: Path):
+    port = new_port()
+    with AmoStandin(client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                    redirect_uri=f"http://127.0.0.1:{port}/amocrm/oauth/callback") as standin:
+        standin.seed(ACME, subdomain="acme", contacts=4000, companies=0)  # 16 pages, one a turn
+        standin.seed(BETA, subdomain="beta", contacts=30, companies=0, seed=3)
+        env = service_env(standin, port, CRM_DEDUP_AMOCRM_IMPORT_SLICE_PAGES="1")
+        with serve(tmp_path / "store.duckdb", env, port, tmp_path) as server:
+            big = install(server, standin, ACME, "acme")
+            small = install(server, standin, BETA, "beta")
+            small_job = wait_for("the small import", lambda: job_done(server, BETA, small), server=server)
+            big_job = wait_for("the big import", lambda: job_done(server, ACME, big), server=server)
+        assert small_job["finished_at"] < big_job["finished_at"]
+        pages = [r.at for r in standin.api_requests(ACME) if r.path == "/api/v4/contacts"]
+        beta = [r.at for r in standin.api_requests(BETA) if r.path == "/api/v4/contacts"]
+        assert max(beta) < max(pages)  # beta's pages were read between acme's, not after them all
