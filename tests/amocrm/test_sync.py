@@ -74,8 +74,18 @@ def test_install_pulls_every_record_and_never_exceeds_the_rate(world: tuple[AmoS
 
 
 def test_the_region_comes_from_the_account_country(world: tuple[AmoStandin, Served]):
-    _, server = world
+    standin, server = world
     assert status(server, BETA)["region"] == "BY" and status(server, ACME)["region"] == "RU"
+    # a Belarusian account writes its local numbers with the trunk prefix 8 and operator code 029
+    local = standin.create(BETA, "contacts", {"name": "Алесь Каваль", "custom_fields_values": [
+        {"field_code": "PHONE", "values": [{"value": "8 029 123-45-67", "enum_code": "MOB"}]}]})
+
+    def phones() -> list[str] | None:
+        with api(server, BETA) as client:
+            answer = client.get(f"/v1/contacts/{local['id']}")
+        return answer.json()["phones"] if answer.status_code == 200 else None
+
+    assert wait_for("the Belarusian contact", phones, server=server) == ["+375291234567"]
 
 
 def test_webhook_duplicate_tag_then_not_a_duplicate_removes_it(world: tuple[AmoStandin, Served]):
@@ -232,6 +242,14 @@ def test_a_refused_refresh_marks_needs_reinstall_and_stops(world: tuple[AmoStand
     assert answer.status_code == 404  # its webhook secret went with the tokens
     assert len(standin.api_requests(BETA)) == seen  # no request with a dead token, no loop
     assert status(server, BETA)["reason"].startswith("token refresh refused")
+    # installing again reconnects the same account: a new webhook URL, syncing again
+    install(server, standin, BETA, "beta")
+    assert status(server, BETA)["status"] == "connected"
+    assert [w["destination"] for w in standin.webhooks(BETA)] != [url]
+    back = standin.create(BETA, "contacts", {"name": "Снова На Связи"})
+    with api(server, BETA) as client:
+        wait_for("sync after the re-install", lambda: client.get(f"/v1/contacts/{back['id']}").status_code == 200,
+                 server=server)
 
 
 def test_the_review_page_shows_the_connection(world: tuple[AmoStandin, Served]):
