@@ -270,6 +270,21 @@ def test_the_review_page_shows_the_connection(world: tuple[AmoStandin, Served]):
     assert str(status(server, ACME)["records_pulled"]) in text
 
 
+def test_a_notes_group_link_opens_that_group(world: tuple[AmoStandin, Served]):
+    _, server = world
+    with api(server, ACME) as client:
+        groups = client.get("/v1/groups", params={"limit": 5}).json()["items"]
+    linked = groups[2]["group_id"]  # not the first: the page opens that one anyway
+    key = httpx.post(f"{server.url}/v1/admin/accounts/{ACME}/keys", headers={"Authorization": f"Bearer {ADMIN}"},
+                     json={}).json()["key"]
+    from tests.servers import chromium
+
+    with chromium() as browser:
+        page = browser.new_page(locale="ru-RU")
+        page.goto(f"{server.url}/ui/#key={key}&group={linked}")
+        page.locator(f'[id="group-{linked}"][aria-selected="true"]').wait_for()
+
+
 def test_the_disable_hook_uninstalls(world: tuple[AmoStandin, Served]):
     standin, server = world
     assert standin.uninstall(ACME) == 200
