@@ -152,6 +152,8 @@ class AmoSync(ImportSteps, WriteBack):
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """End the worker (after the batch in hand); nothing is queued to the job runner any more. Idempotent."""
+        self.submit_import = None
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stopping.set()

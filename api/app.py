@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if sync is not None:
+                sync.stop()  # first: its worker queues imports, which would start the runner again
             # the scan runner (api/routers/jobs.py starts it on first use) writes to the store:
             # let it finish or fail its job before the store closes under it
             runner = getattr(app.state, "jobs", None)
