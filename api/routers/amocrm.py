@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -37,11 +38,32 @@ _NOT_CONFIGURED = "the amoCRM connection is not configured (CRM_DEDUP_AMOCRM_CLI
                   "_REDIRECT_URI, CRM_DEDUP_PUBLIC_URL, CRM_DEDUP_SECRET_KEY)"
 
 
+_WEBHOOK_PATH = re.compile(r"(/amocrm/webhooks/[^/?\s]*/)[^/?\s]+")
+
+
+class HideWebhookSecrets(logging.Filter):
+    """Access log lines show `/amocrm/webhooks/ACCOUNT/***`: the secret in the URL is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and "/amocrm/webhooks/" in a
+                                                  for a in record.args):
+            record.args = tuple(_WEBHOOK_PATH.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def hide_webhook_secrets() -> None:
+    """Install the filter on uvicorn's access log (once per process)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HideWebhookSecrets) for f in access.filters):
+        access.addFilter(HideWebhookSecrets())
+
+
 def open_sync(services: Services) -> AmoSync | None:
     """The process's AmoSync when the settings configure amoCRM, else None; duplicates come from the checker."""
     s = services.settings
     if not s.amocrm_enabled:
         return None
+    hide_webhook_secrets()
     assert s.amocrm_client_id and s.amocrm_client_secret and s.amocrm_redirect_uri and s.public_url and s.secret_key
 
     def duplicates(account_id: str, entity: Entity, record_id: str) -> list[tuple[str, float]] | None:

@@ -99,3 +99,14 @@ def test_settings_name_the_variable_at_fault(tmp_path, settings: dict[str, Any],
 def test_the_client_secret_verifies_widget_tokens_when_no_jwt_secret_is_set(tmp_path):
     assert Settings(db=tmp_path / "t.duckdb", **AMO).widget_secret == AMO["amocrm_client_secret"]
     assert Settings(db=tmp_path / "t.duckdb", jwt_secret="j" * 20, **AMO).widget_secret == "j" * 20
+
+
+def test_access_log_lines_hide_the_webhook_secret():
+    import logging
+
+    from api.routers.amocrm import HideWebhookSecrets
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "POST", "/amocrm/webhooks/29000000/s3cr3t-VALUE_x", "1.1", 200), None)
+    HideWebhookSecrets().filter(record)
+    assert record.getMessage() == '127.0.0.1:5 - "POST /amocrm/webhooks/29000000/*** HTTP/1.1" 200'
