@@ -101,6 +101,11 @@ class _StoredTokens:
         try:
             fresh = oauth.refresh_tokens(self._sync.http, self._base, self._sync.settings.app, tokens.refresh_token)
         except NeedsReinstall as exc:
+            # another process (several API workers on one store) may have used this single-use refresh token
+            # a moment ago and stored its new pair: that pair is good, the account is fine
+            stored = self._load()
+            if stored.refresh_token != tokens.refresh_token:
+                return stored
             self._sync.mark_needs_reinstall(self._account, f"token refresh refused: {exc}")
             raise
         self._sync.store.set_amocrm_tokens(self._account, self._sync.cipher.encrypt(fresh))

@@ -9,7 +9,8 @@ import pytest
 from amocrm.config import SyncSettings
 from amocrm.oauth import OAuthApp
 from amocrm.standin import AmoStandin
-from amocrm.sync import AmoSync
+from amocrm.sync import AmoSync, _StoredTokens
+from amocrm.tokens import TokenSet
 from resolver.store import Store
 from tests.amocrm.conftest import ACCOUNT, CLIENT_ID, CLIENT_SECRET, REDIRECT
 
@@ -56,3 +57,22 @@ def test_an_import_goes_slice_by_slice_and_counts_its_pages(short_lived, store: 
     assert store.count_records(account, "contact") == 300 and store.count_records(account, "company") == 10
     assert not sync.import_pending(account)
     assert sync.import_slice(account).more is False  # nothing left: no page is read again
+
+
+def test_a_refresh_lost_to_another_process_uses_the_pair_it_stored(short_lived, store: Store):
+    standin, sync = short_lived
+    account = sync.install(standin.issue_code(ACCOUNT), "acme.amocrm.ru").account_id
+    # a second process (another API worker on the same store) refreshes first, with the same refresh token
+    other = AmoSync(store, sync.settings, duplicates=lambda *_: None)
+    try:
+        other.client(account).account()
+    finally:
+        other.stop()
+    winner = store.amocrm_connection(account)
+    assert winner is not None
+    stale = sync.cipher.decrypt(str(winner["tokens"]))
+    # this process still holds the pair from before the other's refresh: amoCRM refuses that refresh token
+    tokens = _StoredTokens(sync, account, standin.url)
+    before = TokenSet("old-access", "old-refresh", 0.0)
+    assert tokens._refresh(before).access_token == stale.access_token  # the stored pair, not needs-reinstall
+    assert store.amocrm_connection(account)["status"] == "connected"
