@@ -199,6 +199,8 @@ class AmoSync(ImportSteps, WriteBack):
         tokens = oauth.exchange_code(self.http, base, self.settings.app, code)
         info = self._client(base, _FixedToken(tokens.access_token), "install:" + host).account()
         account_id = str(info["id"])
+        # that request counts against the account's rate too (its bucket was unknown until now)
+        self.buckets.for_account(account_id).acquire()
         subdomain = str(info.get("subdomain") or host.split(".", 1)[0])[:63]
         country = info.get("country")
         country = str(country)[:10] if country is not None else None

@@ -60,6 +60,7 @@ def handler(standin: AmoStandin) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _serve(self, method: str) -> None:
+            arrived = time.monotonic()  # the rate counts arrivals, as a server's limiter would
             parts = urllib.parse.urlsplit(self.path)
             path, query = parts.path, urllib.parse.parse_qs(parts.query)
             body = self._body()
@@ -74,7 +75,7 @@ def handler(standin: AmoStandin) -> type[BaseHTTPRequestHandler]:
                     with standin._lock:
                         account, why = standin._token_account(self.headers.get("Authorization"))
                         forced = standin._faults.popleft() if standin._faults else None
-                        over = account is not None and standin._over_rate(account, time.monotonic())
+                        over = account is not None and standin._over_rate(account, arrived)
                     if account is None:
                         status, payload = 401, problem(401, why)
                     elif forced is not None:
@@ -89,7 +90,7 @@ def handler(standin: AmoStandin) -> type[BaseHTTPRequestHandler]:
                 logger.exception("standin failed on %s %s", method, self.path)
                 status, payload = 500, problem(500, f"stand-in error: {exc}")
             with standin._lock:
-                standin.requests.append(ApiRequest(time.monotonic(), account.id if account else None, method, path,
+                standin.requests.append(ApiRequest(arrived, account.id if account else None, method, path,
                                                    parts.query, status, body))
             self._send(status, payload)
 
