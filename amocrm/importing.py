@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import duckdb
-
 from amocrm.client import WITH, AmoClient, Collection, Page
 from amocrm.config import SyncSettings
 from amocrm.errors import NeedsReinstall
@@ -23,8 +21,7 @@ from resolver.errors import InputError
 from resolver.ingest.amocrm import record_from_amocrm
 from resolver.normalize.region import localize_phones
 from resolver.records import ENTITIES, PLURAL, Entity, Record
-from resolver.store import Store
-from resolver.store.amocrm import CONNECTED
+from resolver.store.amocrm import CONNECTED, AmoPersistence
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +42,7 @@ class ImportProgress:
 class ImportSteps:
     """The import part of AmoSync (amocrm/sync.py), which provides `store`, `settings` and `client`."""
 
-    store: Store
+    store: AmoPersistence
     settings: SyncSettings
 
     def client(self, account_id: str) -> AmoClient:
@@ -122,14 +119,7 @@ class ImportSteps:
 
     def _store_page(self, account_id: str, entity: Entity, region: str, page: Page) -> None:
         records = self._records(account_id, entity, region, page.items)
-        store = self.store
-
-        def place(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(store.amocrm_page_stored_sql(), [page.next, len(records), page.next, account_id, entity])
-            con.execute(store.add_amocrm_pulled_sql(), [len(records), account_id])
-
-        if records:
-            store.upsert_records(account_id, spec_for(entity), records, then=place)
-        else:
-            with store.transaction() as con:
-                place(con)
+        with self.store.transaction():  # the page's records and the import's place commit together
+            if records:
+                self.store.upsert_records(account_id, spec_for(entity), records)
+            self.store.save_amocrm_page(account_id, entity, next_page=page.next, records=len(records))

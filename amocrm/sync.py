@@ -47,8 +47,7 @@ from resolver.entities import spec_for
 from resolver.errors import InputError, NotFound
 from resolver.normalize.region import region_for_country
 from resolver.records import ENTITIES, PLURAL, Entity
-from resolver.store import Store
-from resolver.store.amocrm import CONNECTED, NEEDS_REINSTALL, UNINSTALLED
+from resolver.store.amocrm import CONNECTED, NEEDS_REINSTALL, UNINSTALLED, AmoPersistence
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ class _FixedToken:
 class AmoSync(ImportSteps, WriteBack):
     """One per process: the sync of every connected account. `start()` runs the worker; `stop()` ends it."""
 
-    def __init__(self, store: Store, settings: SyncSettings, *, duplicates: DuplicatesFn,
+    def __init__(self, store: AmoPersistence, settings: SyncSettings, *, duplicates: DuplicatesFn,
                  http: httpx.Client | None = None) -> None:
         self.store = store
         self.settings = settings

@@ -13,7 +13,7 @@ from amocrm.client import AmoClient, Collection
 from amocrm.config import DuplicatesFn, SyncSettings
 from amocrm.errors import AmoError, NeedsReinstall
 from resolver.records import PLURAL, Entity
-from resolver.store import Store
+from resolver.store.amocrm import AmoPersistence
 
 NOTE_MATCHES = 10  # matches a note lists by name; more are counted
 
@@ -21,7 +21,7 @@ NOTE_MATCHES = 10  # matches a note lists by name; more are counted
 class WriteBack:
     """The write-back part of AmoSync (amocrm/sync.py), which provides `store`, `settings` and `_duplicates`."""
 
-    store: Store
+    store: AmoPersistence
     settings: SyncSettings
     _duplicates: DuplicatesFn
 

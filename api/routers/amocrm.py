@@ -29,6 +29,7 @@ from api.schemas import problem_responses
 from api.services import Services
 from resolver.errors import InputError, NotFound
 from resolver.records import Entity
+from resolver.store.amocrm import amo_store
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def open_sync(services: Services) -> AmoSync | None:
         secret_key=s.secret_key, base_url=s.amocrm_base_url, tag=s.amocrm_tag, write_back=s.amocrm_write_back,
         catchup_seconds=s.amocrm_catchup_seconds, rate=s.amocrm_rate, import_slice_pages=s.amocrm_import_slice_pages,
         max_retries=s.amocrm_max_retries, backoff_seconds=s.amocrm_backoff_seconds)
-    return AmoSync(services.store, settings, duplicates=duplicates)
+    return AmoSync(amo_store(services.store), settings, duplicates=duplicates)
 
 
 def resume_imports(sync: AmoSync, runner: JobRunner) -> int:
@@ -258,5 +259,5 @@ def put_settings(account: AccountDep, services: ServicesDep, body: Annotated[Amo
     tag = body.tag.strip() if body.tag is not None else None
     if tag is not None and (not tag or not tag.isprintable()):
         raise InputError.one("a tag is 1-50 printable characters", field="tag")
-    services.store.set_amocrm_write_back(account, enabled=body.write_back, tag=tag)
+    sync.store.set_amocrm_write_back(account, enabled=body.write_back, tag=tag)
     return AmoStatusOut.model_validate(sync.status(account))

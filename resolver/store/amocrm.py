@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from resolver.errors import StoreError
 from resolver.records import Entity
 from resolver.store.base import StoreBase
+from resolver.store.interface import Persistence
+
+if TYPE_CHECKING:
+    from resolver.store.duckdb_store import Store
 
 CONNECTED = "connected"
 NEEDS_REINSTALL = "needs_reinstall"
@@ -30,7 +35,7 @@ class AmoStore(StoreBase):
         A reconnect keeps the account's write-back switch, tag, counters and import place.
         """
         now = datetime.now(UTC)
-        with self.transaction() as con:
+        with self._transaction() as con:
             found = con.execute("SELECT 1 FROM amocrm_connections WHERE account_id = ?", [account_id]).fetchone()
             if found:
                 con.execute(
@@ -56,38 +61,38 @@ class AmoStore(StoreBase):
 
     def amocrm_accounts(self, status: str = CONNECTED) -> list[str]:
         """Accounts whose connection has `status`: the sync's loop over them is the one query across accounts."""
-        rows = self.execute("SELECT account_id FROM amocrm_connections WHERE status = ? ORDER BY account_id",
+        rows = self._execute("SELECT account_id FROM amocrm_connections WHERE status = ? ORDER BY account_id",
                             [status], step="amocrm_accounts").fetchall()
         return [str(r[0]) for r in rows]
 
     def set_amocrm_tokens(self, account_id: str, tokens: str) -> None:
         """Store a refreshed pair (the old refresh token is void at amoCRM already)."""
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("UPDATE amocrm_connections SET tokens = ? WHERE account_id = ? AND status = ?",
                         [tokens, account_id, CONNECTED])
 
     def set_amocrm_status(self, account_id: str, status: str, reason: str | None) -> None:
         """Leave `connected`: the tokens and the webhook secret are deleted (syncing stops)."""
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute(
                 "UPDATE amocrm_connections SET status = ?, status_reason = ?, status_at = ?, tokens = NULL, "
                 "webhook_secret_hash = NULL WHERE account_id = ?",
                 [status, reason, datetime.now(UTC), account_id])
 
     def set_amocrm_write_back(self, account_id: str, *, enabled: bool | None = None, tag: str | None = None) -> None:
-        with self.transaction() as con:
+        with self._transaction() as con:
             if enabled is not None:
                 con.execute("UPDATE amocrm_connections SET write_back = ? WHERE account_id = ?", [enabled, account_id])
             if tag is not None:
                 con.execute("UPDATE amocrm_connections SET tag = ? WHERE account_id = ?", [tag, account_id])
 
     def note_amocrm_webhook(self, account_id: str, pulled: int) -> None:
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("UPDATE amocrm_connections SET last_webhook_at = ?, records_pulled = records_pulled + ? "
                         "WHERE account_id = ?", [datetime.now(UTC), pulled, account_id])
 
     def note_amocrm_catchup(self, account_id: str, *, catchup_from: int, pulled: int) -> None:
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("UPDATE amocrm_connections SET last_catchup_at = ?, catchup_from = ?, "
                         "records_pulled = records_pulled + ? WHERE account_id = ?",
                         [datetime.now(UTC), catchup_from, pulled, account_id])
@@ -101,23 +106,23 @@ class AmoStore(StoreBase):
 
     def start_amocrm_import(self, account_id: str, entity: Entity, started_at: int) -> None:
         """A fresh import of the entity from its first page (the previous place is forgotten)."""
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("DELETE FROM amocrm_imports WHERE account_id = ? AND entity = ?", [account_id, entity])
             con.execute("INSERT INTO amocrm_imports (account_id, entity, next_page, pages_done, records, started_at, "
                         "finished) VALUES (?, ?, NULL, 0, 0, ?, false)", [account_id, entity, started_at])
 
-    def amocrm_page_stored_sql(self) -> str:
-        """Step amocrm_page_stored: run inside the transaction that stores a page's records, so the place and
-        the records move together (a crash never skips a page nor stores one twice as progress).
+    def save_amocrm_page(self, account_id: str, entity: Entity, *, next_page: str | None, records: int) -> None:
+        """The import's place moves past a page of `records` (next_page None: that was the last).
 
-        Parameters: next_page (NULL: that was the last), records on the page, account_id, entity.
+        Call it inside the `transaction()` that upserts the page's records: the place and the records then
+        commit together, so a crash never skips a page.
         """
-        return ("UPDATE amocrm_imports SET next_page = ?, pages_done = pages_done + 1, records = records + ?, "
-                "finished = (CAST(? AS VARCHAR) IS NULL) WHERE account_id = ? AND entity = ?")
-
-    def add_amocrm_pulled_sql(self) -> str:
-        """Step amocrm_pulled: count records read from amoCRM (records, account_id)."""
-        return "UPDATE amocrm_connections SET records_pulled = records_pulled + ? WHERE account_id = ?"
+        with self._transaction() as con:
+            con.execute("UPDATE amocrm_imports SET next_page = ?, pages_done = pages_done + 1, records = records + ?, "
+                        "finished = (CAST(? AS VARCHAR) IS NULL) WHERE account_id = ? AND entity = ?",
+                        [next_page, records, next_page, account_id, entity])
+            con.execute("UPDATE amocrm_connections SET records_pulled = records_pulled + ? WHERE account_id = ?",
+                        [records, account_id])
 
     # -- write-backs ----------------------------------------------------------------------------------
 
@@ -128,7 +133,7 @@ class AmoStore(StoreBase):
 
     def save_amocrm_writeback(self, account_id: str, entity: Entity, record_id: str, *, tagged: bool,
                               noted: str | None, pending: bool, error: str | None = None) -> None:
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("DELETE FROM amocrm_writebacks WHERE account_id = ? AND entity = ? AND record_id = ?",
                         [account_id, entity, record_id])
             con.execute("INSERT INTO amocrm_writebacks (account_id, entity, record_id, tagged, noted, pending, error, "
@@ -140,23 +145,78 @@ class AmoStore(StoreBase):
         if not record_ids:
             return []
         marks = ", ".join("?" for _ in record_ids)
-        rows = self.execute(
+        rows = self._execute(
             f"SELECT record_id FROM amocrm_writebacks WHERE account_id = ? AND entity = ? AND (tagged OR pending) "
             f"AND record_id IN ({marks}) ORDER BY record_id", [account_id, entity, *record_ids],
             step="tagged_amocrm_records").fetchall()
         return [str(r[0]) for r in rows]
 
     def pending_amocrm_writebacks(self, account_id: str) -> list[tuple[Entity, str]]:
-        rows = self.execute("SELECT entity, record_id FROM amocrm_writebacks WHERE account_id = ? AND pending "
+        rows = self._execute("SELECT entity, record_id FROM amocrm_writebacks WHERE account_id = ? AND pending "
                             "ORDER BY updated_at", [account_id], step="pending_amocrm_writebacks").fetchall()
         return [(r[0], str(r[1])) for r in rows]
 
     def amocrm_group_of(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> str | None:
         """The last scan's group holding the first of `record_ids` that is in one (the note's link), else None."""
         for record_id in record_ids:
-            row = self.execute("SELECT group_id FROM group_members WHERE account_id = ? AND entity = ? AND "
+            row = self._execute("SELECT group_id FROM group_members WHERE account_id = ? AND entity = ? AND "
                                "record_id = ? ORDER BY group_id LIMIT 1", [account_id, entity, record_id],
                                step="amocrm_group_of").fetchone()
             if row:
                 return str(row[0])
         return None
+
+
+class AmoPersistence(Persistence, Protocol):
+    """A store with the amoCRM part: what amocrm/ (the sync) and the amoCRM routes are typed against.
+
+    Kept apart from `Persistence`, so a store without the amoCRM tables still is one; the DuckDB `Store`
+    is both (`_store_is_amo_persistence` makes mypy prove it).
+    """
+
+    def connect_amocrm(self, account_id: str, *, subdomain: str, api_base: str, country: str | None, region: str,
+                       tokens: str, secret_hash: str, destination: str, write_back: bool, tag: str) -> bool: ...
+
+    def amocrm_connection(self, account_id: str) -> dict[str, Any] | None: ...
+
+    def amocrm_accounts(self, status: str = CONNECTED) -> list[str]: ...
+
+    def set_amocrm_tokens(self, account_id: str, tokens: str) -> None: ...
+
+    def set_amocrm_status(self, account_id: str, status: str, reason: str | None) -> None: ...
+
+    def set_amocrm_write_back(self, account_id: str, *, enabled: bool | None = None, tag: str | None = None
+                              ) -> None: ...
+
+    def note_amocrm_webhook(self, account_id: str, pulled: int) -> None: ...
+
+    def note_amocrm_catchup(self, account_id: str, *, catchup_from: int, pulled: int) -> None: ...
+
+    def amocrm_import(self, account_id: str, entity: Entity) -> dict[str, Any] | None: ...
+
+    def start_amocrm_import(self, account_id: str, entity: Entity, started_at: int) -> None: ...
+
+    def save_amocrm_page(self, account_id: str, entity: Entity, *, next_page: str | None, records: int) -> None: ...
+
+    def amocrm_writeback(self, account_id: str, entity: Entity, record_id: str) -> dict[str, Any] | None: ...
+
+    def save_amocrm_writeback(self, account_id: str, entity: Entity, record_id: str, *, tagged: bool,
+                              noted: str | None, pending: bool, error: str | None = None) -> None: ...
+
+    def tagged_amocrm_records(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[str]: ...
+
+    def pending_amocrm_writebacks(self, account_id: str) -> list[tuple[Entity, str]]: ...
+
+    def amocrm_group_of(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> str | None: ...
+
+
+def amo_store(store: Persistence) -> AmoPersistence:
+    """`store` as a store with the amoCRM part; StoreError when its backend has none."""
+    if not callable(getattr(store, "amocrm_connection", None)):
+        raise StoreError(f"the {type(store).__name__} store has no amoCRM tables: the amoCRM connection needs a "
+                         "store with them (the DuckDB store has them)")
+    return cast(AmoPersistence, store)
+
+
+def _store_is_amo_persistence(store: Store) -> AmoPersistence:
+    return store  # mypy: the DuckDB store implements every method above
