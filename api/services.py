@@ -11,6 +11,7 @@ from api.metrics import Metrics
 from api.settings import Settings
 from resolver.candidates import Checker
 from resolver.linkage import Model, load_model
+from resolver.normalize.region import DEFAULT_REGION
 from resolver.records import ENTITIES, Entity
 from resolver.store import Persistence, Store
 from training.serving import REGISTRY, SHIPPED, ModelResolver, ModelSource, Refusal, ServedModel
@@ -74,6 +75,14 @@ class Services:
     def forget(self, account_id: str, entity: Entity) -> None:
         """Drop the cached lookup: the next request reads the registry (after a retrain or a promote)."""
         self.resolver.forget(account_id, entity)
+
+    def region(self, account_id: str) -> str:
+        """The account's default phone region: its amoCRM country when connected, else RU (phones.py's default)."""
+        if self.amocrm is not None:
+            conn = self.amocrm.store.amocrm_connection(account_id)
+            if conn is not None:
+                return str(conn["region"])
+        return DEFAULT_REGION
 
     def close(self) -> None:
         if self.amocrm is not None:

@@ -86,6 +86,16 @@ def test_the_region_comes_from_the_account_country(world: tuple[AmoStandin, Serv
         return answer.json()["phones"] if answer.status_code == 200 else None
 
     assert wait_for("the Belarusian contact", phones, server=server) == ["+375291234567"]
+    # the widget's check of an unsaved record, and an upsert through the API, read local numbers the same way
+    with api(server, BETA) as client:
+        found = client.post("/v1/contacts/check", json={"name": "Алесь Каваль", "phones": ["8 (029) 1234567"]})
+        assert found.status_code == 200, found.text
+        assert str(local["id"]) in {m["record_id"] for m in found.json()["matches"]}
+        put = client.put("/v1/contacts/777", json={"id": "777", "name": "Янка", "phones": ["8 029 765-43-21"]})
+        assert put.status_code == 200 and put.json()["phones"] == ["+375297654321"]
+    with api(server, ACME) as client:  # a Russian account reads the same text as no number at all
+        put = client.put("/v1/contacts/777", json={"id": "777", "name": "Янка", "phones": ["8 029 765-43-21"]})
+        assert put.status_code == 200 and put.json()["phones"] == []
 
 
 def test_webhook_duplicate_tag_then_not_a_duplicate_removes_it(world: tuple[AmoStandin, Served]):
