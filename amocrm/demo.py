@@ -182,6 +182,11 @@ def _one_duplicate(demo: Demo, copied: set[int]) -> None:
     _say("  note:\n    " + notes[0].replace("\n", "\n    "))
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second signal must not cut the clean-up short
+    raise KeyboardInterrupt
+
+
 def _say(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
@@ -197,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between two new duplicates")
     args = parser.parse_args(argv)
     # a process manager's SIGTERM stops the demo like Ctrl-C: the service subprocess goes down with it
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     args.db.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (args.db, args.db.with_suffix(args.db.suffix + ".wal")):
         leftover.unlink(missing_ok=True)  # a fresh account each run: the stand-in's data is new too
