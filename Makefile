@@ -7,7 +7,7 @@ DB     ?= var/demo.duckdb
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint format bench models mlflow-ui widget clean
+.PHONY: install run demo-amocrm test lint format bench models mlflow-ui widget clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ run: install                      ## demo data -> import -> scan -> API key, the
 	$(BIN)/crm-dedup demo --db $(DB) --host $(HOST) --port $(PORT)
 	$(BIN)/crm-dedup serve --db $(DB) --host $(HOST) --port $(PORT)
 
+demo-amocrm: install              ## the service against a local amoCRM stand-in: install, import, new duplicates tagged (Ctrl-C stops)
+	$(BIN)/python -m amocrm.demo --db var/demo-amocrm.duckdb --port $(PORT)
+
 test: install                     ## lint, types and the whole test suite (browser tests in Debian's chromium)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
@@ -47,6 +50,7 @@ bench: install                    ## accuracy, speed, memory and hardening numbe
 	$(BIN)/python bench/bench_learning.py
 	$(BIN)/python bench/bench_hardening.py
 	$(BIN)/python bench/bench_postgres.py
+	$(BIN)/python bench/bench_amocrm.py
 	$(BIN)/python bench/bench_fuzz.py --minutes 10
 
 models: install                   ## retrain the shipped default models on generated data

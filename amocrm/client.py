@@ -38,8 +38,10 @@ MAX_RESPONSE_BYTES = 25_000_000  # 250 records with every field and link are a f
 # the events crm-dedup follows: its records' whole life (docs/amocrm-notes.md, section 4)
 WEBHOOK_EVENTS = ("add_contact", "update_contact", "delete_contact", "restore_contact",
                   "add_company", "update_company", "delete_company", "restore_company")
-# what the merge plan needs beside the record itself: its deals and (for a contact) its company
-WITH: dict[Collection, tuple[str, ...]] = {"contacts": ("leads", "companies"), "companies": ("leads", "contacts")}
+# what the merge plan needs beside the record itself: its deals, and a company's contacts. A contact's company
+# is always in its `_embedded` (docs/amocrm-notes.md, section 2), and `companies` is not a documented `with`
+# value for contacts, so it is not asked for.
+WITH: dict[Collection, tuple[str, ...]] = {"contacts": ("leads",), "companies": ("leads", "contacts")}
 
 
 class TokenSource(Protocol):

@@ -56,6 +56,17 @@ class TokenCipher:
     def encrypt(self, tokens: TokenSet) -> str:
         return self._fernet.encrypt(json.dumps(asdict(tokens)).encode()).decode()
 
+    def encrypt_text(self, text: str) -> str:
+        """Any other secret at rest (the webhook URL, which carries its secret)."""
+        return self._fernet.encrypt(text.encode()).decode()
+
+    def decrypt_text(self, text: str) -> str | None:
+        """`encrypt_text` undone; None when the key changed (the secret is lost, not an error)."""
+        try:
+            return self._fernet.decrypt(text.encode()).decode()
+        except (InvalidToken, ValueError):
+            return None
+
     def decrypt(self, text: str) -> TokenSet:
         try:
             data = json.loads(self._fernet.decrypt(text.encode()))

@@ -12,9 +12,10 @@ from starlette.responses import Response
 
 from api import errors
 from api.deps import AuthFailures, check_before_body, current_caller
+from api.jobs import JobRunner
 from api.limits import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import admin, check, feedback, groups, health, jobs, models, records, ui
+from api.routers import admin, amocrm, check, feedback, groups, health, jobs, models, records, ui
 from api.security_headers import NoSniffMiddleware
 from api.services import Services
 from api.settings import Settings
@@ -46,9 +47,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services.open(settings, metrics=app.state.metrics)
         app.state.services.warm_in_background()
+        sync = app.state.services.amocrm = amocrm.open_sync(app.state.services)
+        if sync is not None:
+            # imports a stopped process left half done go on from their last stored page
+            importer = app.state.jobs = JobRunner(app.state.services)
+            importer.start()
+            amocrm.resume_imports(sync, importer)
+            sync.submit_import = importer.submit_import
+            sync.start()
         try:
             yield
         finally:
+            if sync is not None:
+                sync.stop()  # first: its worker queues imports, which would start the runner again
             # the scan runner (api/routers/jobs.py starts it on first use) writes to the store:
             # let it finish or fail its job before the store closes under it
             runner = getattr(app.state, "jobs", None)
@@ -75,6 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(NoSniffMiddleware)  # outermost: refusals from the layers inside get it too
     errors.install(app)
-    for module in (health, records, check, groups, jobs, models, feedback, admin, ui):
+    for module in (health, records, check, groups, jobs, models, feedback, admin, ui, amocrm):
         app.include_router(module.router)
     return app

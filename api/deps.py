@@ -223,7 +223,7 @@ def widget_claims(settings: Settings, token: str) -> dict[str, Any]:
     The one place a token is decoded: signature (HS256 only), `exp`, `nbf`, `iat` not in the future,
     `aud` when CRM_DEDUP_JWT_AUDIENCE is set, and a lifetime of at most jwt_max_lifetime_seconds.
     """
-    secret = settings.jwt_secret
+    secret = settings.widget_secret  # CRM_DEDUP_JWT_SECRET, else the amoCRM integration's secret
     if not secret:
         raise HTTPException(401, "X-Auth-Token is not accepted: CRM_DEDUP_JWT_SECRET is not configured",
                             headers=_CHALLENGE)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from amocrm.errors import AmoError
 from resolver.errors import Conflict, CrmDedupError, InputError, ModelError, NotFound, StoreError
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ _STATUS: dict[type[CrmDedupError], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     ModelError: (503, "Model unavailable"),
     StoreError: (503, "Store unavailable"),
+    AmoError: (502, "amoCRM error"),  # amoCRM refused or failed a call made for this request
 }
 
 

@@ -135,6 +135,10 @@ class JobRunner:
         """Queue a retrain of one entity's model (None: both) of the account; as `submit_scan`."""
         return self._submit(account_id, "retrain", entity)
 
+    def submit_import(self, account_id: str) -> tuple[dict[str, Any], bool]:
+        """Queue the amoCRM import of the account (then a scan of both entities); as `submit_scan`."""
+        return self._submit(account_id, "import", None)
+
     def _submit(self, account_id: str, kind: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
         self.start()
         job, created = self._services.store.queue_job(account_id, kind=kind, entity=entity)
@@ -163,9 +167,18 @@ class JobRunner:
     def _run(self, store: Persistence, job: _ScanJob) -> None:
         progress = _Progress(store, job)
         try:
-            store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
-            result = self._retrain(store, job, progress) if job.kind == "retrain" else \
-                self._scan(store, job, progress)
+            if job.kind == "import":
+                # an import runs a slice of pages per turn, then goes back in line behind the other accounts
+                result = self._import(store, job, progress)
+                if result is None:
+                    with self._cond:
+                        self._pending.put(job)
+                        self._cond.notify()
+                    return
+            else:
+                store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
+                result = self._retrain(store, job, progress) if job.kind == "retrain" else \
+                    self._scan(store, job, progress)
         except CrmDedupError as exc:
             logger.warning("%s job %s of %s failed: %s", job.kind, job.job_id, job.account_id, exc)
             self._fail(store, job, progress.percent, str(exc))
@@ -203,6 +216,21 @@ class JobRunner:
         return {**totals, "seconds": round(time.perf_counter() - t0, 3)}
 
 
+    def _import(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any] | None:
+        """One slice of the amoCRM import (None: pages are left), and once it is complete the scan."""
+        sync = self._services.amocrm
+        if sync is None:
+            raise CrmDedupError("the amoCRM connection is not configured")
+        t0 = time.perf_counter()
+        store.update_job(job.account_id, job.job_id, status="running", percent=progress.percent)
+        # pages are 90 % of the job (their total only shows as the import goes), the scan the rest
+        state = sync.import_slice(job.account_id, progress=progress.part(0, 1, scale=0.9))
+        if state.more:
+            return None
+        scanned = self._scan(store, job, progress)
+        return {**scanned, "pages": state.pages_done, "pulled": state.records,
+                "seconds": round(time.perf_counter() - t0, 3)}
+
     def _retrain(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
         """Retrain each entity that has records; the result keeps JobResult's counts (records, labels as
         pairs, no groups) plus what the retrain decided."""
@@ -232,10 +260,10 @@ class _Progress:
         self._job = job
         self.percent = 0.0
 
-    def part(self, index: int, parts: int) -> Progress:
+    def part(self, index: int, parts: int, *, scale: float = 1.0) -> Progress:
         def report(done: int, total: int) -> None:
             share = done / total if total else 1.0
-            percent = round(100.0 * (index + min(share, 1.0)) / parts, 1)
+            percent = round(100.0 * scale * (index + min(share, 1.0)) / parts, 1)
             # 100 is written with the result, so a job never shows 100 % while still running
             if percent - self.percent >= _PERCENT_STEP and percent < 100.0:
                 self.percent = percent

@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 # Paths whose POST body is a list of items (up to max_batch of them): they may carry max_body_bytes.
 # Every other route carries one record, one check or one decision: max_record_body_bytes.
-BATCH_PATHS = re.compile(r"/v1/(contacts|companies)(:batch|/check:batch)|/v1/feedback")  # feedback: `decisions`
+# amoCRM webhooks batch many entities in one form body; amocrm/webhooks.py caps them at its own limit (2 MB)
+BATCH_PATHS = re.compile(r"/v1/(contacts|companies)(:batch|/check:batch)|/v1/feedback|/amocrm/webhooks/.*")
 # Parsing JSON holds the interpreter (no other request is served meanwhile): 48 MB of `0,0,0,…` took
 # 5 s. A batch body's values are counted as its bytes arrive (commas and opening brackets, a cheap
 # upper bound) and the body is refused once they pass max_batch * VALUES_PER_RECORD: a real amoCRM

@@ -6,10 +6,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from amocrm.sync import AmoSync
 from api.metrics import Metrics
 from api.settings import Settings
 from resolver.candidates import Checker
 from resolver.linkage import Model, load_model
+from resolver.normalize.region import DEFAULT_REGION
 from resolver.records import ENTITIES, Entity
 from resolver.store import Persistence, open_store
 from training.serving import REGISTRY, SHIPPED, ModelResolver, ModelSource, Refusal, ServedModel
@@ -28,6 +30,7 @@ class Services:
     checker: Checker | None = None
     _warming: threading.Thread | None = None
     metrics: Metrics | None = None  # counts refused champions
+    amocrm: AmoSync | None = None  # the amoCRM sync when configured (api/routers/amocrm.py opens it)
     resolver: ModelResolver = field(init=False)  # which model each account is served (training/serving.py)
 
     def __post_init__(self) -> None:
@@ -73,7 +76,17 @@ class Services:
         """Drop the cached lookup: the next request reads the registry (after a retrain or a promote)."""
         self.resolver.forget(account_id, entity)
 
+    def region(self, account_id: str) -> str:
+        """The account's default phone region: its amoCRM country when connected, else RU (phones.py's default)."""
+        if self.amocrm is not None:
+            conn = self.amocrm.store.amocrm_connection(account_id)
+            if conn is not None:
+                return str(conn["region"])
+        return DEFAULT_REGION
+
     def close(self) -> None:
+        if self.amocrm is not None:
+            self.amocrm.stop()  # its worker writes to the store
         if self.checker is not None:
             self.checker.stop_warming()
         if self._warming is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from resolver.store.postgres_store import redacted
@@ -71,6 +71,67 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         default=None, description="the Prometheus scraper's bearer token: with it /metrics adds the store's "
         "totals over all accounts (without it, process metrics only)")
+
+    # -- amoCRM connection (issue 12): all four of client id, secret, redirect URI and public URL turn it on
+    amocrm_client_id: str | None = Field(default=None, description="the amoCRM integration's ID")
+    amocrm_client_secret: str | None = Field(
+        default=None, description="the integration's secret key; it also verifies the widget's X-Auth-Token when "
+        "CRM_DEDUP_JWT_SECRET is unset (amoCRM signs widget tokens with it)")
+    amocrm_redirect_uri: str | None = Field(
+        default=None, description="the integration's redirect URI, e.g. https://dedup.example.com/amocrm/oauth/callback")
+    public_url: str | None = Field(
+        default=None, description="the address amoCRM and reviewers reach this service at (webhooks, links in notes)")
+    amocrm_base_url: str | None = Field(
+        default=None, description="replaces https://SUBDOMAIN.amocrm.ru for every OAuth and API call (tests, proxies)")
+    secret_key: str | None = Field(
+        default=None, description="32+ characters; encrypts amoCRM tokens at rest (Fernet, key derived by HKDF)")
+    amocrm_tag: str = Field(default="дубль", min_length=1, max_length=50,
+                            description="the tag put on a new record that has duplicates")
+    amocrm_write_back: bool = Field(default=True, description="new accounts get write-back (tag + note) on")
+    amocrm_catchup_seconds: float = Field(default=300.0, ge=1, description="how often the catch-up poll runs")
+    amocrm_rate: float = Field(default=6.0, gt=0, le=7, description="requests per second per amoCRM account "
+                               "(amoCRM allows 7)")
+    amocrm_import_slice_pages: int = Field(
+        default=20, ge=1, description="pages an import reads before the job runner serves another account")
+    amocrm_max_retries: int = Field(default=10, ge=0, le=50, description="retries of one amoCRM request on 429/5xx")
+    amocrm_backoff_seconds: float = Field(default=0.5, gt=0, description="first backoff delay (doubles, jittered)")
+
+    @property
+    def amocrm_enabled(self) -> bool:
+        return bool(self.amocrm_client_id and self.amocrm_client_secret and self.amocrm_redirect_uri
+                    and self.public_url)
+
+    @property
+    def widget_secret(self) -> str | None:
+        """The secret verifying widget tokens: CRM_DEDUP_JWT_SECRET, else the amoCRM integration's secret."""
+        return self.jwt_secret or self.amocrm_client_secret
+
+    @model_validator(mode="after")
+    def _amocrm_complete(self) -> Settings:
+        if self.amocrm_enabled and not self.secret_key:
+            raise ValueError("CRM_DEDUP_SECRET_KEY is required with the amoCRM connection (it encrypts the tokens); "
+                             "use 32+ random characters")
+        return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_strong(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value) < 32:
+            raise ValueError("CRM_DEDUP_SECRET_KEY is too short: use 32+ random characters "
+                             "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
+    @field_validator("public_url", "amocrm_base_url", "amocrm_redirect_uri")
+    @classmethod
+    def _is_http_url(cls, value: str | None, info: Any) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"CRM_DEDUP_{str(info.field_name).upper()}={value!r} is not an http(s) URL")
+        return value.strip().rstrip("/") if info.field_name != "amocrm_redirect_uri" else value.strip()
 
     @field_validator("db")
     @classmethod

@@ -77,6 +77,20 @@ def register_account(store: Persistence, name: str, *, label: str | None = INITI
         return _insert_key(store, name, label, now)
 
 
+def ensure_account(store: Persistence, name: str) -> bool:
+    """Account `name` exists afterwards (an amoCRM install names it by the CRM's account id); True when made now.
+
+    It gets no API key: the widget's token opens it, and `crm-dedup keys create` adds keys when needed.
+    """
+    if not _NAME.fullmatch(name):
+        raise InputError.one(f"account name {name!r}: use 1-63 latin letters, digits, '.', '_' or '-'", field="name")
+    with store.transaction():
+        if store.account_exists(name):
+            return False
+        store.add_account(name, datetime.now(UTC))
+        return True
+
+
 def create_account(store: Persistence, name: str) -> str:
     """Create account `name` and return its new API key (the only time the key is visible)."""
     return register_account(store, name)[1]

@@ -14,13 +14,14 @@ from pydantic import ValidationError
 
 from api.cli import cluster
 from api.cli.accounts import add_mlflow_user_parser, cmd_accounts_create, cmd_accounts_rotate_key, cmd_keys
-from api.cli.common import GROUPS_CSV_COLUMNS, MAX_PROBLEMS_SHOWN, err, port, probability
+from api.cli.common import GROUPS_CSV_COLUMNS, MAX_PROBLEMS_SHOWN, err, port, probability, region
 from api.cli.feedback import cmd_feedback
 from api.cli.models import cmd_models_list, cmd_models_promote, cmd_train
 from api.cli.scans import cmd_dedupe, cmd_demo, cmd_groups, cmd_import, cmd_scan
 from api.cli.serve import cmd_serve
 from api.settings import Settings
 from resolver.errors import CrmDedupError, InputError
+from resolver.normalize.region import DEFAULT_REGION
 from resolver.records import ENTITIES
 from resolver.store import is_postgres_url
 
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--field", action="append", metavar="NAME:KIND[:SOURCE]",
                        help="an extra field to match on; KIND is text, date or identifier "
                             "(e.g. birthday:date:'Дата рождения')")
+        p.add_argument("--region", type=region, default=DEFAULT_REGION, metavar="XX",
+                       help="country of local phone numbers written without + (ISO 3166, e.g. KZ, BY; default RU)")
 
     p = sub.add_parser("dedupe", parents=[common], help="find duplicate groups in a file alone")
     file_args(p)

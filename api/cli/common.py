@@ -17,6 +17,7 @@ from resolver.entities import ExtraField
 from resolver.errors import InputError
 from resolver.ingest import parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
+from resolver.normalize.region import DEFAULT_REGION, check_region, localize_phones
 from resolver.records import PLURAL, Entity, Record
 from resolver.scan import ScanResult, scan_account
 from resolver.store import Store
@@ -66,6 +67,14 @@ def scan_model(settings: Settings, entity: Entity, threshold: float | None, *, a
     return model
 
 
+def region(text: str) -> str:
+    """argparse type: an ISO 3166 country code for local phone numbers (`--region KZ`)."""
+    try:
+        return check_region(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def probability(text: str) -> float:
     """argparse type: a match probability strictly between 0 and 1."""
     try:
@@ -103,8 +112,10 @@ def extra_fields(items: Sequence[str] | None) -> list[ExtraField]:
 
 def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Record]:
     column_map = parse_column_map(args.map) if args.map else None
-    return read_records(Path(args.file), entity, column_map=column_map,
-                        extra_fields={e.name: e.source for e in extras} or None)
+    records = read_records(Path(args.file), entity, column_map=column_map,
+                           extra_fields={e.name: e.source for e in extras} or None)
+    # local numbers ("8 029 …") are read as `--region`'s (default RU, as phone normalization assumes)
+    return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
 
 
 def scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,

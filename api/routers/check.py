@@ -23,6 +23,7 @@ from api.schemas import (
 )
 from resolver.candidates import Checker, Match
 from resolver.errors import InputError, InputProblem, NotFound
+from resolver.normalize.region import localize_phones
 from resolver.records import Entity, Record
 
 router = APIRouter(prefix="/v1", tags=["check"])
@@ -87,7 +88,7 @@ def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep, serv
 def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
           body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
           limit: Limit = 10, min_score: MinScore = None) -> CheckOut:
-    record = _unsaved(body, entity, None)
+    record = localize_phones(_unsaved(body, entity, None), services.region(account))
     model = services.model_for(account, entity)  # its champion (thresholds from MLflow tags) or the default
     found = checker.check(account, record, threshold=min_score, limit=limit, model=model)
     return CheckOut(threshold=min_score or model.review_threshold, model_version=model.version,
@@ -109,9 +110,10 @@ def check_batch(entity: EntityDep, account: AccountDep, checker: CheckerDep, ser
                              field="records")
     model = services.model_for(account, entity)  # its champion (thresholds from MLflow tags) or the default
     results, rejected = [], []
+    region = services.region(account)
     for i, item in enumerate(body.records):
         try:
-            record = _unsaved(item, entity, i)
+            record = localize_phones(_unsaved(item, entity, i), region)
         except InputError as exc:
             rejected += [Rejected(index=i, field=p.field, reason=p.reason) for p in exc.problems]
             continue

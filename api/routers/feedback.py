@@ -62,6 +62,10 @@ def post_feedback(account: AccountDep, services: ServicesDep, caller: CallerDep,
         else:
             decisions.append(replace(item.to_decision(), reviewer=reviewer_of(caller, item.reviewer)))
     stored = record_decisions(services.store, account, decisions)
+    if services.amocrm is not None:  # a record tagged in amoCRM may have lost its last match: its tag comes off
+        for entity in {d.entity for d in decisions}:
+            services.amocrm.recheck(account, entity, sorted({i for d in decisions if d.entity == entity
+                                                             for i in (d.left_id, d.right_id)}))
     return FeedbackStored(stored=len(stored), decisions=[DecisionOut.of(s) for s in stored])
 
 

@@ -20,6 +20,7 @@ from api.schemas import (
 )
 from api.services import Services
 from resolver.errors import InputError, InputProblem, NotFound
+from resolver.normalize.region import localize_phones
 from resolver.records import Entity
 from resolver.scan import ingest
 
@@ -42,7 +43,7 @@ RecordIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[^\s
 )
 def put_record(entity: EntityDep, account: AccountDep, services: ServicesDep, record_id: RecordIdPath,
                body: Annotated[RecordBody, Body(openapi_examples=RECORD_EXAMPLES)]) -> RecordOut:
-    record = record_from_body(body, entity, record_id=record_id)
+    record = localize_phones(record_from_body(body, entity, record_id=record_id), services.region(account))
     ingest(services.store, account_id=account, entity=entity, records=[record])
     return _stored(services, account, entity, record_id)
 
@@ -69,6 +70,8 @@ def put_batch(entity: EntityDep, account: AccountDep, services: ServicesDep, bod
             problems.extend(exc.problems)
     if not records:
         raise InputError(problems or [InputProblem("the batch holds no records", field="records")])
+    region = services.region(account)  # an amoCRM account's country: its local numbers are read as its own
+    records = [localize_phones(r, region) for r in records]
     ingest(services.store, account_id=account, entity=entity, records=records)
     return BatchOut(stored=len(records),
                     rejected=[Rejected(index=p.item, field=p.field, reason=p.reason) for p in problems])

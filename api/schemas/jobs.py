@@ -28,6 +28,13 @@ class JobResult(BaseModel):
     seconds: float
 
 
+class ImportResult(JobResult):
+    """Counts of a finished amoCRM import: pages and records read, then the scan's counts."""
+
+    pages: int = Field(description="pages read from amoCRM")
+    pulled: int = Field(description="records read from amoCRM")
+
+
 class JobOut(BaseModel):
     """A background job and how far it got."""
 
@@ -38,11 +45,11 @@ class JobOut(BaseModel):
     }]})
 
     job_id: str
-    kind: Literal["scan", "retrain"]
+    kind: Literal["scan", "retrain", "import"]
     entity: Entity | None
     status: Literal["queued", "running", "done", "failed"]
     percent: float = Field(ge=0, le=100)
     created_at: datetime
     finished_at: datetime | None
-    result: JobResult | None
+    result: ImportResult | JobResult | None = Field(union_mode="left_to_right")
     error: str | None

@@ -70,8 +70,13 @@ function wire() {
   document.addEventListener("keydown", onKey);
 }
 
+// #group=ID: the link in a note crm-dedup wrote in amoCRM opens that group (when the list shows it); read
+// before the key is taken from the fragment, which clears it
+const linkedGroup = (window.location.hash.match(/(?:^#|&)group=([^&]+)/) || [])[1];
+
 async function start() {
-  await loadGroups();
+  const groupId = linkedGroup ? decodeURIComponent(linkedGroup) : null;
+  await loadGroups({keep: groupId ? {groupId, index: 0} : null});
 }
 
 function main() {

@@ -6,11 +6,14 @@ import {$, h, percent} from "./dom.js";
 import {api} from "./api.js";
 
 export async function loadModel() {
-  const [settings, ...models] = await Promise.all([
+  const [settings, amocrm, ...models] = await Promise.all([
     fetch(new URL("ui/settings.json", ROOT)).then((r) => r.json()),
+    // 404: the account has no amoCRM connection (or the service none configured): no panel
+    api("v1/amocrm/status").catch((error) => { if (error.status === 404) return null; throw error; }),
     api("v1/models/current?entity=contact"), api("v1/models/current?entity=company")]);
   $("#mlflow-link").href = settings.mlflow_ui_url;
   state.models = models;
+  state.amocrm = amocrm;
   renderModel();
 }
 
@@ -24,5 +27,22 @@ export function renderModel() {
       row("model.source", m.source),
       row("model.review", percent(m.review_threshold)),
       row("model.auto", percent(m.auto_merge_threshold)),
-      row("model.reranker", t(m.reranker ? "model.yes" : "model.no"))))));
+      row("model.reranker", t(m.reranker ? "model.yes" : "model.no"))))),
+    ...amocrmCard(row));
+}
+
+function amocrmCard(row) {
+  const a = state.amocrm;
+  if (!a) return [];
+  const when = (value) => (value ? new Date(value).toLocaleString() : t("amocrm.never"));
+  return [h("section", {class: "card", id: "amocrm-status", dataset: {status: a.status}},
+    h("h2", {}, `${t("amocrm.title")}: ${a.subdomain}`),
+    h("dl", {class: "plan-list"},
+      row("amocrm.status", t("amocrm." + a.status) + (a.reason ? ` (${a.reason})` : "")),
+      row("amocrm.webhook", when(a.last_webhook_at)),
+      row("amocrm.catchup", when(a.last_catchup_at)),
+      row("amocrm.pulled", String(a.records_pulled)),
+      row("amocrm.import", `${a.import.pages_done} / ${a.import.pages_estimated}`),
+      row("amocrm.pending", String(a.pending_write_backs)),
+      row("amocrm.writeBack", a.write_back ? `${t("model.yes")} («${a.tag}»)` : t("model.no"))))];
 }

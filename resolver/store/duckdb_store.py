@@ -25,6 +25,7 @@ from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normali
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
 from resolver.store.accounts import AccountStore
+from resolver.store.amocrm import AmoStore
 from resolver.store.base import STORE_ERRORS, load_sql, migrate
 from resolver.store.decisions import DecisionStore
 from resolver.store.jobs import JobStore
@@ -59,7 +60,7 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
 
 
-class Store(DecisionStore, ResultStore, JobStore, AccountStore):
+class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore):
     """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
 
     One connection per store; a lock serialises writers and the cursors readers take, because a
