@@ -14,7 +14,7 @@ from api import errors
 from api.deps import AuthFailures, check_before_body, current_caller
 from api.limits import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import admin, check, feedback, groups, health, jobs, models, records, ui
+from api.routers import admin, check, feedback, groups, health, jobs, models, records, ui, widget
 from api.security_headers import NoSniffMiddleware
 from api.services import Services
 from api.settings import Settings
@@ -75,6 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(NoSniffMiddleware)  # outermost: refusals from the layers inside get it too
     errors.install(app)
-    for module in (health, records, check, groups, jobs, models, feedback, admin, ui):
+    for module in (health, widget, records, check, groups, jobs, models, feedback, admin, ui):
         app.include_router(module.router)
     return app

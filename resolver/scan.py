@@ -24,6 +24,7 @@ from resolver.features import REVIEWERS_FIELD, REVIEWERS_LEVEL, FeatureBuilder, 
 from resolver.groups import Component, Edge, assign_group_ids, build_groups, review_reasons
 from resolver.linkage import Model, Progress, contributions, predict_pairs, train_settings
 from resolver.merge_plan import plan_merge
+from resolver.pending import apply_pending
 from resolver.records import Entity, FieldContribution, Record
 from resolver.store import Store
 
@@ -59,7 +60,9 @@ def ingest(store: Store, *, account_id: str, entity: Entity, records: Sequence[R
         rows.extend(spec.normalize(r) for r in records[start:start + _NORMALIZE_CHUNK])
         if progress:
             progress(min(start + _NORMALIZE_CHUNK, len(records)), len(records))
-    return store.upsert_records(account_id, spec, records, rows)
+    written = store.upsert_records(account_id, spec, records, rows)
+    apply_pending(store, account_id, entity, records, rows)  # "create anyway" decisions waiting for a record
+    return written
 
 
 def fit_model(store: Store, *, account_id: str, base: Model, extras: Sequence[ExtraField],

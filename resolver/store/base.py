@@ -44,3 +44,6 @@ class StoreBase(Protocol):
 
     def links_in_force(self, account_id: str, entity: Entity, among: Sequence[str] | None = None
                        ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]: ...
+
+    def _keep_before_images(self, con: duckdb.DuckDBPyConnection, account_id: str, entity: Entity, group_id: str,
+                            survivor_id: str, absorbed_ids: Sequence[str], merged_by: str | None) -> None: ...

@@ -26,6 +26,7 @@ from resolver.records import Entity, Record
 from resolver.store.base import load_sql
 from resolver.store.decisions import DecisionStore, GroupSplitter
 from resolver.store.jobs import JobStore
+from resolver.store.merges import MergeStore
 from resolver.store.results import ResultStore
 
 __all__ = ["GroupSplitter", "Store", "load_sql"]
@@ -57,7 +58,7 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
 
 
-class Store(DecisionStore, ResultStore, JobStore):
+class Store(DecisionStore, ResultStore, JobStore, MergeStore):
     """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
 
     One connection per store; a lock serialises writers and the cursors readers take, because a
@@ -77,6 +78,7 @@ class Store(DecisionStore, ResultStore, JobStore):
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._last_stamp: datetime | None = None
         self._con.execute(load_sql("schema"))
+        self._con.execute(load_sql("merges_schema"))
 
     def close(self) -> None:
         for cur in self._cursors:
