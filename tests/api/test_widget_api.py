@@ -41,9 +41,9 @@ def token(account: str = "acme", **claims: Any) -> dict[str, str]:
 def wapi(make_api):
     api = make_api(jwt_secret=SECRET)
     acme = api.account("acme")
-    api.upsert(acme, PEOPLE[:7] + [amocrm(401, "Сергей Орлов", emails=["s.orlov@yandex.ru"], leads=[(7001, 142)],
-                                          companies=[501]),
-                                   amocrm(402, "Орлов Сергей Петрович", ["+7 903 555-11-22"], ["S.Orlov@Yandex.ru"])])
+    orlov = [amocrm(401, "Сергей Орлов", emails=["s.orlov@yandex.ru"], leads=[(7001, 142)], companies=[501]),
+             amocrm(402, "Орлов Сергей Петрович", ["+7 903 555-11-22"], ["S.Orlov@Yandex.ru"])]
+    api.upsert(acme, [*PEOPLE[:7], *orlov])  # amoCRM's shape: the raw object keeps links and field ids
     api.scan(acme)
     return api, acme
 
