@@ -402,7 +402,7 @@ define(['jquery'], function () {
       prompt.appendChild(button(t('create_anyway'), 'create-anyway', function () {
         createAnyway(entity, matches, typed);
       }));
-      prompt.appendChild(el('div', 'hint', t('save_blocked')));
+      prompt.appendChild(el('div', 'blocked-note', t('save_blocked')));
       var row = input.parentNode;
       if (row && row.parentNode) {
         row.parentNode.insertBefore(prompt, row.nextSibling);
