@@ -15,8 +15,8 @@ import pytest
 
 from tests.widget.conftest import WIDGET
 
-BUNDLE = ["manifest.json", "script.js", "amo_merge.js", "i18n/ru.json", "i18n/en.json", "images/logo.png", "images/logo_main.png",
-          "images/logo_medium.png", "images/logo_min.png", "images/logo_small.png"]
+BUNDLE = ["manifest.json", "script.js", "amo_merge.js", "i18n/ru.json", "i18n/en.json", "images/logo.png",
+          "images/logo_main.png", "images/logo_medium.png", "images/logo_min.png", "images/logo_small.png"]
 
 
 def texts(locale: str) -> dict:
