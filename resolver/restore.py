@@ -70,8 +70,9 @@ def create_payload(entity: Entity, image: dict[str, Any]) -> dict[str, Any]:
     if fields:
         payload["custom_fields_values"] = fields
     tags = [t for t in ((raw.get("_embedded") or {}).get("tags") or []) if isinstance(t, dict)]
-    tags = [{"id": t["id"]} if t.get("id") is not None else {"name": t["name"]} for t in tags if t.get("id")
-            is not None or t.get("name")]
+    # by name where known (a tag deleted since comes back by name), else by id
+    tags = [{"name": t["name"]} if t.get("name") else {"id": t["id"]} for t in tags
+            if t.get("name") or t.get("id") is not None]
     if tags:
         payload["_embedded"] = {"tags": tags}
     return payload

@@ -217,3 +217,30 @@ def test_created_anyway_becomes_not_duplicate_when_the_new_record_arrives(wapi):
     problem(api.client.post("/v1/contacts/created-anyway", headers=api.account("other"),
                             json={"record_ids": ["401"], "phones": ["+7 903 555-11-22"]}), 404)
     assert ORLOV == ("401", "402")
+
+
+def test_restore_through_the_amocrm_client_recreates_the_record_with_fields_tags_and_links(wapi):
+    """The real API v4 client against the amoCRM stand-in (a real HTTP server)."""
+    from amocrm.standin import AmoStandin
+    from api.crm_writer import amocrm_writers
+    from tests.amocrm.conftest import ACCOUNT, CLIENT_ID, CLIENT_SECRET, REDIRECT, MemoryTokens, make_client
+
+    api, acme = wapi
+    raw = amocrm(401, "Сергей Орлов", emails=["s.orlov@yandex.ru"], leads=[(7001, 142)], companies=[501])
+    raw["_embedded"]["tags"] = [{"id": 5, "name": "vip"}]
+    api.upsert(acme, [raw | {"updated_at": 2_000_000_000 - 1}])  # the tag arrives with a later sync
+    assert report(api, acme, ORLOV_GROUP, "402", ["401"]).status_code == 200
+    merge_id = api.client.get("/v1/merges", headers=acme).json()["items"][0]["merge_id"]
+    with AmoStandin(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT) as standin:
+        standin.add_account(ACCOUNT, subdomain="acme")
+        with make_client(standin, MemoryTokens(standin)) as client:
+            api.client.app.state.crm_writers = amocrm_writers(lambda account: client if account == "acme" else None)
+            answer = api.client.post(f"/v1/merges/{merge_id}/restore", headers=acme)
+            assert answer.status_code == 200, answer.text
+            new_id = int(answer.json()["restored_as"])
+            made = standin.record(ACCOUNT, "contacts", new_id)
+    assert made is not None and made["name"] == "Сергей Орлов" and made["responsible_user_id"] == 504141
+    assert [f["values"] for f in made["custom_fields_values"]] == [[{"value": "s.orlov@yandex.ru",
+                                                                     "enum_code": "WORK"}]]
+    assert [t["name"] for t in made["_embedded"]["tags"]] == ["vip"]
+    assert made["_embedded"]["leads"] == [{"id": 7001}] and made["_embedded"]["companies"] == [{"id": 501}]
