@@ -42,6 +42,7 @@ bench: install                    ## accuracy, speed, memory and hardening numbe
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_learning.py
 	$(BIN)/python bench/bench_hardening.py
+	$(BIN)/python bench/bench_widget.py
 	$(BIN)/python bench/bench_fuzz.py --minutes 10
 
 models: install                   ## retrain the shipped default models on generated data
