@@ -980,8 +980,8 @@ define(['jquery'], function () {
 
     // a list page: a button for the whole account's search (rows ticked go through the selection menu)
     function renderList() {
-      var entity = area() === 'clist' ? 'contacts' : '';
-      if (!entity || document.querySelector('.' + PREFIX + '-list-button')) {
+      var entity = 'contacts'; // the whole account's contacts, from the contacts or the deals list
+      if (document.querySelector('.' + PREFIX + '-list-button')) {
         return;
       }
       ensureStyle();

@@ -47,10 +47,25 @@ class AmoMerges:
 
     records: dict[str, dict[str, AmoRecord]]  # entity path segment -> id -> record
     forbidden: bool = False  # the user has no right to delete records
+    hold: bool = False  # requests wait in `held` until release(): a test decides when amoCRM answers
     saves: list[dict[str, list[str]]] = field(default_factory=list)
+    held: list[Any] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handle(self, route: Any) -> None:
+        if self.hold:
+            self.held.append(route)
+            return
+        self._handle(route)
+
+    def release(self) -> int:
+        """Answer the requests held so far; how many."""
+        waiting, self.held = self.held, []
+        for route in waiting:
+            self._handle(route)
+        return len(waiting)
+
+    def _handle(self, route: Any) -> None:
         request = route.request
         path = urlsplit(request.url).path
         parts = path.strip("/").split("/")  # ajax, merge, <entity>, info|save

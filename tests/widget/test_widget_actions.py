@@ -19,12 +19,13 @@ from tests.widget.conftest import ACCOUNT_ID, JWT_SECRET, ROOT, Service, widget_
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 JOB_TIMEOUT_S = 180.0
-FIRST = ["Сергей", "Иван", "Анна", "Мария", "Пётр", "Олег", "Елена", "Ольга"]
-LAST = ["Орлов", "Соколов", "Лебедева", "Козлова", "Новиков", "Морозов", "Волкова", "Зайцева"]
+FIRST = ["Сергей", "Иван", "Анна", "Мария", "Пётр", "Олег", "Елена", "Ольга", "Дмитрий", "Наталья", "Алексей"]
+LAST = ["Орлов", "Соколов", "Лебедева", "Козлова", "Новиков", "Морозов", "Волкова", "Зайцева", "Павлов", "Семёнова",
+        "Фёдоров"]
 
 
 def people() -> list[dict[str, Any]]:
-    """Eight safe pairs (one person, name in two orders, one phone in two spellings, one email in two cases:
+    """Eleven safe pairs (one person, name in two orders, one phone in two spellings, one email in two cases:
     ids 1000+2i and 1001+2i) and one group needing review (2001-2003, linked by a phone only)."""
     records = []
     for i, (first, last) in enumerate(zip(FIRST, LAST, strict=True)):
@@ -166,6 +167,32 @@ def test_automatic_merge_of_a_mixed_selection_merges_only_the_safe_groups(open_c
     assert review["needs_review"] and acting.get(f"/v1/groups/{review['group_id']}")["status"] == "open"
     merged = {k["record_id"] for k in acting.get("/v1/merges?limit=200")["items"]}
     assert len(merged) == 7 and merged <= {str(i) for i in range(1000, 1016)}  # this run's six, the manual one
+    assert card.errors == []
+
+
+def test_automatic_run_pauses_after_the_merge_under_way_and_stops(open_card, acting):
+    amo = amo_records()
+    amo.hold = True  # amoCRM answers when the test says so
+    card = open_list(open_card, acting, amo, [str(i) for i in range(1016, 1022)])
+    auto = card.page.locator(".crm-dedup-auto-merge")
+    expect(auto).to_have_text("Объединить автоматически (3)")
+    auto.click()
+    card.page.locator(".crm-dedup-pause").click()  # while the first merge's preview is still on its way
+    expect(card.page.locator(".crm-dedup-pause")).to_have_text("Продолжить")
+    text = card.page.locator(".crm-dedup-progress-text")
+    while text.inner_text() != "Объединено 1 из 3":  # the merge under way finishes: preview, save, report
+        amo.release()
+        card.page.wait_for_timeout(10)
+    card.page.wait_for_timeout(200)
+    assert amo.held == [] and len(amo.saves) == 1  # paused: nothing more is asked of amoCRM
+    card.page.locator(".crm-dedup-stop").click()
+    expect(card.page.locator(".crm-dedup-progress")).to_have_attribute("data-finished", "stopped")
+    expect(card.page.locator(".crm-dedup-list .crm-dedup-message")).to_have_text(
+        "Остановлено: объединено групп — 1, с ошибкой — 0.")
+    assert amo.held == [] and len(amo.saves) == 1
+    statuses = [acting.get(f"/v1/groups/{g['group_id']}")["status"]
+                for g in acting.post("/v1/contacts/groups:among", {"record_ids": ["1016", "1018", "1020"]})["groups"]]
+    assert sorted(statuses) == ["open", "open"]  # the merged one has left the open groups
     assert card.errors == []
 
 
