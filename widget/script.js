@@ -767,6 +767,10 @@ define(['jquery'], function () {
           message(view.body, t('not_allowed'), 'error');
           return;
         }
+        if (who.entities && who.entities.indexOf(entity) < 0) {
+          message(view.body, entity === 'companies' ? t('companies_off') : t('contacts_off'), 'error');
+          return;
+        }
         searchAmong(view, entity, ids, who);
       });
       return view;
@@ -793,8 +797,8 @@ define(['jquery'], function () {
       var groups = answer.groups || [];
       var safe = groups.filter(function (g) { return g.safe; });
       var cap = Math.max(1, Number(who.run_cap) || DEFAULT_RUN_CAP);
-      message(body, groups.length ? t('found', {groups: answer.count, records: answer.records})
-                                  : t('found_none'));
+      message(body, (groups.length ? t('found', {groups: answer.count, records: answer.records}) : t('found_none')) +
+                    (answer.truncated ? ' ' + t('truncated', {count: answer.count}) : ''));
       var summary = el('div', 'summary', ids ? t('among_selected', {count: ids.length}) : t('among_all'));
       summary.setAttribute('data-count', String(answer.count));
       body.appendChild(summary);
