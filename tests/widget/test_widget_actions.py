@@ -326,3 +326,77 @@ def test_a_user_not_on_the_allow_list_sees_no_merge_action_and_the_service_refus
 def test_screenshots_are_small(tmp_path: Path) -> None:
     for png in SCREENSHOTS.glob("*.png"):
         assert png.stat().st_size < 300_000, png
+
+
+@pytest.fixture(scope="module")
+def undoable(tmp_path_factory) -> Iterator[tuple[Service, Any]]:
+    """The API in this process (uvicorn in a thread) with restore wired to the amoCRM API v4 stand-in (a real
+    HTTP server): (the service, the stand-in). people() stored and scanned."""
+    import threading
+
+    import uvicorn
+
+    from amocrm.standin import AmoStandin
+    from api.app import create_app
+    from api.crm_writer import amocrm_writers
+    from api.settings import Settings
+    from resolver.accounts import create_account
+    from tests.amocrm.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT, MemoryTokens, make_client
+    from tests.servers import free_port
+
+    home = tmp_path_factory.mktemp("undoable")
+    with AmoStandin(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT) as amo_api:
+        amo_api.add_account(ACCOUNT_ID, subdomain="test")
+        app = create_app(Settings(db=home / "store.duckdb", jwt_secret=JWT_SECRET,
+                                  mlflow_tracking_uri=f"sqlite:///{home}/none.db"))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            while not server.started and thread.is_alive():
+                time.sleep(0.02)  # uvicorn's own start-up flag
+            url = f"http://127.0.0.1:{server.config.port}"
+            headers = {"Authorization": f"Bearer {create_account(app.state.services.store, str(ACCOUNT_ID))}"}
+            with make_client(amo_api, MemoryTokens(amo_api, ACCOUNT_ID)) as client:
+                app.state.crm_writers = amocrm_writers(lambda account: client if account == str(ACCOUNT_ID) else None)
+                answer = httpx.post(f"{url}/v1/contacts:batch", json={"records": people()}, headers=headers,
+                                    timeout=30)
+                assert answer.status_code == 200, answer.text
+                scan(url, headers)
+                yield Service(url=url, headers=headers), amo_api
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+
+
+def test_select_merge_report_then_restore_from_the_list_recreates_the_record(open_card, undoable):
+    service, amo_api = undoable
+    amo = amo_records()
+    card = open_list(open_card, service, amo, ["1000", "1001"])
+    pair = group_of(service, "1000")
+    survivor = pair["merge_plan"]["survivor_id"]
+    absorbed = next(i for i in pair["record_ids"] if i != survivor)
+    card.page.locator(f'tr[data-group-id="{pair["group_id"]}"] .crm-dedup-merge-manual').click()
+    card.page.locator(".crm-dedup-merge .js-merge-start").click()
+    expect(card.page.locator(f'tr[data-group-id="{pair["group_id"]}"]')).to_have_attribute("data-merged", survivor)
+    [kept] = service.get("/v1/merges")["items"]
+    assert (kept["record_id"], kept["survivor_id"]) == (absorbed, survivor)
+
+    card.page.locator(".crm-dedup-recent").click()
+    item = card.page.locator(f'li[data-merge-id="{kept["merge_id"]}"]')
+    item.locator(".crm-dedup-restore").click()
+    restored = item.locator(".crm-dedup-restored")
+    expect(restored).to_contain_text("восстановлен как № ")
+    shot(card.page, "restored")
+    new_id = restored.inner_text().rsplit("№ ", 1)[1].strip()
+    made = amo_api.record(ACCOUNT_ID, "contacts", int(new_id))
+    original = next(r for r in people() if r["id"] == absorbed)
+    assert made is not None and made["name"] == original["name"]
+    stored = service.get(f"/v1/contacts/{absorbed}")  # synced in the flat shape: its normalized phone and email
+    assert sorted(v["value"] for f in made["custom_fields_values"] for v in f["values"]) == sorted(
+        stored["phones"] + stored["emails"])
+    assert [lead["id"] for lead in made["_embedded"].get("leads", [])] == [int(x) for x in original["lead_ids"]]
+    decisions = service.get("/v1/feedback")["items"]
+    assert [(d["decision"], {d["left_id"], d["right_id"]}) for d in decisions] == [
+        ("not_duplicate", {survivor, new_id})]
+    assert card.errors == []
