@@ -190,7 +190,9 @@ def put_widget_settings(services: ServicesDep, caller: CallerDep, body: WidgetSe
                 "day) for a record of this entity with one of the typed phones or emails that is not one of "
                 "`record_ids`; when a sync or upsert brings it, `not_duplicate` is stored between it and each of "
                 "them, by the widget's user.",
-    responses=problem_responses(e404="no contact 999 in this account", e422="name a typed phone or email"),
+    responses=problem_responses(e404="no contact 999 in this account",
+                                e409="this account already has 1000 create-anyway decisions waiting",
+                                e422="name a typed phone or email"),
 )
 def created_anyway(entity: EntityDep, account: AccountDep, services: ServicesDep, caller: CallerDep,
                    body: CreatedAnywayIn) -> CreatedAnywayOut:

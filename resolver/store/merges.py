@@ -20,6 +20,8 @@ from resolver.errors import Conflict, NotFound, StoreError
 from resolver.records import Entity
 from resolver.store.base import StoreBase
 
+MAX_PENDING = 1_000  # create-anyway decisions one account may have waiting at once
+
 
 def marks(n: int) -> str:
     """`?, ?, …` for an IN list of n values (standard SQL; a list parameter is not)."""
@@ -220,13 +222,25 @@ class MergeStore(StoreBase):
 
     def add_pending(self, account_id: str, entity: Entity, *, record_ids: Sequence[str], phones: Sequence[str],
                     emails: Sequence[str], reviewer: str | None, expires_at: datetime) -> str:
-        """Keep a "not a duplicate of these" decision until a new record with these phones/emails arrives."""
+        """Keep a "not a duplicate of these" decision until a new record with these phones/emails arrives.
+
+        Expired ones are dropped first; Conflict when the account already has MAX_PENDING waiting (every
+        check on upsert reads them, so their number is bounded).
+        """
         pending_id = "pd_" + secrets.token_hex(8)
-        self.execute(
-            "INSERT INTO pending_decisions (account_id, entity, pending_id, record_ids, phones, emails, reviewer, "
-            "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [account_id, entity, pending_id, json.dumps(list(record_ids)), json.dumps(list(phones)),
-             json.dumps(list(emails)), reviewer, self._stamp(), expires_at], step="add_pending")
+        now = self._stamp()
+        with self.transaction() as con:
+            con.execute("DELETE FROM pending_decisions WHERE account_id = ? AND expires_at < ?", [account_id, now])
+            row = con.execute("SELECT count(*) FROM pending_decisions WHERE account_id = ? AND applied_at IS NULL",
+                              [account_id]).fetchone()
+            if row is not None and int(row[0]) >= MAX_PENDING:
+                raise Conflict(f"this account already has {MAX_PENDING} create-anyway decisions waiting for their "
+                               "records; they expire after a day")
+            con.execute(
+                "INSERT INTO pending_decisions (account_id, entity, pending_id, record_ids, phones, emails, reviewer, "
+                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [account_id, entity, pending_id, json.dumps(list(record_ids)), json.dumps(list(phones)),
+                 json.dumps(list(emails)), reviewer, now, expires_at])
         return pending_id
 
     def open_pending(self, account_id: str, entity: Entity, now: datetime) -> list[dict[str, Any]]:
@@ -239,14 +253,6 @@ class MergeStore(StoreBase):
             for key in ("record_ids", "phones", "emails"):
                 row[key] = _json_list(row[key])
         return rows
-
-    def pending(self, account_id: str, pending_id: str) -> dict[str, Any] | None:
-        rows = self._dicts("SELECT pending_id, entity, record_ids, applied_at, applied_to FROM pending_decisions "
-                           "WHERE account_id = ? AND pending_id = ?", [account_id, pending_id], step="pending")
-        if not rows:
-            return None
-        rows[0]["record_ids"] = _json_list(rows[0]["record_ids"])
-        return rows[0]
 
     def mark_pending_applied(self, account_id: str, pending_id: str, record_id: str) -> None:
         self.execute("UPDATE pending_decisions SET applied_at = ?, applied_to = ? WHERE account_id = ? "
