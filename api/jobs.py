@@ -18,6 +18,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +27,8 @@ from api.services import Services
 from resolver.errors import CrmDedupError
 from resolver.linkage import Model, Progress
 from resolver.records import ENTITIES, Entity
-from resolver.scan import fit_model, scan
-from resolver.store import Store
+from resolver.scan import scan_account
+from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class JobRunner:
                 return
             self._run(store, job)
 
-    def _run(self, store: Store, job: _ScanJob) -> None:
+    def _run(self, store: Persistence, job: _ScanJob) -> None:
         progress = _Progress(store, job)
         try:
             store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
@@ -174,35 +176,34 @@ class JobRunner:
             store.update_job(job.account_id, job.job_id, status="done", percent=100.0, result=result)
 
     @staticmethod
-    def _fail(store: Store, job: _ScanJob, percent: float, error: str) -> None:
+    def _fail(store: Persistence, job: _ScanJob, percent: float, error: str) -> None:
         try:
             store.update_job(job.account_id, job.job_id, status="failed", percent=percent, error=error)
         except CrmDedupError:
             logger.exception("cannot mark job %s failed", job.job_id)
 
-    def _scan(self, store: Store, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+    def _scan(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
         t0 = time.perf_counter()
         entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
         totals = {"records": 0, "pairs": 0, "groups": 0}
         for i, entity in enumerate(entities):
-            # the account's champion from the registry, else the shipped default
+            # the account's champion from the registry, else the shipped default (training/serving.py)
             model: Model = self._services.model_for(job.account_id, entity)
-            extras = store.extra_fields(job.account_id, entity)
-            # an account's own fields need a model fitted on its data first: half of this entity's share
-            phases = 2 if extras else 1
-            if extras:
-                model = fit_model(store, account_id=job.account_id, base=model, extras=extras,
-                                  progress=progress.part(i * phases, len(entities) * phases))
-            # scan applies the account's decisions in force itself: separated pairs never share a group
-            result = scan(store, account_id=job.account_id, model=model,
-                          progress=progress.part(i * phases + phases - 1, len(entities) * phases))
+
+            @contextmanager
+            def phase(label: str, index: int, count: int, i: int = i) -> Iterator[Progress]:
+                # an account's own fields need a model fitted first: each step gets its share of the entity's
+                yield progress.part(i * count + index, len(entities) * count)
+
+            # scan_account applies the account's decisions in force itself: separated pairs never share a group
+            result = scan_account(store, account_id=job.account_id, model=model, phase=phase)
             totals["records"] += result.n_records
             totals["pairs"] += result.n_pairs
             totals["groups"] += result.n_groups
         return {**totals, "seconds": round(time.perf_counter() - t0, 3)}
 
 
-    def _retrain(self, store: Store, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+    def _retrain(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
         """Retrain each entity that has records; the result keeps JobResult's counts (records, labels as
         pairs, no groups) plus what the retrain decided."""
         from training.retrain import retrain  # scikit-learn and mlflow load only when a retrain runs
@@ -226,7 +227,7 @@ class JobRunner:
 class _Progress:
     """Turns the scan's `progress(done, total)` of each part into the job's percent in the store."""
 
-    def __init__(self, store: Store, job: _ScanJob) -> None:
+    def __init__(self, store: Persistence, job: _ScanJob) -> None:
         self._store = store
         self._job = job
         self.percent = 0.0

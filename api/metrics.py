@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from resolver.errors import StoreError
 from resolver.linkage import Model
 from resolver.records import ENTITIES, Entity
-from resolver.store import Store
+from resolver.store.interface import Persistence
 from training.artifacts import REFUSAL_REASONS, RefusalReason
 
 logger = logging.getLogger(__name__)
@@ -42,12 +42,6 @@ UNMATCHED = "unmatched"  # the route label of a path no route serves: raw paths 
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-# Cheap COUNT queries over all accounts (sizes are summed, so no account shows through).
-_RECORDS_SQL = "SELECT count(*) FROM records WHERE entity = ? AND NOT deleted AND merged_into IS NULL"
-_GROUPS_SQL = "SELECT status, count(*) FROM groups WHERE entity = ? GROUP BY status ORDER BY status"
-_PAIRS_SQL = "SELECT count(*) FROM pairs WHERE entity = ?"
-
-
 @dataclass(frozen=True)
 class StoreSizes:
     """Live records, last-scan groups (by status) and last-scan pairs per entity, over all accounts."""
@@ -57,22 +51,15 @@ class StoreSizes:
     pairs: dict[Entity, int]
 
 
-def read_store_sizes(store: Store) -> StoreSizes:
-    """Count what the store holds; a handful of COUNT queries, one per table and entity."""
+def read_store_sizes(store: Persistence) -> StoreSizes:
+    """Count what the store holds; cheap COUNT queries over all accounts (summed: no account shows through)."""
     records: dict[Entity, int] = {}
     groups: dict[Entity, dict[str, int]] = {}
     pairs: dict[Entity, int] = {}
     for entity in ENTITIES:
-        records[entity] = _count(store, _RECORDS_SQL, entity, "metrics_records")
-        rows = store.execute(_GROUPS_SQL, [entity], step="metrics_groups").fetchall()
-        groups[entity] = {"open": 0} | {str(status): int(n) for status, n in rows}
-        pairs[entity] = _count(store, _PAIRS_SQL, entity, "metrics_pairs")
+        records[entity], by_status, pairs[entity] = store.entity_totals(entity)
+        groups[entity] = {"open": 0} | by_status
     return StoreSizes(records=records, groups=groups, pairs=pairs)
-
-
-def _count(store: Store, sql: str, entity: Entity, step: str) -> int:
-    row = store.execute(sql, [entity], step=step).fetchone()
-    return int(row[0]) if row else 0
 
 
 @dataclass
@@ -114,7 +101,7 @@ class Metrics:
             self._requests[(method, route, str(status))] += 1
             self._latency.setdefault(route, _Histogram()).observe(seconds)
 
-    def store_sizes(self, store: Store) -> StoreSizes:
+    def store_sizes(self, store: Persistence) -> StoreSizes:
         """Store sizes, counted at most once per STORE_SIZES_TTL seconds."""
         now = self._clock()
         with self._lock:
@@ -126,7 +113,7 @@ class Metrics:
             self._sizes = (now, sizes)
         return sizes
 
-    def render(self, *, store: Store, models: Mapping[Entity, Model], store_totals: bool = False) -> str:
+    def render(self, *, store: Persistence, models: Mapping[Entity, Model], store_totals: bool = False) -> str:
         """Every metric in the Prometheus text format.
 
         The store's gauges (sizes over all accounts, `crm_dedup_store_up`) only with `store_totals`;

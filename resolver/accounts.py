@@ -2,6 +2,8 @@
 
 A key has a public `key_id` (for lists and revoking) and a secret value (`cdk_…`). Keys are looked
 up in the store on every request, with no cache, so a revoked key is refused from the next request on.
+The policy (names, labels, how keys are made and hashed) is here; the rows are the store's
+(`resolver/store/accounts.py`), written inside one `store.transaction()` per change.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import hmac
 import re
 import secrets
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import duckdb
-
 from resolver.errors import Conflict, InputError, NotFound, StoreError
-from resolver.store import Store
+from resolver.records import KeyInfo
+from resolver.store.interface import Persistence
+
+__all__ = ["INITIAL_LABEL", "KEY_ID", "MAX_LABEL_CHARS", "ROTATED_LABEL", "KeyInfo", "account_exists",
+           "account_for_key", "create_account", "create_key", "list_keys", "register_account", "revoke_key",
+           "rotate_key"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 KEY_ID = re.compile(r"key_[0-9a-f]{12}")
@@ -28,22 +32,6 @@ ROTATED_LABEL = "rotated"  # the key `rotate_key` makes
 # last_used_at is a hint for whoever rotates keys ("is the old one still in use?"), not an audit log:
 # writing it on every request would put a write on every read
 _LAST_USED_EVERY = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    """One API key as lists show it: never the key itself, nor its hash."""
-
-    key_id: str
-    account_id: str
-    label: str | None
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
 
 
 def _hash(key: str) -> str:
@@ -60,116 +48,100 @@ def _check_label(label: str | None) -> str | None:
     return label or None
 
 
-def _has_account(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("SELECT 1 FROM accounts WHERE account_id = ?", [name]).fetchone() is not None
-
-
 def _no_account(name: str) -> NotFound:
     return NotFound(f"account {name!r} does not exist; create it with `crm-dedup accounts create {name}`")
 
 
-def _insert_key(con: duckdb.DuckDBPyConnection, account: str, label: str | None, now: datetime) -> tuple[str, str]:
+def _insert_key(store: Persistence, account: str, label: str | None, now: datetime) -> tuple[str, str]:
     """A new key row inside the caller's transaction: (key_id, key)."""
     while True:  # 48 random bits: a repeat is next to impossible, and checked anyway
         key_id = "key_" + secrets.token_hex(6)
-        if not con.execute("SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]).fetchone():
+        if not store.key_id_taken(key_id):
             break
     key = _KEY_PREFIX + secrets.token_urlsafe(32)
-    con.execute("INSERT INTO api_keys (key_id, account_id, key_hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
-                [key_id, account, _hash(key), label, now])
+    store.add_api_key(key_id=key_id, account_id=account, key_hash=_hash(key), label=label, created_at=now)
     return key_id, key
 
 
-def register_account(store: Store, name: str, *, label: str | None = INITIAL_LABEL) -> tuple[str, str]:
+def register_account(store: Persistence, name: str, *, label: str | None = INITIAL_LABEL) -> tuple[str, str]:
     """Create account `name` with one API key: (key_id, key); the only time the key is visible."""
     if not _NAME.fullmatch(name):
         raise InputError.one(f"account name {name!r}: use 1-63 latin letters, digits, '.', '_' or '-'",
                              field="name")
     label = _check_label(label)
-    with store.transaction() as con:
-        if _has_account(con, name):
+    with store.transaction():
+        if store.account_exists(name):
             raise Conflict(f"account {name!r} already exists")
         now = datetime.now(UTC)
-        con.execute("INSERT INTO accounts (account_id, created_at) VALUES (?, ?)", [name, now])
-        return _insert_key(con, name, label, now)
+        store.add_account(name, now)
+        return _insert_key(store, name, label, now)
 
 
-def create_account(store: Store, name: str) -> str:
+def create_account(store: Persistence, name: str) -> str:
     """Create account `name` and return its new API key (the only time the key is visible)."""
     return register_account(store, name)[1]
 
 
-def create_key(store: Store, account: str, label: str | None = None) -> tuple[str, str]:
+def create_key(store: Persistence, account: str, label: str | None = None) -> tuple[str, str]:
     """One more API key for `account`, working at once beside the others: (key_id, key), shown this once."""
     label = _check_label(label)
-    with store.transaction() as con:
-        if not _has_account(con, account):
+    with store.transaction():
+        if not store.account_exists(account):
             raise _no_account(account)
-        return _insert_key(con, account, label, datetime.now(UTC))
+        return _insert_key(store, account, label, datetime.now(UTC))
 
 
-def list_keys(store: Store, account: str) -> list[KeyInfo]:
+def list_keys(store: Persistence, account: str) -> list[KeyInfo]:
     """The account's keys, revoked ones included (with when), oldest first."""
-    if not account_exists(store, account):
+    if not store.account_exists(account):
         raise _no_account(account)
-    rows = store.execute(
-        "SELECT key_id, account_id, label, created_at, revoked_at, last_used_at FROM api_keys "
-        "WHERE account_id = ? ORDER BY created_at, key_id", [account], step="list_keys").fetchall()
-    return [KeyInfo(*row) for row in rows]
+    return store.api_keys(account)
 
 
-def revoke_key(store: Store, account: str, key_id: str) -> KeyInfo:
+def revoke_key(store: Persistence, account: str, key_id: str) -> KeyInfo:
     """Revoke one of the account's keys: refused from the next request on. Revoking it again changes nothing."""
-    with store.transaction() as con:
-        if not _has_account(con, account):
+    with store.transaction():
+        if not store.account_exists(account):
             raise _no_account(account)
         # another account's key is "not found" here, exactly like one that does not exist
-        con.execute("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND key_id = ? AND revoked_at IS NULL",
-                    [datetime.now(UTC), account, key_id])
-        row = con.execute("SELECT key_id, account_id, label, created_at, revoked_at, last_used_at FROM api_keys "
-                          "WHERE account_id = ? AND key_id = ?", [account, key_id]).fetchone()
-    if row is None:
+        store.revoke_api_keys(account, datetime.now(UTC), key_id=key_id)
+        info = store.api_key(account, key_id)
+    if info is None:
         raise NotFound(f"account {account!r} has no key {key_id!r}; `crm-dedup keys list --account {account}` "
                        "shows its keys")
-    return KeyInfo(*row)
+    return info
 
 
-def rotate_key(store: Store, name: str) -> str:
+def rotate_key(store: Persistence, name: str) -> str:
     """Give account `name` a new API key and return it; every other key of the account stops working at once."""
-    with store.transaction() as con:
-        if not _has_account(con, name):
+    with store.transaction():
+        if not store.account_exists(name):
             raise _no_account(name)
         now = datetime.now(UTC)
-        con.execute("UPDATE api_keys SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL", [now, name])
-        return _insert_key(con, name, ROTATED_LABEL, now)[1]
+        store.revoke_api_keys(name, now)
+        return _insert_key(store, name, ROTATED_LABEL, now)[1]
 
 
-def account_for_key(store: Store, key: str) -> str | None:
+def account_for_key(store: Persistence, key: str) -> str | None:
     """The account an active API key belongs to, or None (unknown or revoked key)."""
     digest = _hash(key)
-    rows = store.execute(
-        "SELECT k.key_id, k.account_id, k.key_hash, k.last_used_at FROM api_keys AS k "
-        "JOIN accounts AS a ON a.account_id = k.account_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-        [digest], step="account_for_key").fetchall()
-    for key_id, account_id, stored, last_used in rows:
+    for key_id, account_id, stored, last_used in store.active_keys_with_hash(digest):
         if hmac.compare_digest(stored, digest):
             _note_use(store, key_id, last_used)
-            return str(account_id)
+            return account_id
     return None
 
 
-def _note_use(store: Store, key_id: str, last_used: datetime | None) -> None:
+def _note_use(store: Persistence, key_id: str, last_used: datetime | None) -> None:
     now = datetime.now(UTC)
     if last_used is not None and now - last_used < _LAST_USED_EVERY:
         return
     # one statement on this thread's cursor, outside the writers' lock: authentication never waits
     # for a scan's long write; a clash with a concurrent revoke just skips this refresh
     with suppress(StoreError):
-        store.execute("UPDATE api_keys SET last_used_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                      [now, key_id], step="key_last_used")
+        store.note_key_use(key_id, now)
 
 
-def account_exists(store: Store, account_id: str) -> bool:
+def account_exists(store: Persistence, account_id: str) -> bool:
     """Whether `account_id` is registered (the widget's token names an account; it must be one of ours)."""
-    return bool(store.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account_id],
-                              step="account_exists").fetchone())
+    return store.account_exists(account_id)

@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
-from resolver.features import FeatureSpace, rerank, reviewers_contribution
+from resolver.explain import reviewers_contribution
+from resolver.features import FeatureSpace, rerank
 from resolver.linkage import Model
 from resolver.records import Entity, FieldContribution, Record
 from resolver.scoring import PairScorer, probability
-from resolver.store import Store
+from resolver.store.interface import Persistence
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -97,7 +98,7 @@ class _Snapshot:
 class Checker:
     """Scores records against the stored base of each account, for one model per entity."""
 
-    def __init__(self, store: Store, models: dict[Entity, Model]) -> None:
+    def __init__(self, store: Persistence, models: dict[Entity, Model]) -> None:
         self._store = store
         self._models = dict(models)
         # Two levels of locks, so one account never waits on another: `_lock` guards only the dicts
@@ -191,16 +192,7 @@ class Checker:
             snap = _Snapshot(spec, self._scorer(model, 1000).tf_columns)
             with self._lock:
                 self._snapshots[key] = snap
-        cols = ", ".join(f'"{c.name}"' for c in spec.columns)
-        sql = (f"SELECT record_id AS unique_id, {cols}, deleted, merged_into, ingested_at FROM records "
-               "WHERE account_id = ? AND entity = ?")
-        params: list[Any] = [account_id, spec.entity]
-        if snap.seen is not None:
-            sql += " AND ingested_at > ?"
-            params.append(snap.seen)
-        cur = self._store.execute(sql, params, step="check_refresh")
-        names = [d[0] for d in cur.description]
-        snap.apply([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
+        snap.apply(self._store.records_changed_since(account_id, spec, snap.seen))
         return snap
 
     def _match(self, snap: _Snapshot, probe: dict[str, Any], *, stored: bool, threshold: float | None,

@@ -31,8 +31,6 @@ from resolver.scoring import PairScorer, probability
 WEIGHT_CLIP = 40.0
 # The re-ranker lowers Splink's probability by how far it stands below even odds (see `rerank`)
 EVEN_ODDS = 0.5
-REVIEWERS_FIELD = "reviewers"  # the contribution that explains the re-ranker's change
-REVIEWERS_LEVEL = "learned from reviewers' decisions"
 _EMAIL_COLUMN = "emails"  # the frequency column whose values have a mail domain
 _TOKENS_COLUMN = "name_tokens"
 
@@ -49,17 +47,6 @@ def rerank(splink_p: np.ndarray, reranker_p: np.ndarray) -> np.ndarray:
     the pairs reviewers were shown, mostly hard cases, and must not invent matches elsewhere.
     """
     return np.asarray(splink_p, dtype=np.float64) * np.minimum(1.0, np.asarray(reranker_p) / EVEN_ODDS)
-
-
-def reviewers_contribution(splink_p: float, final_p: float) -> FieldContribution:
-    """The re-ranker's change as one more term of the explanation: the change in log2 odds."""
-    return FieldContribution(field=REVIEWERS_FIELD, level=REVIEWERS_LEVEL, gamma=-1,
-                             match_weight=round(_log2_odds(final_p) - _log2_odds(splink_p), 3))
-
-
-def _log2_odds(p: float) -> float:
-    p = min(max(p, 1e-300), 1 - 1e-16)
-    return math.log2(p / (1 - p))
 
 
 @dataclass(frozen=True)

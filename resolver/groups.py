@@ -13,8 +13,15 @@ import hashlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from resolver.records import Entity, FieldContribution
+from resolver.merge_plan import plan_merge
+from resolver.records import Entity, FieldContribution, Group
+
+# Five or more records in one group is rare for real duplicates and common for false groups
+LARGE_GROUP_SIZE = 5
+# A pair a reviewer confirmed joins a group as a certain link, whatever the model scores it
+CONFIRMED_PROBABILITY = 1.0
 
 
 @dataclass(frozen=True)
@@ -170,3 +177,28 @@ def review_reasons(comp: Component, explanations: Mapping[tuple[str, str], Seque
             reasons.append(f"{edge.left_id} and {edge.right_id} are linked only by a shared {only}")
             break
     return reasons
+
+
+def describe_groups(entity: Entity, components: Sequence[Component], ids: Sequence[str],
+                    details: Mapping[str, dict[str, Any]],
+                    explained: Mapping[tuple[str, str], Sequence[FieldContribution]], *,
+                    auto_merge_threshold: float) -> list[Group]:
+    """Groups as the store keeps them: members, score, review reasons, survivor and merge plan.
+
+    `details` are `record_details` rows of the members (the merge plan needs them).
+    """
+    groups = []
+    for group_id, comp in zip(ids, components, strict=True):
+        plan = plan_merge([details[m] for m in comp.members])
+        reasons = review_reasons(comp, explained, auto_merge_threshold=auto_merge_threshold,
+                                 large_group_size=LARGE_GROUP_SIZE)
+        groups.append(Group(entity=entity, group_id=group_id, record_ids=comp.members, group_score=comp.score,
+                            needs_review=bool(reasons), review_reasons=tuple(reasons),
+                            survivor_id=plan["survivor_id"], merge_plan=plan))
+    return groups
+
+
+def ordered_pair(pair: tuple[str, str]) -> tuple[str, str]:
+    """The pair with the smaller id first, as pairs and decisions are stored."""
+    a, b = pair
+    return (a, b) if a < b else (b, a)

@@ -31,7 +31,7 @@ from resolver.entities import (
     extra_deterministic,
 )
 from resolver.errors import ModelError
-from resolver.records import Entity, FieldContribution
+from resolver.records import Entity
 
 logger = logging.getLogger(__name__)
 
@@ -299,21 +299,6 @@ def _empty_pairs(model: Model) -> pa.Table:
     for name in model.comparison_names:
         fields += [(f"gamma_{name}", pa.int32()), (f"mw_{name}", pa.float64())]
     return pa.schema(fields).empty_table()
-
-
-def contributions(row: dict[str, Any], model: Model, labels: dict[str, dict[int, str]]) -> list[FieldContribution]:
-    """Per-field explanation of one scored pair: the level each field agreed at and its weight."""
-    out = []
-    for name in model.comparison_names:
-        gamma = row.get(f"gamma_{name}")
-        if gamma is None:
-            continue
-        weight = float(row.get(f"mw_{name}") or 0.0) + float(row.get(f"mw_tf_adj_{name}") or 0.0)
-        if math.isinf(weight):
-            weight = math.copysign(99.0, weight)
-        out.append(FieldContribution(field=name, level=labels[name].get(int(gamma), str(gamma)),
-                                     gamma=int(gamma), match_weight=round(weight, 3)))
-    return out
 
 
 def prior_weight(model: Model) -> float:

@@ -14,7 +14,8 @@ from typing import Any
 
 from resolver.entities import spec_for
 from resolver.records import Decision, Entity, Record
-from resolver.store import Store
+from resolver.store.interface import Persistence
+from resolver.suppression import record_decisions
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def typed_values(entity: Entity, phones: Sequence[str], emails: Sequence[str]) -
     return list(row.get("phones") or []), list(row.get("emails") or [])
 
 
-def add_pending(store: Store, account_id: str, entity: Entity, *, record_ids: Sequence[str],
+def add_pending(store: Persistence, account_id: str, entity: Entity, *, record_ids: Sequence[str],
                 phones: Sequence[str], emails: Sequence[str], reviewer: str | None) -> str:
     norm_phones, norm_emails = typed_values(entity, phones, emails)
     return store.add_pending(account_id, entity, record_ids=sorted(set(record_ids)), phones=norm_phones,
@@ -37,14 +38,12 @@ def add_pending(store: Store, account_id: str, entity: Entity, *, record_ids: Se
                              expires_at=datetime.now(UTC) + PENDING_LIFETIME)
 
 
-def apply_pending(store: Store, account_id: str, entity: Entity, records: Sequence[Record],
+def apply_pending(store: Persistence, account_id: str, entity: Entity, records: Sequence[Record],
                   rows: Sequence[dict[str, Any]]) -> int:
     """After an upsert: turn the pending decisions the arrived records fulfil into decisions; how many."""
     waiting = store.open_pending(account_id, entity, datetime.now(UTC))
     if not waiting:
         return 0
-    from resolver.suppression import record_decisions  # suppression imports scan, which imports this module
-
     applied = 0
     for pending in waiting:
         shown = set(pending["record_ids"])

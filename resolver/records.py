@@ -63,7 +63,11 @@ class Pair:
 
 @dataclass(frozen=True)
 class Group:
-    """Records judged to be one person or company, with a stable id across rescans."""
+    """Records judged to be one person or company, with a stable id across rescans.
+
+    `record_ids` are sorted; `merge_plan` is resolver/merge_plan.py's plan around `survivor_id`.
+    A scan and the regroup after a decision build these; the store keeps them (`save_scan`).
+    """
 
     entity: Entity
     group_id: str
@@ -71,6 +75,25 @@ class Group:
     group_score: float
     needs_review: bool
     review_reasons: tuple[str, ...] = ()
+    survivor_id: str | None = None
+    merge_plan: dict[str, Any] = field(default_factory=dict)
+    status: str = "open"  # or "merged": the CRM merged it (Store.record_merge)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One API key as lists show it: never the key itself, nor its hash."""
+
+    key_id: str
+    account_id: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 DecisionKind = Literal["not_duplicate", "duplicate", "undo"]

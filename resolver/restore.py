@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from resolver.errors import CrmDedupError
 from resolver.records import Decision, Entity
-from resolver.store import Store
+from resolver.store.interface import Persistence
 from resolver.suppression import record_decisions
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def links_of(entity: Entity, image: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"to_entity_id": int(i) if i.isdigit() else i, "to_entity_type": kind} for kind, i in found]
 
 
-def restore_merge(store: Store, account_id: str, merge_id: str, writer: CrmWriter, *,
+def restore_merge(store: Persistence, account_id: str, merge_id: str, writer: CrmWriter, *,
                   reviewer: str | None) -> dict[str, Any]:
     """Re-create the record merge `merge_id` absorbed, link it, and separate it from the survivor.
 

@@ -1,17 +1,19 @@
 """The whole-base scan: store -> Splink pairs -> constrained groups -> merge plans -> store.
 
-One flow for the CLI's `scan`, `dedupe` (a file in a throw-away store) and, later, the API's
-scan job. Progress is reported per step through an optional `progress(done, total)` callback.
+`scan_account` is the one scan flow: the CLI's `scan`, `dedupe` (a file in a throw-away store) and
+`demo`, and the API's scan jobs call it with the model the account is served (resolved outside
+`resolver/`, by training/serving.py, or the shipped default). Progress is reported per step through
+optional `progress(done, total)` callbacks.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,20 +22,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import ExtraField, spec_for
-from resolver.features import REVIEWERS_FIELD, REVIEWERS_LEVEL, FeatureBuilder, rerank, reviewers_contribution
-from resolver.groups import Component, Edge, assign_group_ids, build_groups, review_reasons
-from resolver.linkage import Model, Progress, contributions, predict_pairs, train_settings
-from resolver.merge_plan import plan_merge
+from resolver.explain import contributions_json, explain_pairs, reviewers_contribution
+from resolver.features import FeatureBuilder, rerank
+from resolver.feedback import split_separated_groups
+from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
+from resolver.linkage import Model, Progress, predict_pairs, train_settings
 from resolver.pending import apply_pending
-from resolver.records import Entity, FieldContribution, Record
-from resolver.store import Store
+from resolver.records import PLURAL, Entity, Record
+from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
 
-# Five or more records in one group is rare for real duplicates and common for false groups
-LARGE_GROUP_SIZE = 5
-# A pair a reviewer confirmed joins a group as a certain link, whatever the model scores it
-CONFIRMED_PROBABILITY = 1.0
 _NORMALIZE_CHUNK = 5_000
 
 
@@ -51,7 +50,7 @@ class ScanResult:
     seconds: dict[str, float]
 
 
-def ingest(store: Store, *, account_id: str, entity: Entity, records: Sequence[Record],
+def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequence[Record],
            progress: Progress | None = None) -> int:
     """Normalize and upsert records; all of them in one transaction (nothing half-written)."""
     spec = spec_for(entity)
@@ -65,7 +64,36 @@ def ingest(store: Store, *, account_id: str, entity: Entity, records: Sequence[R
     return written
 
 
-def fit_model(store: Store, *, account_id: str, base: Model, extras: Sequence[ExtraField],
+Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
+"""A step of `scan_account` starts: (label, index, count) -> a context giving that step's progress callback.
+
+`index` of `count` steps: 2 when the account has its own fields (a model is fitted first), else 1.
+"""
+
+
+def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None) -> ScanResult:
+    """Scan one entity (`model.entity`) of an account with `model`, the one the account is served.
+
+    An account with its own fields (`Store.extra_fields`) first gets the model fitted on its data
+    (`fit_model`): the served model knows only the standard ones. Decisions in force always apply.
+    """
+    steps = phase or _no_phase
+    entity = model.entity
+    extras = store.extra_fields(account_id, entity)
+    count = 2 if extras else 1
+    if extras:
+        with steps(f"training {entity} model with {', '.join(e.name for e in extras)}", 0, count) as progress:
+            model = fit_model(store, account_id=account_id, base=model, extras=extras, progress=progress)
+    with steps(f"scanning {PLURAL[entity]}", count - 1, count) as progress:
+        return scan(store, account_id=account_id, model=model, progress=progress)
+
+
+@contextmanager
+def _no_phase(label: str, index: int, count: int) -> Iterator[Progress]:
+    yield lambda done, total: None
+
+
+def fit_model(store: Persistence, *, account_id: str, base: Model, extras: Sequence[ExtraField],
               progress: Progress | None = None) -> Model:
     """A model trained (without labels) on this account's data, for comparisons the base lacks.
 
@@ -81,7 +109,7 @@ def fit_model(store: Store, *, account_id: str, base: Model, extras: Sequence[Ex
                  meta={"fitted_on": account_id, "trained_on_records": table.num_rows})
 
 
-def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection[tuple[str, str]] = (),
+def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Collection[tuple[str, str]] = (),
          must_link: Collection[tuple[str, str]] = (), progress: Progress | None = None) -> ScanResult:
     """Score the whole base of one account and entity, group it and store pairs and groups.
 
@@ -106,15 +134,15 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
 
     table = store.scan_input(account_id, spec, model.extras)
     separated, confirmed = store.links_in_force(account_id, model.entity)
-    separated |= {_ordered(p) for p in cannot_link}
-    confirmed = (confirmed | {_ordered(p) for p in must_link}) - separated
+    separated |= {ordered_pair(p) for p in cannot_link}
+    confirmed = (confirmed | {ordered_pair(p) for p in must_link}) - separated
     step("read", 1)
     scored = apply_reranker(table, predict_pairs(table, model, threshold=model.review_threshold), model)
     # separated pairs never group, but are stored (flagged) so that an undo regroups them at once
     is_separated = pa.array([k in separated for k in _keys(scored)], pa.bool_())
     pairs = scored.filter(pc.invert(is_separated))
     step("predict", 2)
-    explained = _explain(scored, model)
+    explained = explain_pairs(scored, model)
     edges = [Edge(a, b, p) for a, b, p in zip(pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist(),
                                               pairs.column("match_probability").to_pylist(), strict=True)]
     live = set(table.column("unique_id").to_pylist())
@@ -123,7 +151,8 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
     components = build_groups(edges, threshold=model.review_threshold, cannot_link=separated)
     ids = assign_group_ids(model.entity, components, store.group_membership(account_id, model.entity))
     details = store.record_details(account_id, model.entity, [m for c in components for m in c.members])
-    groups = _describe(components, ids, details, explained, auto_merge_threshold=model.auto_merge_threshold)
+    groups = describe_groups(model.entity, components, ids, details, explained,
+                             auto_merge_threshold=model.auto_merge_threshold)
     step("group", 4)
     pair_rows = pa.table({
         "left_id": scored.column("left_id"),
@@ -131,12 +160,12 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
         "match_weight": scored.column("match_weight"),
         "match_probability": scored.column("match_probability"),
         "contributions": pa.array(
-            [json.dumps([asdict(c) for c in explained[k]], ensure_ascii=False) for k in _keys(scored)], pa.string()),
+            [contributions_json(explained[k]) for k in _keys(scored)], pa.string()),
         "separated": is_separated,
     })
     result = ScanResult(
         scan_id=uuid.uuid4().hex, entity=model.entity, model_version=model.version, n_records=table.num_rows,
-        n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g["members"]) for g in groups),
+        n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g.record_ids) for g in groups),
         seconds=seconds,
     )
     store.save_scan(
@@ -147,7 +176,7 @@ def scan(store: Store, *, account_id: str, model: Model, cannot_link: Collection
     )
     # a decision stored after the read above split the previous scan's groups, which were just
     # replaced: apply it to these (the feedback path and this one both run under the store's writer lock)
-    late = store.split_separated_groups(account_id, model.entity, split=split_group)
+    late = split_separated_groups(store, account_id, model.entity)
     step("save", 5)
     logger.info("scan %s of %s/%s: %d records, %d pairs, %d groups in %s%s", result.scan_id, account_id,
                 model.entity, result.n_records, result.n_pairs, result.n_groups, seconds,
@@ -180,60 +209,5 @@ def apply_reranker(table: pa.Table, pairs: pa.Table, model: Model) -> pa.Table:
     return out.filter(pa.array(final >= model.review_threshold, pa.bool_()))
 
 
-def split_group(stored: dict[str, Any]) -> list[dict[str, Any]]:
-    """The parts one stored group falls into once reviewers separated some of its members (a GroupSplitter).
-
-    The group's stored pairs, less the separated ones, plus confirmed pairs, are grouped again as the
-    scan groups (constrained, strongest first); the part with most of the members keeps the group
-    id, other parts of two or more get new ids, records left alone leave the groups. Each part gets
-    its own score, review reasons and merge plan. `stored` is described at `store.GroupSplitter`.
-    """
-    entity: Entity = stored["entity"]
-    separated = {_ordered(p) for p in stored["cannot_link"]}
-    edges = [Edge(p["left_id"], p["right_id"], float(p["match_probability"])) for p in stored["pairs"]
-             if (p["left_id"], p["right_id"]) not in separated]
-    edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(stored["must_link"]) if (a, b) not in separated]
-    # every stored pair already passed the scan's review threshold
-    components = build_groups(edges, threshold=0.0, cannot_link=separated)
-    # a rejoin brings records of several groups (or none): each part keeps the id most of it had
-    membership = stored.get("membership") or dict.fromkeys(stored["members"], stored["group_id"])
-    ids = assign_group_ids(entity, components, membership)
-    explained = {(p["left_id"], p["right_id"]): [FieldContribution(**c) for c in p["contributions"]]
-                 for p in stored["pairs"]}
-    return _describe(components, ids, stored["details"], explained,
-                     auto_merge_threshold=float(stored["auto_merge_threshold"]))
-
-
-def _describe(components: Sequence[Component], ids: Sequence[str], details: Mapping[str, dict[str, Any]],
-              explained: Mapping[tuple[str, str], Sequence[FieldContribution]], *,
-              auto_merge_threshold: float) -> list[dict[str, Any]]:
-    """Groups as the store keeps them: members, score, review reasons, survivor and merge plan."""
-    groups = []
-    for group_id, comp in zip(ids, components, strict=True):
-        plan = plan_merge([details[m] for m in comp.members])
-        reasons = review_reasons(comp, explained, auto_merge_threshold=auto_merge_threshold,
-                                 large_group_size=LARGE_GROUP_SIZE)
-        groups.append({"group_id": group_id, "group_score": comp.score, "members": comp.members,
-                       "needs_review": bool(reasons), "review_reasons": reasons,
-                       "survivor_id": plan["survivor_id"], "merge_plan": plan})
-    return groups
-
-
-def _ordered(pair: tuple[str, str]) -> tuple[str, str]:
-    a, b = pair
-    return (a, b) if a < b else (b, a)
-
-
 def _keys(pairs: pa.Table) -> list[tuple[str, str]]:
     return list(zip(pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist(), strict=True))
-
-
-def _explain(pairs: pa.Table, model: Model) -> dict[tuple[str, str], list[FieldContribution]]:
-    labels = model.level_labels()
-    explained: dict[tuple[str, str], list[FieldContribution]] = {}
-    for row in pairs.to_pylist():
-        key = (row["left_id"], row["right_id"])
-        explained[key] = contributions(row, model, labels)
-        if row.get("reviewers_weight"):
-            explained[key].append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, row["reviewers_weight"]))
-    return explained

@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from resolver.errors import InputError, NotFound
+from resolver.feedback import apply_decisions
 from resolver.records import Decision, DecisionKind, Entity
-from resolver.scan import split_group
-from resolver.store import Store
+from resolver.store.interface import Persistence
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ class StoredDecision:
     decision: Decision
 
 
-def record_decisions(store: Store, account_id: str, decisions: Sequence[Decision]) -> list[StoredDecision]:
+def record_decisions(store: Persistence, account_id: str, decisions: Sequence[Decision]) -> list[StoredDecision]:
     """Append decisions to the account's log and regroup what they change, in one transaction.
 
     Committed (durable) when this returns. Returns the decisions as stored, in log order.
     """
-    rows = store.add_decisions_and_split(account_id, decisions, split=split_group)
+    rows = apply_decisions(store, account_id, decisions)
     if rows:
         logger.info("account %s: %d decision(s) stored, up to #%d", account_id, len(rows), rows[-1]["seq"])
     return [stored_decision(row) for row in rows]
@@ -50,7 +50,7 @@ def stored_decision(row: dict[str, Any]) -> StoredDecision:
         reviewer=row["reviewer"], decided_at=row["decided_at"], group_id=row["group_id"]))
 
 
-def member_decisions(store: Store, account_id: str, *, entity: Entity, group_id: str, record_id: str,
+def member_decisions(store: Persistence, account_id: str, *, entity: Entity, group_id: str, record_id: str,
                      decision: DecisionKind, reviewer: str | None = None, decided_at: datetime | None = None,
                      field_prefix: str = "", item: int | None = None) -> list[Decision]:
     """"`record_id` is (not) a duplicate of the rest of its group" as one pair decision per other member.

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from resolver.records import Decision, Entity
-from resolver.store import Store
+from resolver.store.interface import Persistence
 
 LABEL_OF = {"duplicate": 1, "not_duplicate": 0}
 
@@ -30,7 +30,7 @@ def labels_from_decisions(decisions: Iterable[Decision]) -> list[LabeledPair]:
     return [LabeledPair(a, b, label) for (a, b), label in sorted(out.items())]
 
 
-def labeled_pairs(store: Store, account_id: str, entity: Entity, *,
+def labeled_pairs(store: Persistence, account_id: str, entity: Entity, *,
                   live_ids: Mapping[str, object] | None = None) -> list[LabeledPair]:
     """The account's labels for one entity: the latest decision on each pair, undone pairs left out.
 

@@ -30,7 +30,7 @@ from resolver.errors import ModelError
 from resolver.features import FeatureBuilder, PairFeatures
 from resolver.linkage import MIN_POSITIVE_PAIRS, Model, Progress, train_settings
 from resolver.records import Entity
-from resolver.store import Store
+from resolver.store.interface import Persistence
 from training.artifacts import RefusedModel
 from training.evaluate import LABEL_THRESHOLDS, label_curve, label_scores, pr_auc
 from training.labels import LabeledPair, labeled_pairs
@@ -137,7 +137,7 @@ def promotion(candidate: Evaluation | None, champion: Evaluation | None, *, has_
                   f"PR-AUC {candidate.pr_auc:.4f} vs {champion.pr_auc:.4f})")
 
 
-def retrain(store: Store, account_id: str, entity: Entity, *, tracking_uri: str, default: Model,
+def retrain(store: Persistence, account_id: str, entity: Entity, *, tracking_uri: str, default: Model,
             progress: Progress | None = None, seed: int = 1) -> RetrainResult:
     """Retrain the account's model for `entity` from its base and labels; log, register, maybe promote.
 

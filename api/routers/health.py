@@ -28,7 +28,7 @@ crm_dedup_model_info{entity="contact",version="default-1"} 1
             responses={200: {"content": {"application/json": {"example": {
                 "status": "ok", "models": {"contact": "default-1", "company": "default-1"}}}}}})
 def healthz(services: ServicesDep) -> dict[str, object]:
-    services.store.execute("SELECT 1", step="healthz")
+    services.store.ping()
     return {"status": "ok", "models": {e: m.version for e, m in services.models.items()}}
 
 

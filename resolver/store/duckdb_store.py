@@ -3,7 +3,8 @@
 All SQL execution goes through `Store`, so another backend (PostgreSQL) replaces DuckDB here
 and nowhere else. SQL text lives in `resolver/store/sql/*.sql` where it is more than one line. `Store`
 is composed of parts, one module each: the decision log (`decisions`), scan results and
-merges (`results`) and jobs (`jobs`); they run on the members `base.StoreBase` names.
+merges (`results`), jobs (`jobs`) and accounts (`accounts`); they run on the members `base.StoreBase`
+names. It implements `interface.Persistence`, which callers outside the package are typed against.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import pyarrow as pa
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import StoreError
 from resolver.records import Entity, Record
+from resolver.store.accounts import AccountStore
 from resolver.store.base import load_sql
-from resolver.store.decisions import DecisionStore, GroupSplitter
+from resolver.store.decisions import DecisionStore
 from resolver.store.jobs import JobStore
 from resolver.store.merges import MergeStore
 from resolver.store.results import ResultStore
 
-__all__ = ["GroupSplitter", "Store", "load_sql"]
+__all__ = ["Store", "load_sql"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
 
 
-class Store(DecisionStore, ResultStore, JobStore, MergeStore):
+class Store(DecisionStore, ResultStore, JobStore, AccountStore, MergeStore):
     """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
 
     One connection per store; a lock serialises writers and the cursors readers take, because a
@@ -102,9 +104,12 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
             self._cursors.append(cur)
         return cur
 
-    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
-                step: str = "") -> duckdb.DuckDBPyConnection:
-        """Run one statement on this thread's cursor; values only as parameters. Fetch from the result."""
+    def _execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                 step: str = "") -> duckdb.DuckDBPyConnection:
+        """Run one statement on this thread's cursor; values only as parameters. Fetch from the result.
+
+        Private to the store package: callers elsewhere use the typed methods (`interface.Persistence`).
+        """
         logger.debug("sql step %s", step or "-")
         try:
             return self._cursor().execute(sql, params or [])
@@ -113,7 +118,7 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
 
     def _dicts(self, sql: str, params: Sequence[Any] | dict[str, Any], *, step: str) -> list[dict[str, Any]]:
         """Rows as dicts by column name (named `$params` go as a dict)."""
-        cur = self.execute(sql, params, step=step)
+        cur = self._execute(sql, params, step=step)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -132,18 +137,45 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
             return now
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All or nothing: a failure inside leaves the store as it was. Writers take turns."""
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: a failure inside leaves the store as it was. Writers take turns.
+
+        Re-entrant: inside another transaction of this thread it joins that one (no BEGIN of its
+        own), so store methods that are transactions themselves compose into a caller's unit of work.
+        """
         with self._lock:
             cur = self._cursor()
+            if getattr(self._local, "in_transaction", False):
+                yield cur
+                return
             cur.execute("BEGIN TRANSACTION")
+            self._local.in_transaction = True
             try:
                 yield cur
             except BaseException:
+                self._local.in_transaction = False
                 cur.execute("ROLLBACK")
                 raise
             else:
+                self._local.in_transaction = False
                 cur.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One unit of work: every store call this thread makes inside it commits together or not at all.
+
+        Writers take turns (other threads' writes wait); readers on other threads keep reading the
+        state before it. Nested calls join the outer one.
+        """
+        try:
+            with self._transaction():
+                yield
+        except duckdb.Error as exc:
+            raise StoreError(f"store transaction failed, nothing was written: {exc}") from exc
+
+    def ping(self) -> None:
+        """Raise StoreError unless the store answers a trivial query (liveness)."""
+        self._execute("SELECT 1", step="ping").fetchall()
 
     # -- records --------------------------------------------------------------------------------
 
@@ -166,7 +198,7 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
             raise StoreError(
                 f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
         try:
-            with self.transaction() as con:
+            with self._transaction() as con:
                 con.register("stage_arrow", table)
                 # one row per key: a batch may carry a record twice; the newest copy is the one to keep
                 con.execute(
@@ -187,7 +219,7 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
         return len(records)
 
     def count_records(self, account_id: str, entity: Entity) -> int:
-        row = self.execute(
+        row = self._execute(
             "SELECT count(*) FROM records WHERE account_id = ? AND entity = ? AND NOT deleted "
             "AND merged_into IS NULL", [account_id, entity], step="count_records").fetchone()
         return int(row[0]) if row else 0
@@ -234,7 +266,7 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
         """Display and merge-plan fields of the given records, by record_id."""
         if not record_ids:
             return {}
-        cur = self.execute(
+        cur = self._execute(
             "SELECT record_id, name, phones, emails, responsible_user_id, lead_ids, open_lead_ids, "
             "company_ids, updated_at, created_at FROM records "
             "WHERE account_id = ? AND entity = ? AND record_id IN (SELECT unnest(?::VARCHAR[]))",
@@ -242,22 +274,50 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
         names = [d[0] for d in cur.description]
         return {row[0]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
 
+    def records_changed_since(self, account_id: str, spec: EntitySpec, since: datetime | None) -> list[dict[str, Any]]:
+        """Records of the account and entity written after `since` (all of them when None), deleted ones too.
+
+        Each row: unique_id (= record_id), the spec's normalized columns, deleted, merged_into,
+        ingested_at. The real-time check keeps its in-memory copy of the base fresh with these.
+        """
+        cols = ", ".join(f'"{c.name}"' for c in spec.columns)
+        sql = (f"SELECT record_id AS unique_id, {cols}, deleted, merged_into, ingested_at FROM records "
+               "WHERE account_id = ? AND entity = ?")
+        params: list[Any] = [account_id, spec.entity]
+        if since is not None:
+            sql += " AND ingested_at > ?"
+            params.append(since)
+        return self._dicts(sql, params, step="check_refresh")
+
+    def entity_totals(self, entity: Entity) -> tuple[int, dict[str, int], int]:
+        """(live records, last-scan groups by status, last-scan pairs) of `entity`, summed over all accounts.
+
+        For the operator's metrics only: no tenant may see these (they would tell it the others' sizes).
+        """
+        row = self._execute("SELECT count(*) FROM records WHERE entity = ? AND NOT deleted AND merged_into IS NULL",
+                            [entity], step="metrics_records").fetchone()
+        groups = self._execute("SELECT status, count(*) FROM groups WHERE entity = ? GROUP BY status ORDER BY status",
+                               [entity], step="metrics_groups").fetchall()
+        pairs = self._execute("SELECT count(*) FROM pairs WHERE entity = ?", [entity], step="metrics_pairs").fetchone()
+        return (int(row[0]) if row else 0, {str(status): int(n) for status, n in groups},
+                int(pairs[0]) if pairs else 0)
+
     def set_extra_fields(self, account_id: str, entity: Entity, extras: Sequence[ExtraField]) -> None:
         """Replace the account's extra-field config for an entity."""
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("DELETE FROM account_fields WHERE account_id = ? AND entity = ?", [account_id, entity])
             for ef in extras:
                 con.execute("INSERT INTO account_fields VALUES (?, ?, ?, ?, ?)",
                             [account_id, entity, ef.name, ef.kind, ef.source])
 
     def extra_fields(self, account_id: str, entity: Entity) -> list[ExtraField]:
-        rows = self.execute(
+        rows = self._execute(
             "SELECT name, kind, source FROM account_fields WHERE account_id = ? AND entity = ? ORDER BY name",
             [account_id, entity], step="extra_fields").fetchall()
         return [ExtraField(name, kind, source) for name, kind, source in rows]
 
     def accounts_with_records(self) -> list[str]:
-        rows = self.execute("SELECT DISTINCT account_id FROM records ORDER BY 1", step="accounts").fetchall()
+        rows = self._execute("SELECT DISTINCT account_id FROM records ORDER BY 1", step="accounts").fetchall()
         return [r[0] for r in rows]
 
     def record(self, account_id: str, entity: Entity, record_id: str) -> dict[str, Any] | None:
@@ -276,7 +336,7 @@ class Store(DecisionStore, ResultStore, JobStore, MergeStore):
         """
         key = [account_id, entity, record_id]
         try:
-            with self.transaction() as con:
+            with self._transaction() as con:
                 found = con.execute("UPDATE records SET deleted = true, ingested_at = ? WHERE account_id = ? "
                                     "AND entity = ? AND record_id = ? RETURNING record_id",
                                     [self._stamp(), *key]).fetchall()

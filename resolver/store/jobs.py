@@ -17,7 +17,7 @@ class JobStore(StoreBase):
     def create_job(self, account_id: str, *, kind: str, entity: Entity | None) -> dict[str, Any]:
         """A new `queued` job of the account; returns it as `job` does."""
         job_id = uuid.uuid4().hex
-        self.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, 'queued', 0, ?, NULL, NULL, NULL)",
+        self._execute("INSERT INTO jobs VALUES (?, ?, ?, ?, 'queued', 0, ?, NULL, NULL, NULL)",
                      [job_id, account_id, kind, entity, datetime.now(UTC)], step="create_job")
         job = self.job(account_id, job_id)
         assert job is not None  # just written
@@ -30,7 +30,7 @@ class JobStore(StoreBase):
         each stands for the other: asking again never queues the same work twice. The look and the
         insert are one transaction under the writers' lock, so two requests at once make one job.
         """
-        with self.transaction():
+        with self._transaction():
             rows = self._dicts(
                 "SELECT job_id FROM jobs WHERE account_id = ? AND kind = ? AND status IN ('queued', 'running') "
                 "AND (?::VARCHAR IS NULL OR entity IS NULL OR entity = ?) ORDER BY created_at, job_id LIMIT 1",
@@ -55,7 +55,7 @@ class JobStore(StoreBase):
                    result: dict[str, Any] | None = None, error: str | None = None) -> None:
         """Move a job on; `done` and `failed` also stamp finished_at."""
         finished = datetime.now(UTC) if status in ("done", "failed") else None
-        self.execute(
+        self._execute(
             "UPDATE jobs SET status = ?, percent = ?, finished_at = coalesce(?, finished_at), "
             "result = coalesce(?, result), error = coalesce(?, error) WHERE account_id = ? AND job_id = ?",
             [status, percent, finished, json.dumps(result) if result is not None else None, error, account_id,

@@ -48,13 +48,13 @@ class MergeStore(StoreBase):
         """
         scope = [account_id, entity]
         if record_ids is None:
-            rows = self.execute(
+            rows = self._execute(
                 "SELECT group_id FROM groups WHERE account_id = ? AND entity = ? AND status = 'open' "
                 "ORDER BY group_score DESC, group_id", scope, step="groups_among_all").fetchall()
         else:
             if not record_ids:
                 return []
-            rows = self.execute(
+            rows = self._execute(
                 "SELECT DISTINCT m.group_id FROM group_members AS m JOIN groups AS g ON g.account_id = m.account_id "
                 "AND g.entity = m.entity AND g.group_id = m.group_id WHERE m.account_id = ? AND m.entity = ? "
                 f"AND g.status = 'open' AND m.record_id IN ({marks(len(record_ids))})",
@@ -66,7 +66,7 @@ class MergeStore(StoreBase):
             "SELECT group_id, group_score, needs_review, review_reasons, survivor_id, merge_plan FROM groups "
             f"WHERE account_id = ? AND entity = ? AND group_id IN ({marks(len(group_ids))})",
             [*scope, *group_ids], step="groups_among_groups")}
-        members = self.execute(
+        members = self._execute(
             "SELECT m.group_id, m.record_id, r.name, m.is_survivor FROM group_members AS m JOIN records AS r "
             "ON r.account_id = m.account_id AND r.entity = m.entity AND r.record_id = m.record_id "
             f"WHERE m.account_id = ? AND m.entity = ? AND m.group_id IN ({marks(len(group_ids))}) "
@@ -160,7 +160,7 @@ class MergeStore(StoreBase):
         """Mark a kept merge as being restored (restored_at set, restored_as still NULL), so two clicks
         never re-create a record twice. Raises NotFound, or Conflict when it was restored (or claimed)."""
         try:
-            with self.transaction() as con:
+            with self._transaction() as con:
                 row = con.execute("SELECT restored_at, restored_as FROM merge_images WHERE account_id = ? "
                                   "AND merge_id = ?", [account_id, merge_id]).fetchone()
                 if row is None:
@@ -180,17 +180,17 @@ class MergeStore(StoreBase):
         """The claimed restore made record `new_id`; with None it failed before creating anything
         and the claim is withdrawn (the merge may be restored again)."""
         if new_id is None:
-            self.execute("UPDATE merge_images SET restored_at = NULL, restored_by = NULL WHERE account_id = ? "
+            self._execute("UPDATE merge_images SET restored_at = NULL, restored_by = NULL WHERE account_id = ? "
                          "AND merge_id = ? AND restored_as IS NULL", [account_id, merge_id], step="finish_restore")
         else:
-            self.execute("UPDATE merge_images SET restored_as = ? WHERE account_id = ? AND merge_id = ?",
+            self._execute("UPDATE merge_images SET restored_as = ? WHERE account_id = ? AND merge_id = ?",
                          [new_id, account_id, merge_id], step="finish_restore")
 
     def purge_merge_images(self, before: datetime, account_id: str | None = None) -> int:
         """Drop the before-images of merges made before `before` (one account's, or every account's)."""
         where = "merged_at < ?" + (" AND account_id = ?" if account_id is not None else "")
         params: list[Any] = [before] + ([account_id] if account_id is not None else [])
-        with self.transaction() as con:
+        with self._transaction() as con:
             row = con.execute(f"SELECT count(*) FROM merge_images WHERE {where}", params).fetchone()
             con.execute(f"DELETE FROM merge_images WHERE {where}", params)
         return int(row[0]) if row else 0
@@ -211,7 +211,7 @@ class MergeStore(StoreBase):
     def save_widget_settings(self, account_id: str, *, allowed_users: Sequence[str], entities: Sequence[str],
                              sound: bool, run_cap: int, by: str | None) -> None:
         """Replace the account's widget settings."""
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("DELETE FROM widget_settings WHERE account_id = ?", [account_id])
             con.execute("INSERT INTO widget_settings (account_id, allowed_users, entities, sound, run_cap, "
                         "updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -229,7 +229,7 @@ class MergeStore(StoreBase):
         """
         pending_id = "pd_" + secrets.token_hex(8)
         now = self._stamp()
-        with self.transaction() as con:
+        with self._transaction() as con:
             con.execute("DELETE FROM pending_decisions WHERE account_id = ? AND expires_at < ?", [account_id, now])
             row = con.execute("SELECT count(*) FROM pending_decisions WHERE account_id = ? AND applied_at IS NULL",
                               [account_id]).fetchone()
@@ -255,6 +255,6 @@ class MergeStore(StoreBase):
         return rows
 
     def mark_pending_applied(self, account_id: str, pending_id: str, record_id: str) -> None:
-        self.execute("UPDATE pending_decisions SET applied_at = ?, applied_to = ? WHERE account_id = ? "
+        self._execute("UPDATE pending_decisions SET applied_at = ?, applied_to = ? WHERE account_id = ? "
                      "AND pending_id = ?", [self._stamp(), record_id, account_id, pending_id],
                      step="mark_pending_applied")

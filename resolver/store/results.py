@@ -10,8 +10,9 @@ import duckdb
 import pyarrow as pa
 
 from resolver.errors import Conflict, InputError, InputProblem, NotFound, StoreError
+from resolver.explain import parse_contributions
 from resolver.merge_plan import plan_merge
-from resolver.records import Entity
+from resolver.records import Entity, Group, Pair
 from resolver.store.base import StoreBase, load_sql
 
 
@@ -20,18 +21,17 @@ class ResultStore(StoreBase):
 
     def group_membership(self, account_id: str, entity: Entity) -> dict[str, str]:
         """record_id -> group_id of the last scan (for stable group ids)."""
-        rows = self.execute(
+        rows = self._execute(
             "SELECT record_id, group_id FROM group_members WHERE account_id = ? AND entity = ?",
             [account_id, entity], step="group_membership").fetchall()
         return dict(rows)
 
     def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
-                  groups: Sequence[dict[str, Any]]) -> None:
+                  groups: Sequence[Group]) -> None:
         """Replace the last scan's pairs and groups of (account, entity) in one transaction.
 
-        `pairs` columns: left_id, right_id, match_weight, match_probability, contributions (JSON).
-        Each group dict: group_id, group_score, size, needs_review, review_reasons, status,
-        survivor_id, merge_plan (dict), members (list of record ids).
+        `pairs` columns: left_id, right_id, match_weight, match_probability, contributions (JSON),
+        separated.
         """
         scan_id = scan["scan_id"]
         n = pairs.num_rows
@@ -41,7 +41,7 @@ class ResultStore(StoreBase):
         pairs = pairs.append_column("model_version", pa.array([scan["model_version"]] * n, pa.string()))
         group_rows, member_rows = _group_tables(account_id, entity, scan_id, groups)
         params = [account_id, entity]
-        with self.transaction() as con:
+        with self._transaction() as con:
             for table in ("pairs", "groups", "group_members"):
                 con.execute(f"DELETE FROM {table} WHERE account_id = ? AND entity = ?", params)
             for table, rows in (("pairs", pairs), ("groups", group_rows), ("group_members", member_rows)):
@@ -53,14 +53,80 @@ class ResultStore(StoreBase):
                 [account_id, entity, scan_id, scan["started_at"], scan["finished_at"], scan["model_version"],
                  scan["review_threshold"], scan["auto_merge_threshold"], scan["n_records"], n, len(groups)])
 
+    # -- primitives of the regroup after a decision (resolver/feedback.py), run inside its transaction --
+
+    def set_pairs_separated(self, account_id: str, entity: Entity, pairs: Sequence[tuple[str, str]], *,
+                            separated: bool) -> None:
+        """Flag (or unflag) stored pairs of the last scan as separated by a reviewer: kept for an undo, never shown."""
+        if not pairs:
+            return
+        self._execute("UPDATE pairs AS p SET separated = $separated FROM (SELECT unnest($left_ids::VARCHAR[]) AS "
+                      "left_id, unnest($right_ids::VARCHAR[]) AS right_id) AS c WHERE p.account_id = $account_id "
+                      "AND p.entity = $entity AND p.left_id = c.left_id AND p.right_id = c.right_id",
+                      {"account_id": account_id, "entity": entity, "separated": separated,
+                       "left_ids": [a for a, _ in pairs], "right_ids": [b for _, b in pairs]},
+                      step="flag_separated_pairs")
+
+    def open_groups_holding(self, account_id: str, entity: Entity,
+                            pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Open groups of the last scan holding both records of one of `pairs`: group_id, scan_id,
+        auto_merge_threshold (of the scan that made the group), by group_id."""
+        return self._dicts(load_sql("separated_groups"),
+                           {"account_id": account_id, "entity": entity, "left_ids": [a for a, _ in pairs],
+                            "right_ids": [b for _, b in pairs]}, step="separated_groups")
+
+    def group_member_ids(self, account_id: str, entity: Entity, group_id: str) -> list[str]:
+        """The record ids of one group's members, sorted."""
+        rows = self._execute("SELECT record_id FROM group_members WHERE account_id = ? AND entity = ? "
+                             "AND group_id = ? ORDER BY record_id", [account_id, entity, group_id],
+                             step="group_member_ids").fetchall()
+        return [r[0] for r in rows]
+
+    def group_pairs(self, account_id: str, entity: Entity, group_id: str) -> list[Pair]:
+        """The last scan's pairs among one group's members, not separated, strongest first."""
+        return _pairs(entity, self._dicts(load_sql("group_pairs"), {"account_id": account_id, "entity": entity,
+                                                                    "group_id": group_id}, step="group_pairs"))
+
+    def pairs_among(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[Pair]:
+        """The last scan's pairs not separated between any two of `record_ids`, strongest first."""
+        return _pairs(entity, self._dicts(load_sql("pairs_among"), {"account_id": account_id, "entity": entity,
+                                                                    "ids": list(record_ids)}, step="pairs_among"))
+
+    def groups_of_records(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every member of the groups holding any of `record_ids`: group_id, status, scan_id, record_id,
+        live (false for a member deleted or merged since the scan)."""
+        return self._dicts(load_sql("groups_of_records"), {"account_id": account_id, "entity": entity,
+                                                           "ids": list(record_ids)}, step="groups_of_records")
+
+    def live_record_ids(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> set[str]:
+        """Those of `record_ids` the account holds neither deleted nor merged away."""
+        rows = self._execute(
+            "SELECT record_id FROM records WHERE account_id = ? AND entity = ? AND NOT deleted "
+            "AND merged_into IS NULL AND record_id IN (SELECT unnest(?::VARCHAR[]))",
+            [account_id, entity, list(record_ids)], step="live_records").fetchall()
+        return {r[0] for r in rows}
+
+    def replace_groups(self, account_id: str, entity: Entity, scan_id: str, removed: Sequence[str],
+                       groups: Sequence[Group]) -> None:
+        """Drop the groups `removed` and store `groups` (as `save_scan` takes them) as groups of scan `scan_id`."""
+        with self._transaction() as con:
+            for table in ("groups", "group_members"):
+                con.execute(f"DELETE FROM {table} WHERE account_id = ? AND entity = ? "
+                            "AND group_id IN (SELECT unnest(?::VARCHAR[]))", [account_id, entity, sorted(removed)])
+            for table, new in zip(("groups", "group_members"), _group_tables(account_id, entity, scan_id, groups),
+                                  strict=True):
+                con.register("incoming", new)
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                con.unregister("incoming")
+
     def groups_export(self, account_id: str, entity: Entity) -> list[dict[str, Any]]:
         """One row per grouped record of the last scan, best groups first (the groups CSV)."""
-        cur = self.execute(load_sql("groups_export"), [account_id, entity], step="groups_export")
+        cur = self._execute(load_sql("groups_export"), [account_id, entity], step="groups_export")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def last_scan(self, account_id: str, entity: Entity) -> dict[str, Any] | None:
-        cur = self.execute(
+        cur = self._execute(
             "SELECT * FROM scans WHERE account_id = ? AND entity = ? ORDER BY finished_at DESC LIMIT 1",
             [account_id, entity], step="last_scan")
         row = cur.fetchone()
@@ -137,7 +203,7 @@ class ResultStore(StoreBase):
         the group, the survivor among the absorbed) or Conflict (merged before with another survivor).
         """
         try:
-            with self.transaction() as con:
+            with self._transaction() as con:
                 row = con.execute("SELECT entity, status, survivor_id FROM groups WHERE account_id = ? "
                                   "AND group_id = ?", [account_id, group_id]).fetchone()
                 if row is None:
@@ -175,22 +241,28 @@ class ResultStore(StoreBase):
 
 
 def _group_tables(account_id: str, entity: Entity, scan_id: str,
-                  groups: Sequence[dict[str, Any]]) -> tuple[pa.Table, pa.Table]:
-    """Rows of `groups` and `group_members` for groups as `save_scan` takes them."""
+                  groups: Sequence[Group]) -> tuple[pa.Table, pa.Table]:
+    """Rows of `groups` and `group_members` for the groups."""
     group_rows = pa.Table.from_pylist([
-        {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "scan_id": scan_id,
-         "group_score": float(g["group_score"]), "size": len(g["members"]),
-         "needs_review": bool(g["needs_review"]), "review_reasons": list(g["review_reasons"]),
-         "status": g.get("status", "open"), "survivor_id": g["survivor_id"],
-         "merge_plan": json.dumps(g["merge_plan"], ensure_ascii=False, default=str)}
+        {"account_id": account_id, "entity": entity, "group_id": g.group_id, "scan_id": scan_id,
+         "group_score": float(g.group_score), "size": len(g.record_ids), "needs_review": bool(g.needs_review),
+         "review_reasons": list(g.review_reasons), "status": g.status, "survivor_id": g.survivor_id,
+         "merge_plan": json.dumps(g.merge_plan, ensure_ascii=False, default=str)}
         for g in groups
     ], schema=_GROUPS_SCHEMA)
     member_rows = pa.Table.from_pylist([
-        {"account_id": account_id, "entity": entity, "group_id": g["group_id"], "record_id": m,
-         "is_survivor": m == g["survivor_id"]}
-        for g in groups for m in g["members"]
+        {"account_id": account_id, "entity": entity, "group_id": g.group_id, "record_id": m,
+         "is_survivor": m == g.survivor_id}
+        for g in groups for m in g.record_ids
     ], schema=_MEMBERS_SCHEMA)
     return group_rows, member_rows
+
+
+def _pairs(entity: Entity, rows: Sequence[dict[str, Any]]) -> list[Pair]:
+    """Stored pair rows (contributions as JSON) as Pairs."""
+    return [Pair(entity=entity, left_id=r["left_id"], right_id=r["right_id"], match_weight=float(r["match_weight"]),
+                 match_probability=float(r["match_probability"]),
+                 contributions=tuple(parse_contributions(json.loads(r["contributions"])))) for r in rows]
 
 
 def _merge_problems(group_id: str, members: set[str], survivor_id: str,

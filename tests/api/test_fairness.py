@@ -91,7 +91,7 @@ def test_asking_again_for_queued_work_returns_the_same_job_with_200(api, acme, h
     assert again[1] == first[1] and both[1] == first[1]
     assert companies[1]["job_id"] != first[1]["job_id"]
     assert retrain_again[1]["job_id"] == retrain[1]["job_id"]
-    assert api.store.execute("SELECT count(*) FROM jobs").fetchone() == (3,)
+    assert api.store._execute("SELECT count(*) FROM jobs").fetchone() == (3,)
 
 
 def test_another_account_may_queue_the_same_work(api, acme, held):
@@ -208,11 +208,11 @@ class HeldRefreshStore(Store):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def execute(self, sql: str, params: Any = None, *, step: str = "") -> Any:
-        if step == "check_refresh" and params and params[0] == self.held_account:
+    def records_changed_since(self, account_id: str, spec: Any, since: Any) -> Any:
+        if account_id == self.held_account:
             self.entered.set()
             assert self.release.wait(WAIT_S), "the test never released the held refresh"
-        return super().execute(sql, params, step=step)
+        return super().records_changed_since(account_id, spec, since)
 
 
 def contact(record_id: str, name: str, phone: str) -> Record:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi import HTTPException
 
-from api.cli import GROUPS_CSV_COLUMNS, _write_groups
+from api.cli.common import GROUPS_CSV_COLUMNS, write_groups
 from resolver import csvsafe
 from resolver.entities import spec_for
 from resolver.records import Record
@@ -79,7 +79,7 @@ def test_groups_csv_quotes_names_ids_and_phones_that_start_a_formula():
     rows.append(groups_row("-8", "Иван Петров", ["+79161234567", "+74951234567"], ["@corp.example"]))
     out = io.StringIO()
 
-    _write_groups(rows, out)
+    write_groups(rows, out)
 
     assert_no_formula_cell(out.getvalue())
     read = list(csv.DictReader(io.StringIO(out.getvalue())))
@@ -166,7 +166,7 @@ def test_a_little_clock_skew_is_kept_as_sent(store):
 def test_a_record_frozen_in_year_9999_before_the_clamp_takes_updates_again(store):
     spec = spec_for("contact")
     store.upsert_records("acme", spec, [contact("Петров Иван", datetime(2024, 5, 1, tzinfo=UTC))])
-    store.execute("UPDATE records SET updated_at = TIMESTAMPTZ '9999-12-31 00:00:00+00', name = 'Замороженный'")
+    store._execute("UPDATE records SET updated_at = TIMESTAMPTZ '9999-12-31 00:00:00+00', name = 'Замороженный'")
 
     store.upsert_records("acme", spec, [contact("Петров Иван Сергеевич", datetime.now(UTC))])
 

@@ -53,7 +53,7 @@ def test_record_is_checkable_as_soon_as_put_returns(api, acme):
                    headers=acme)
 
     # the real-time check reads these blocking keys; they are written in the upsert's own transaction
-    rows = api.store.execute("SELECT key FROM record_keys WHERE account_id = 'acme' AND record_id = '7'").fetchall()
+    rows = api.store._execute("SELECT key FROM record_keys WHERE account_id = 'acme' AND record_id = '7'").fetchall()
     assert {r[0] for r in rows} == {"phones:+79161234567", "emails:i.petrov@mail.ru", "name_key:iva pet"}
 
 
@@ -200,7 +200,7 @@ def test_delete_marks_the_record_deleted_and_drops_its_check_keys(api, acme):
     assert first.json() == again.json() == {"entity": "contact", "record_id": "7", "deleted": True}
     assert api.client.get("/v1/contacts/7", headers=acme).json()["deleted"] is True
     assert api.store.count_records("acme", "contact") == 1
-    rows = api.store.execute("SELECT DISTINCT record_id FROM record_keys WHERE account_id = 'acme'").fetchall()
+    rows = api.store._execute("SELECT DISTINCT record_id FROM record_keys WHERE account_id = 'acme'").fetchall()
     assert rows == [("8",)]
 
 

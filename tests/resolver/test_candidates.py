@@ -28,7 +28,7 @@ def test_duplicates_of_a_stored_record_are_the_scan_pairs(checker, default_model
     synthetic = generate_contacts(1500, seed=9)
     ingest(store, account_id="a", entity="contact", records=read_amocrm(synthetic.entities, "contact"))
     scan(store, account_id="a", model=default_models["contact"])
-    pairs = store.execute("SELECT left_id, right_id, match_weight FROM pairs WHERE account_id = 'a'").fetchall()
+    pairs = store._execute("SELECT left_id, right_id, match_weight FROM pairs WHERE account_id = 'a'").fetchall()
     assert len(pairs) > 50
     for left, right, weight in pairs:
         found = {m.record_id: m for m in check.duplicates_of("a", "contact", left, limit=100)}

@@ -56,7 +56,7 @@ def groups(store, entity="contact", account="acme"):
 
 def stored_rows(store, sql, params):
     # the store has no public reader for pairs and merge plans yet; values go as parameters
-    cur = store.execute(sql, params, step="test")
+    cur = store._execute(sql, params, step="test")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

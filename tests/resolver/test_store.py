@@ -7,7 +7,7 @@ import pytest
 
 from resolver.entities import COMPANY, CONTACT, ExtraField
 from resolver.errors import StoreError
-from resolver.records import Record
+from resolver.records import Group, Record
 from resolver.store import Store
 
 
@@ -138,8 +138,8 @@ def _save_one_group(store, account, members):
               "review_threshold": 0.5, "auto_merge_threshold": 0.9, "n_records": len(members)},
         pairs=pa.table({"left_id": [members[0]], "right_id": [members[1]], "match_weight": [20.0],
                         "match_probability": [0.999], "contributions": ["[]"]}),
-        groups=[{"group_id": "ct-a", "group_score": 0.999, "members": members, "needs_review": False,
-                 "review_reasons": [], "survivor_id": members[0], "merge_plan": plan}],
+        groups=[Group(entity="contact", group_id="ct-a", record_ids=tuple(members), group_score=0.999,
+                      needs_review=False, survivor_id=members[0], merge_plan=plan)],
     )
 
 
@@ -276,7 +276,7 @@ def test_ingested_at_grows_in_commit_order_even_when_the_clock_steps_back(store,
     store.upsert_records("acme", CONTACT, [contact("2", "Иван Петров", phones=["8 916 123 45 67"])])
     store.mark_deleted("acme", "contact", "1")
     store.upsert_records("acme", CONTACT, [contact("3", "Петров Иван", phones=["+79161234567"])])
-    stamps = [r[0] for r in store.execute(
+    stamps = [r[0] for r in store._execute(
         "SELECT ingested_at FROM records WHERE account_id = 'acme' ORDER BY record_id").fetchall()]
     assert stamps[1] < stamps[0] < stamps[2]  # 2, then 1 deleted, then 3: each after the one before
     assert [m.record_id for m in checker.duplicates_of("acme", "contact", "2")] == ["3"]  # 1 left, 3 seen

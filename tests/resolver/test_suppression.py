@@ -7,11 +7,12 @@ import pytest
 from resolver.candidates import Checker
 from resolver.entities import spec_for
 from resolver.errors import InputError, NotFound
+from resolver.feedback import split_separated_groups
 from resolver.groups import mint_group_id
 from resolver.ingest import read_amocrm
 from resolver.linkage import train_settings
 from resolver.records import Decision
-from resolver.scan import ingest, scan, split_group
+from resolver.scan import ingest, scan
 from resolver.suppression import member_decisions, record_decisions
 from tests.resolver.test_scan import PEOPLE, groups, person
 from training.synthetic import generate_contacts
@@ -45,7 +46,7 @@ def scanned(store, default_models):
 
 def stored_pairs(store, account="acme"):
     """The pairs groups are built from: the scan's pairs less those flagged separated."""
-    rows = store.execute("SELECT left_id, right_id FROM pairs WHERE account_id = ? AND entity = 'contact' "
+    rows = store._execute("SELECT left_id, right_id FROM pairs WHERE account_id = ? AND entity = 'contact' "
                          "AND NOT separated", [account]).fetchall()
     return set(rows)
 
@@ -140,7 +141,7 @@ def test_decisions_stored_while_a_scan_ran_split_its_groups_once_saved(scanned):
     scanned.add_decisions("acme", [no("101", "103"), no("102", "103")])
     assert groups(scanned)[PETROV] == {"101", "102", "103"}
 
-    assert scanned.split_separated_groups("acme", "contact", split=split_group) == 1
+    assert split_separated_groups(scanned, "acme", "contact") == 1
     assert groups(scanned)[PETROV] == {"101", "102"}
 
 

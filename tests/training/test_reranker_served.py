@@ -9,7 +9,8 @@ import pytest
 
 from resolver.candidates import Checker
 from resolver.entities import spec_for
-from resolver.features import REVIEWERS_FIELD, rerank
+from resolver.explain import REVIEWERS_FIELD
+from resolver.features import rerank
 from resolver.ingest import read_amocrm
 from resolver.linkage import load_model, predict_pairs
 from resolver.scan import apply_reranker, ingest, scan
