@@ -1164,6 +1164,7 @@ define(['jquery'], function () {
       if (state.run) {
         state.run.stopped = true;
       }
+      state.access = null; // the allow-list may change before the next area's render
       state.seq += 1; // answers still on their way draw nothing
       clearFrame();
       removePrompt();

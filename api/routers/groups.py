@@ -102,7 +102,9 @@ def get_group(account: AccountDep, services: ServicesDep, group_id: GroupIdPath,
     "/groups/{group_id}/merged", response_model=MergeResult,
     summary="Record the merge the widget made: absorbed records leave all results",
     description="Every id must be a member of the group. A repeat answers the same; the same survivor with more "
-                "absorbed members adds them; another survivor than the one already reported is a 409.",
+                "absorbed members adds them; another survivor than the one already reported is a 409. The absorbed "
+                "records' before-images are kept for undo (`GET /v1/merges`). A widget user not on the account's "
+                "allow-list is refused (403); API keys are not.",
     responses=problem_responses(e403="amoCRM user 7 is not on this account's widget allow-list",
                                 e404="no group ct-04984fc0a41b in this account",
                                 e409="group ct-04984fc0a41b was merged into 401, not 402",
