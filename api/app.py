@@ -15,7 +15,7 @@ from api.deps import AuthFailures, check_before_body, current_caller
 from api.jobs import JobRunner
 from api.limits import RequestLimits
 from api.metrics import Metrics, MetricsMiddleware
-from api.routers import admin, amocrm, check, feedback, groups, health, jobs, models, records, ui
+from api.routers import admin, amocrm, check, feedback, groups, health, jobs, models, records, ui, widget
 from api.security_headers import NoSniffMiddleware
 from api.services import Services
 from api.settings import Settings
@@ -86,6 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(NoSniffMiddleware)  # outermost: refusals from the layers inside get it too
     errors.install(app)
-    for module in (health, records, check, groups, jobs, models, feedback, admin, ui, amocrm):
+    for module in (health, widget, records, check, groups, jobs, models, feedback, admin, ui, amocrm):
         app.include_router(module.router)
     return app

@@ -58,6 +58,7 @@ class Caller:
     account: str
     widget: bool = False  # authenticated by the amoCRM widget's token, not an API key
     widget_user: str | None = None  # that token's `user_id` claim, verified with it
+    widget_admin: bool = False  # that token's `is_admin` claim: the user is an amoCRM account administrator
 
 
 class AuthFailures:
@@ -266,7 +267,8 @@ def _account_from_token(services: Services, token: str) -> Caller:
     # amoCRM sends ids as numbers; bool is an int to Python but never an id
     if isinstance(user, bool) or not isinstance(user, int | str) or not str(user).strip():
         user = None
-    return Caller(account, widget=True, widget_user=None if user is None else str(user).strip())
+    return Caller(account, widget=True, widget_user=None if user is None else str(user).strip(),
+                  widget_admin=claims.get("is_admin") is True)
 
 
 AccountDep = Annotated[str, Depends(current_account)]

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=AMOCRM_ORIGIN_REGEX, description="origin pattern (the widget's amoCRM domain); empty = none")
     max_batch: int = Field(default=10_000, ge=1, description="records per batch upsert or check:batch")
     max_body_bytes: int = Field(default=50_000_000, ge=1_000, description="largest request body accepted")
+    merge_retention_days: float = Field(
+        default=30.0, gt=0, description="how long the before-image of a record a merge absorbed is kept for undo "
+        "(GET /v1/merges, restore); older ones are purged")
     max_field_chars: int = Field(default=2_000, ge=10, description="longest string accepted in one field")
     max_record_body_bytes: int = Field(
         default=65_536, ge=1_000, description="largest body of a request that is not a batch (one record, one "

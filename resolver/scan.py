@@ -27,6 +27,7 @@ from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
 from resolver.linkage import Model, Progress, predict_pairs, train_settings
+from resolver.pending import apply_pending
 from resolver.records import PLURAL, Entity, Record
 from resolver.store.interface import Persistence
 
@@ -58,7 +59,9 @@ def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequ
         rows.extend(spec.normalize(r) for r in records[start:start + _NORMALIZE_CHUNK])
         if progress:
             progress(min(start + _NORMALIZE_CHUNK, len(records)), len(records))
-    return store.upsert_records(account_id, spec, records, rows)
+    written = store.upsert_records(account_id, spec, records, rows)
+    apply_pending(store, account_id, entity, records, rows)  # "create anyway" decisions waiting for a record
+    return written
 
 
 Phase = Callable[[str, int, int], AbstractContextManager[Progress]]

@@ -38,6 +38,8 @@ AREAS = {"lcard", "ccard", "comcard", "llist", "clist", "tlist", "settings", "ad
 CARD_AREAS = {"lcard", "ccard", "comcard"}
 SETTING_TYPES = {"text", "pass", "users", "users_lp", "custom"}  # manifest "settings" field types
 CALLBACKS = ("render", "init", "bind_actions", "settings", "onSave", "destroy")
+# modules script.js loads from the widget's folder (require([params.path + "/<name>"])): the merge adapter
+MODULES = ("amo_merge.js",)
 I18N_SECTION = "dedup"  # script.js reads its texts as self.i18n("dedup")[key] through t(key)
 _USED_KEY = re.compile(r"\bt\('([^']+)'")
 _LOCATION = re.compile(r"(?P<area>[a-z_]+)(-(?P<mode>[01]))?")
@@ -184,6 +186,15 @@ def validate(root: Path = WIDGET_DIR) -> list[str]:
         problems.append("script.js: missing or empty")
     else:
         _check_script(script, problems)
+    for module in MODULES:
+        path = root / module
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if not text:
+            problems.append(f"{module}: missing or empty")
+        elif not re.search(r"\bdefine\(\s*\[", text):
+            problems.append(f"{module}: not an AMD module (define([...], function () {{ ... }}))")
+        elif module not in script:
+            problems.append(f"script.js: never loads {module}")
     _check_images(root, problems)
     if not isinstance(manifest, dict):
         if manifest is not None:
@@ -213,7 +224,7 @@ def validate(root: Path = WIDGET_DIR) -> list[str]:
                 problems.append(f"i18n/{locale}.json: {I18N_SECTION}.{key} is in i18n/{other}.json but not here")
     if problems:
         raise BundleError(problems)
-    return (["manifest.json", "script.js"] + [f"i18n/{locale}.json" for locale in locales]
+    return (["manifest.json", "script.js", *MODULES] + [f"i18n/{locale}.json" for locale in locales]
             + [f"images/{name}" for name in sorted(REQUIRED_IMAGES)])
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import AccountDep, EntitySegment, ServicesDep
+from api.deps import AccountDep, CallerDep, EntitySegment, ServicesDep
+from api.routers.widget import purge_expired, require_may_act
 from api.schemas import (
     GroupCount,
     GroupDetail,
@@ -101,15 +102,20 @@ def get_group(account: AccountDep, services: ServicesDep, group_id: GroupIdPath,
     "/groups/{group_id}/merged", response_model=MergeResult,
     summary="Record the merge the widget made: absorbed records leave all results",
     description="Every id must be a member of the group. A repeat answers the same; the same survivor with more "
-                "absorbed members adds them; another survivor than the one already reported is a 409.",
-    responses=problem_responses(e404="no group ct-04984fc0a41b in this account",
+                "absorbed members adds them; another survivor than the one already reported is a 409. The absorbed "
+                "records' before-images are kept for undo (`GET /v1/merges`). A widget user not on the account's "
+                "allow-list is refused (403); API keys are not.",
+    responses=problem_responses(e403="amoCRM user 7 is not on this account's widget allow-list",
+                                e404="no group ct-04984fc0a41b in this account",
                                 e409="group ct-04984fc0a41b was merged into 401, not 402",
                                 e422="absorbed_ids[0]: record 999 is not a member of group ct-04984fc0a41b"),
 )
-def report_merge(account: AccountDep, services: ServicesDep, group_id: GroupIdPath,
+def report_merge(account: AccountDep, services: ServicesDep, caller: CallerDep, group_id: GroupIdPath,
                  body: MergeReport) -> MergeResult:
+    require_may_act(services, caller, "reporting a merge")
+    purge_expired(services, account)
     merged = services.store.record_merge(account, group_id, survivor_id=body.survivor_id,
-                                         absorbed_ids=body.absorbed_ids)
+                                         absorbed_ids=body.absorbed_ids, merged_by=caller.widget_user)
     return MergeResult.model_validate(merged)
 
 

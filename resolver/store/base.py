@@ -111,6 +111,9 @@ class StoreBase(Protocol):
     def links_in_force(self, account_id: str, entity: Entity, among: Sequence[str] | None = None
                        ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]: ...
 
+    def _keep_before_images(self, con: Connection, account_id: str, entity: Entity, group_id: str,
+                            survivor_id: str, absorbed_ids: Sequence[str], merged_by: str | None) -> None: ...
+
 
 def migrate(store: StoreBase, *, lock: str = "") -> int:
     """Bring the store's schema to the newest version: each migration not yet applied, in order, each in

@@ -198,9 +198,58 @@ class Persistence(Protocol):
         ...
 
     def record_merge(self, account_id: str, group_id: str, *, survivor_id: str,
-                     absorbed_ids: Sequence[str]) -> dict[str, Any]:
-        """Record the merge the CRM made in a group: the absorbed records point at the survivor."""
+                     absorbed_ids: Sequence[str], merged_by: str | None = None) -> dict[str, Any]:
+        """Record the merge the CRM made in a group: the absorbed records point at the survivor; their
+        before-images are kept (merge_images) in the same transaction, for undo."""
         ...
+
+    # -- the widget: groups among records, kept merges, allow-list, create anyway (store/merges.py) -------
+
+    def groups_among(self, account_id: str, entity: Entity, record_ids: Sequence[str] | None, *,
+                     limit: int) -> list[dict[str, Any]]:
+        """Open groups holding any of `record_ids` (all open groups when None), best first, live members."""
+        ...
+
+    def merges_page(self, account_id: str, *, entity: Entity | None = None,
+                    after: tuple[datetime, str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Kept merges (before-images), newest first, after the cursor (merged_at, merge_id)."""
+        ...
+
+    def merge_image(self, account_id: str, merge_id: str) -> dict[str, Any] | None:
+        """One kept merge as `merges_page` lists it."""
+        ...
+
+    def claim_restore(self, account_id: str, merge_id: str, *, by: str | None) -> dict[str, Any]:
+        """Mark a kept merge as being restored; NotFound, or Conflict when restored (or claimed) already."""
+        ...
+
+    def finish_restore(self, account_id: str, merge_id: str, new_id: str | None) -> None:
+        """The claimed restore made record `new_id`; None withdraws the claim."""
+        ...
+
+    def purge_merge_images(self, before: datetime, account_id: str | None = None) -> int:
+        """Drop before-images of merges made before `before`; how many."""
+        ...
+
+    def widget_settings(self, account_id: str) -> dict[str, Any] | None:
+        """allowed_users, entities, sound, run_cap, updated_at, updated_by; None before an admin saved them."""
+        ...
+
+    def save_widget_settings(self, account_id: str, *, allowed_users: Sequence[str], entities: Sequence[str],
+                             sound: bool, run_cap: int, by: str | None) -> None:
+        """Replace the account's widget settings."""
+        ...
+
+    def add_pending(self, account_id: str, entity: Entity, *, record_ids: Sequence[str], phones: Sequence[str],
+                    emails: Sequence[str], reviewer: str | None, expires_at: datetime) -> str:
+        """Keep a create-anyway decision until its record arrives; its id."""
+        ...
+
+    def open_pending(self, account_id: str, entity: Entity, now: datetime) -> list[dict[str, Any]]:
+        """Create-anyway decisions not applied and not expired, oldest first."""
+        ...
+
+    def mark_pending_applied(self, account_id: str, pending_id: str, record_id: str) -> None: ...
 
     # -- jobs --------------------------------------------------------------------------------------
 

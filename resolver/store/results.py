@@ -190,7 +190,7 @@ class ResultStore(StoreBase):
         return group
 
     def record_merge(self, account_id: str, group_id: str, *, survivor_id: str,
-                     absorbed_ids: Sequence[str]) -> dict[str, Any]:
+                     absorbed_ids: Sequence[str], merged_by: str | None = None) -> dict[str, Any]:
         """Record the merge the CRM made in a group: the absorbed records point at the survivor.
 
         Absorbed records leave scans, checks and open groups; the group becomes `merged`. A repeat
@@ -217,6 +217,7 @@ class ResultStore(StoreBase):
                 if status == "merged" and current != survivor_id:
                     raise Conflict(f"group {group_id} was merged into {current}, not {survivor_id}")
                 absorbed = sorted(set(absorbed_ids))
+                self._keep_before_images(con, account_id, entity, group_id, survivor_id, absorbed, merged_by)
                 ids = [account_id, entity, absorbed]
                 con.execute("UPDATE records SET merged_into = ?, ingested_at = ? WHERE account_id = ? "
                             "AND entity = ? AND record_id IN (SELECT unnest(?::VARCHAR[]))",

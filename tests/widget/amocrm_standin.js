@@ -1,8 +1,11 @@
 /*
  * A stand-in for the few parts of amoCRM's widget SDK that widget/script.js calls, and no more:
- * define (AMD, one module), the AMOCRM globals, and a widget base with $authorizedAjax,
- * system(), get_settings() and i18n(). The test writes window.STANDIN before this file loads:
- *   {token, settings, area, card_id, account_id, i18n}
+ * define and require (AMD: script.js, and the modules it loads from the widget's folder), the AMOCRM
+ * globals, and a widget base with $authorizedAjax, system(), get_settings(), i18n(), params.path and
+ * list_selected(). The test writes window.STANDIN before this file loads:
+ *   {token, settings, area, card_id, account_id, i18n, selected}
+ * amoCRM's internal merge requests (/ajax/merge/…) are answered by the test's Python stand-in
+ * (tests/widget/amocrm_merge.py) on the page's own origin, as amoCRM answers them.
  * $authorizedAjax sends the token minted by the Python test in X-Auth-Token, as amoCRM's does,
  * and answers in jQuery's manner (.done(body) / .fail(xhr)). window.standinCalls logs each call
  * with its status once it has ended, and window.standinWarnings what the widget warned about,
@@ -62,7 +65,32 @@
       return {area: config.area, subdomain: 'test', amouser_id: '504141'};
     },
     get_settings: function () { return config.settings; },
-    i18n: function (section) { return config.i18n[section]; }
+    i18n: function (section) { return config.i18n[section]; },
+    params: {path: '/widget'},
+    // amoCRM's list selection: {count_selected, selected: [{id, emails, phones, type}]}
+    list_selected: function () {
+      var selected = config.selected || [];
+      return {count_selected: selected.length, selected: selected};
+    }
+  };
+  var modules = {}; // AMD modules by the URL they were loaded from
+  var waiting = {};
+
+  // require([url], ok, fail) as amoCRM's require.js loads a widget's own files
+  window.require = function (urls, ok, fail) {
+    var url = urls[0];
+    if (modules[url]) {
+      ok(modules[url]);
+      return;
+    }
+    (waiting[url] = waiting[url] || []).push(ok);
+    if (waiting[url].length > 1) {
+      return;
+    }
+    var tag = document.createElement('script');
+    tag.src = url;
+    tag.onerror = function () { if (fail) { fail(new Error('cannot load ' + url)); } };
+    document.head.appendChild(tag);
   };
 
   function noJquery() {
@@ -71,6 +99,12 @@
 
   // amoCRM loads script.js with its own require.js; one module is all the stand-in must take
   window.define = function (deps, factory) {
+    var src = document.currentScript ? new URL(document.currentScript.src).pathname : '';
+    if (src !== '/widget/script.js') { // a module the widget required
+      modules[src] = factory();
+      (waiting[src] || []).forEach(function (ok) { ok(modules[src]); });
+      return;
+    }
     var CustomWidget = factory(noJquery);
     CustomWidget.prototype = base;
     var widget = new CustomWidget();

@@ -148,26 +148,32 @@ class CardPage:
 
 @pytest.fixture
 def open_card(browser, service) -> Iterator[Callable[..., CardPage]]:
-    """open_card(path, area=, card_id=, body=, settings=, token=, fake_clock=) -> the page, the widget run on it."""
+    """open_card(path, area=, card_id=, body=, settings=, token=, fake_clock=, selected=, amo=, service_url=)
+    -> the page, the widget run on it; `amo` (tests/widget/amocrm_merge.py) answers amoCRM's merge requests."""
     i18n = json.loads((WIDGET / "i18n" / "ru.json").read_text(encoding="utf-8"))  # Russian: amoCRM's default
     contexts = []
 
     def open_(path: str, *, area: str, card_id: int, body: str, settings: dict[str, str] | None = None,
-              token: str | None = None, fake_clock: bool = False) -> CardPage:
+              token: str | None = None, fake_clock: bool = False, selected: list[dict[str, Any]] | None = None,
+              amo: Any = None, service_url: str | None = None) -> CardPage:
         context = browser.new_context(viewport={"width": 800, "height": 600}, locale="ru-RU")
         # Chromium asks before a public page (the routed amoCRM origin) calls a loopback address; a real
         # deployment serves the API on a public host and never meets that question
         context.grant_permissions(["local-network-access"], origin=AMOCRM)
         contexts.append(context)
-        config = {"token": token or widget_token(), "settings": settings or {"service_url": service.url},
-                  "area": area, "card_id": card_id, "account_id": ACCOUNT_ID, "i18n": i18n}
-        files = {"/standin/amocrm.js": STANDIN, "/widget/script.js": WIDGET / "script.js"}
+        config = {"token": token or widget_token(),
+                  "settings": settings or {"service_url": service_url or service.url},
+                  "area": area, "card_id": card_id, "account_id": ACCOUNT_ID, "i18n": i18n, "selected": selected or []}
+        files = {"/standin/amocrm.js": STANDIN, "/widget/script.js": WIDGET / "script.js",
+                 "/widget/amo_merge.js": WIDGET / "amo_merge.js"}
 
         def serve(route: Any) -> None:
             route_path = "/" + route.request.url.split("/", 3)[3].split("?")[0]
             if route_path in files:
                 route.fulfill(body=files[route_path].read_text(encoding="utf-8"),
                               content_type="application/javascript; charset=utf-8")
+            elif route_path.startswith("/ajax/merge/") and amo is not None:
+                amo.handle(route)
             elif route_path == path:
                 route.fulfill(body=card_html(config=config, body=body), content_type="text/html; charset=utf-8")
             else:

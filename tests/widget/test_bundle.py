@@ -15,8 +15,8 @@ import pytest
 
 from tests.widget.conftest import WIDGET
 
-BUNDLE = ["manifest.json", "script.js", "i18n/ru.json", "i18n/en.json", "images/logo.png", "images/logo_main.png",
-          "images/logo_medium.png", "images/logo_min.png", "images/logo_small.png"]
+BUNDLE = ["manifest.json", "script.js", "amo_merge.js", "i18n/ru.json", "i18n/en.json", "images/logo.png",
+          "images/logo_main.png", "images/logo_medium.png", "images/logo_min.png", "images/logo_small.png"]
 
 
 def texts(locale: str) -> dict:
@@ -57,10 +57,15 @@ def test_manifest_declares_what_amocrm_needs():
     manifest = json.loads((WIDGET / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["widget"] == {
         "name": "widget.name", "description": "widget.description", "short_description": "widget.short_description",
-        "version": "0.1.0", "interface_version": 2, "init_once": False, "locale": ["ru", "en"], "installation": True}
+        "version": "0.2.0", "interface_version": 2, "init_once": False, "locale": ["ru", "en"], "installation": True}
     # contact, company and deal cards (-1: the widget's panel is shown), and the settings page
-    assert manifest["locations"] == ["ccard-1", "comcard-1", "lcard-1", "settings"]
-    assert manifest["settings"] == {"service_url": {"name": "settings.service_url", "type": "text", "required": True}}
+    # the cards, the contacts and deals lists (rows ticked -> the widget in the selection menu), the settings
+    assert manifest["locations"] == ["ccard-1", "comcard-1", "lcard-1", "clist-1", "llist-1", "settings"]
+    # who may search and merge: amoCRM's `users` field ({user_id: value}); sound and entities: a `custom` field
+    assert manifest["settings"] == {
+        "service_url": {"name": "settings.service_url", "type": "text", "required": True},
+        "allowed_users": {"name": "settings.allowed_users", "type": "users", "required": False},
+        "options": {"name": "settings.options", "type": "custom", "required": False}}
 
 
 @pytest.mark.parametrize("locale", ["ru", "en"])
@@ -71,7 +76,7 @@ def test_every_text_the_widget_shows_is_in_each_language(build, locale):
     assert set(own["dedup"]) == used
     assert all(isinstance(own["dedup"][k], str) and own["dedup"][k].strip() for k in used)
     assert set(own["widget"]) == {"name", "description", "short_description"}
-    assert set(own["settings"]) == {"service_url"}
+    assert set(own["settings"]) == {"service_url", "allowed_users", "options"}
 
 
 def test_texts_with_placeholders_keep_them_in_each_language():
@@ -178,4 +183,4 @@ def test_cli_reports_problems_on_stderr_and_writes_nothing(build, tmp_path, caps
     assert (code, capsys.readouterr().err, out.exists()) == (
         1, "the widget bundle has problems:\n  - manifest.json: widget.interface_version must be 2, got 1\n", False)
     assert build.main(["--root", str(WIDGET), "--out", str(out)]) == 0
-    assert capsys.readouterr().err == f"wrote {out} (9 files)\n"
+    assert capsys.readouterr().err == f"wrote {out} (10 files)\n"
