@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,7 +10,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from amocrm.client import AmoClient
+from amocrm.errors import NeedsReinstall
+from amocrm.sync import AmoSync
 from api import errors
+from api.crm_writer import amocrm_writers
 from api.deps import AuthFailures, check_before_body, current_caller
 from api.jobs import JobRunner
 from api.limits import RequestLimits
@@ -54,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             importer.start()
             amocrm.resume_imports(sync, importer)
             sync.submit_import = importer.submit_import
+            if getattr(app.state, "crm_writers", None) is None:  # tests may set their own
+                app.state.crm_writers = amocrm_writers(_connected_client(sync))
             sync.start()
         try:
             yield
@@ -89,3 +95,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, widget, records, check, groups, jobs, models, feedback, admin, ui, amocrm):
         app.include_router(module.router)
     return app
+
+
+def _connected_client(sync: AmoSync) -> Callable[[str], AmoClient | None]:
+    """Restore (api/routers/widget.py) writes through the account's amoCRM connection; None without one."""
+
+    def client_for(account: str) -> AmoClient | None:
+        try:
+            return sync.client(account)
+        except NeedsReinstall:
+            return None
+
+    return client_for
