@@ -5,6 +5,11 @@ or above the threshold joins two groups unless a reviewer separated some member 
 member of the other (a cannot-link). So, unlike plain connected components, a strong third
 record never pulls a rejected pair back together, and a group's score is its weakest joining
 pair: every member is linked to the rest at least that strongly.
+
+No group is held by a chain of weak links: a pair below the `strong` probability (the model's
+auto-merge threshold) joins two groups only if every member of one has a scored pair with every
+member of the other (complete linkage); pairs at or above it join freely (single linkage). So
+A-B and B-C, both weak, with no evidence between A and C, leave C out of {A, B}.
 """
 
 from __future__ import annotations
@@ -69,13 +74,15 @@ class _DisjointSets:
 
 
 def build_groups(edges: Iterable[Edge], *, threshold: float,
-                 cannot_link: Collection[tuple[str, str]] = ()) -> list[Component]:
+                 cannot_link: Collection[tuple[str, str]] = (), strong: float | None = None) -> list[Component]:
     """Group records joined by pairs with probability >= threshold, honouring cannot-links.
 
     Args:
         edges: scored pairs; pairs below `threshold` are ignored.
         threshold: the review threshold of the model.
         cannot_link: pairs a reviewer marked "not a duplicate"; order inside a pair does not matter.
+        strong: pairs below it join two groups only when every cross pair of members is itself a
+            pair at or above `threshold`; None: every pair joins freely (plain constrained grouping).
 
     Returns:
         Groups of two or more records, largest score first.
@@ -94,11 +101,19 @@ def build_groups(edges: Iterable[Edge], *, threshold: float,
     tree: dict[str, list[Edge]] = {}
     ordered = sorted((e for e in edges if e.match_probability >= threshold),
                      key=lambda e: (-e.match_probability, e.left_id, e.right_id))
+    linked: dict[str, set[str]] = {}
+    if strong is not None:
+        for e in ordered:
+            linked.setdefault(e.left_id, set()).add(e.right_id)
+            linked.setdefault(e.right_id, set()).add(e.left_id)
     for edge in ordered:
         ra, rb = ds.find(edge.left_id), ds.find(edge.right_id)
         if ra == rb:
             continue
         if forbidden and _separated(ds.members[ra], ds.members[rb], forbidden):
+            continue
+        if strong is not None and edge.match_probability < strong and \
+                not _all_linked(ds.members[ra], ds.members[rb], linked):
             continue
         joined = tree.pop(ra, []) + tree.pop(rb, []) + [edge]
         tree[ds.union(ra, rb)] = joined
@@ -108,6 +123,12 @@ def build_groups(edges: Iterable[Edge], *, threshold: float,
     ]
     out.sort(key=lambda c: (-c.score, c.members))
     return out
+
+
+def _all_linked(a: set[str], b: set[str], linked: Mapping[str, set[str]]) -> bool:
+    # every member of the smaller side has a pair with every member of the other (stops at the first gap)
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    return all(large <= linked.get(x, set()) for x in small)
 
 
 def _separated(a: set[str], b: set[str], forbidden: Mapping[str, set[str]]) -> bool:
