@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -74,32 +74,43 @@ class EvidenceGuard:
 
     def adjust(self, left_id: str, right_id: str, weights: Mapping[str, float]) -> tuple[float, str | None]:
         """(change in weight, reason) for one pair; `weights` are its per-comparison weights."""
-        if not self.shared or self.spec.conflict is None:
-            return 0.0, None
-        left, right = self.rows[left_id], self.rows[right_id]
-        conflict = self.spec.conflict(left, right)
-        delta, common = 0.0, []
-        for comparison, columns in self.shared.items():
-            weight = weights.get(comparison, 0.0)
-            if weight <= 0:
-                continue
-            if conflict:
-                delta -= weight
-                continue
-            shared = _values(left, columns) & _values(right, columns)
-            if not shared:
-                continue
-            names = min(self.names_per_value.get(v, 1) for v in shared)
-            if names > RARE_MAX:
-                delta -= weight
-                common.append(f"{comparison} shared by {names} companies")
-            elif names > 1:
-                delta -= min(weight, math.log2(names))
+        return adjust_evidence(self.spec, self.rows[left_id], self.rows[right_id], weights,
+                               lambda v: float(self.names_per_value.get(v, 1)))
+
+
+def adjust_evidence(spec: EntitySpec, left: Mapping[str, Any], right: Mapping[str, Any],
+                    weights: Mapping[str, float], names_carrying: Callable[[str], float]) -> tuple[float, str | None]:
+    """(change in log2 odds, reason) for one pair of normalized rows; the scan and the check both use it.
+
+    `weights` are the pair's per-comparison weights (term frequency included); `names_carrying(value)`
+    says how many different names carry a shared value over the base.
+    """
+    if spec.conflict is None or not spec.shared_values:
+        return 0.0, None
+    conflict = spec.conflict(left, right)
+    delta, common = 0.0, []
+    for comparison, columns in spec.shared_values.items():
+        weight = weights.get(comparison, 0.0)
+        if weight <= 0:
+            continue
         if conflict:
-            return delta, f"{conflict}: shared phone, email or domain does not count"
-        if common:
-            return delta, "; ".join(common) + ": counts for nothing"
-        return delta, None
+            delta -= weight
+            continue
+        shared = _values(left, columns) & _values(right, columns)
+        if not shared:
+            continue
+        names = min(max(names_carrying(v), 1.0) for v in shared)
+        if names > RARE_MAX:
+            delta -= weight
+            common.append(f"{comparison} shared by {names:.0f} names" if math.isfinite(names)
+                          else f"{comparison} shared by many names")
+        elif names > 1:
+            delta -= min(weight, math.log2(names))
+    if conflict:
+        return delta, f"{conflict}: a shared phone, email or domain does not count"
+    if common:
+        return delta, "; ".join(common) + ": counts for nothing"
+    return delta, None
 
 
 def guard_pairs(table: pa.Table, pairs: pa.Table, spec: EntitySpec, *, threshold: float,

@@ -10,6 +10,7 @@ import logging
 
 import pytest
 
+from resolver.candidates import Checker
 from resolver.conflicts import company_conflict
 from resolver.entities import ExtraField, normalize_company, spec_for
 from resolver.evidence import COMMON_IDENTIFIER_SHARE, drop_common_identifiers, guard_pairs
@@ -178,3 +179,20 @@ def test_a_rare_identifier_is_kept_and_not_warned_about():
     out, warnings = drop_common_identifiers(pa.table({"unique_id": table["unique_id"], "x_zip": values}),
                                             [ExtraField("zip", "identifier", "zip")])
     assert len(warnings) == 1 and out.column("x_zip").null_count == limit + 1
+
+
+def test_the_real_time_check_weighs_conflicts_as_the_scan_does(store, default_models):
+    model = default_models["company"]
+    records = [*HOLDING, *HOLDING_DUPLICATES, *BUSINESS_CENTRE, *SIBLINGS]
+    ingest(store, account_id="acme", entity="company", records=records)
+    scan(store, account_id="acme", model=model)
+    check = Checker(store, dict(default_models))
+    pairs = store._execute("SELECT left_id, right_id, match_weight FROM pairs WHERE account_id = 'acme'").fetchall()
+    assert pairs
+    for left, right, weight in pairs:
+        found = {m.record_id: m for m in check.duplicates_of("acme", "company", left, limit=100)}
+        assert found[right].match_weight == pytest.approx(weight, abs=1e-6), (left, right)
+    branch = firm("", "ООО «Ромашка-Запад»", inn=inn10(13), phones=[HEAD_OFFICE], website="romashka.ru")
+    assert not {m.record_id for m in check.check("acme", branch)} & {r.record_id for r in HOLDING}
+    tenant = firm("", "ООО «Зета Строй»", phones=[RECEPTION])
+    assert check.check("acme", tenant) == []
