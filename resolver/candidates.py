@@ -247,8 +247,9 @@ class Checker:
         def names_sharing(col: str, value: Any) -> float:
             return min(sharing.get(f"{col}:{value}", 1.0), MAX_PER_KEY + 1.0)
 
-        matrix = np.vstack([space.row(probe, rows[m.record_id], m.match_weight, m.contributions, names_sharing)
-                            for m in matches])
+        # the re-ranker reads Splink's weight, as the scan's FeatureBuilder gives it: without the evidence term
+        matrix = np.vstack([space.row(probe, rows[m.record_id], m.match_weight - _evidence_weight(m),
+                                      m.contributions, names_sharing) for m in matches])
         splink_p = np.array([m.match_probability for m in matches])
         final = rerank(splink_p, reranker.predict(matrix))
         out = []
@@ -311,6 +312,10 @@ def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[s
             r[f"{col}_rare"] = rare or None
             r[f"{col}_few"] = few or None
     return counts
+
+
+def _evidence_weight(match: Match) -> float:
+    return sum(c.match_weight for c in match.contributions if c.field == EVIDENCE_FIELD)
 
 
 def _names_carrying(spec: EntitySpec, value: str, probe: dict[str, Any], rows: dict[str, dict[str, Any]],
