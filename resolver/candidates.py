@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
-from resolver.explain import reviewers_contribution
+from resolver.evidence import adjust_evidence
+from resolver.explain import EVIDENCE_FIELD, reviewers_contribution
 from resolver.features import FeatureSpace, rerank
 from resolver.linkage import Model
 from resolver.records import Entity, FieldContribution, Record
@@ -219,6 +220,13 @@ class Checker:
         out = []
         for cand in candidates:
             weight, contributions = scorer.score(probe, cand, tf)
+            if spec.conflict is not None:  # conflicts and common values, as the scan weighs them
+                delta, reason = adjust_evidence(spec, probe, cand, {c.field: c.match_weight for c in contributions},
+                                                lambda v: _names_carrying(spec, v, probe, rows, ids_by_key, sharing))
+                if delta:
+                    weight += delta
+                    contributions = [*contributions, FieldContribution(EVIDENCE_FIELD, reason or "", -1,
+                                                                       round(delta, 3))]
             p = probability(weight)
             if p >= floor:
                 out.append(Match(cand["unique_id"], p, weight, tuple(contributions)))
@@ -239,8 +247,9 @@ class Checker:
         def names_sharing(col: str, value: Any) -> float:
             return min(sharing.get(f"{col}:{value}", 1.0), MAX_PER_KEY + 1.0)
 
-        matrix = np.vstack([space.row(probe, rows[m.record_id], m.match_weight, m.contributions, names_sharing)
-                            for m in matches])
+        # the re-ranker reads Splink's weight, as the scan's FeatureBuilder gives it: without the evidence term
+        matrix = np.vstack([space.row(probe, rows[m.record_id], m.match_weight - _evidence_weight(m),
+                                      m.contributions, names_sharing) for m in matches])
         splink_p = np.array([m.match_probability for m in matches])
         final = rerank(splink_p, reranker.predict(matrix))
         out = []
@@ -303,6 +312,28 @@ def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[s
             r[f"{col}_rare"] = rare or None
             r[f"{col}_few"] = few or None
     return counts
+
+
+def _evidence_weight(match: Match) -> float:
+    return sum(c.match_weight for c in match.contributions if c.field == EVIDENCE_FIELD)
+
+
+def _names_carrying(spec: EntitySpec, value: str, probe: dict[str, Any], rows: dict[str, dict[str, Any]],
+                    ids_by_key: dict[str, list[str]], sharing: dict[str, float]) -> float:
+    """How many names carry a value the probe shares, from the candidates at hand (resolver/evidence.py).
+
+    Phones and emails are counted by `_add_frequency_columns`; a site or mail domain by the records
+    its key found (the candidates) and the probe. A key with more records than MAX_PER_KEY is common.
+    """
+    counted = [sharing[f"{col}:{value}"] for col in spec.frequency_columns if f"{col}:{value}" in sharing]
+    if len(ids_by_key.get(f"domain:{value}", ())) > MAX_PER_KEY:
+        return math.inf
+    columns = {c for cols in spec.shared_values.values() for c in cols}
+    names = set()
+    for r in (probe, *rows.values()):
+        if any(value == r.get(c) or (isinstance(r.get(c), list) and value in r[c]) for c in columns):
+            names.add(r.get(spec.name_column) or f"\0{r.get('unique_id')}")
+    return max([float(len(names)), *counted])
 
 
 def _keys(spec: EntitySpec, row: dict[str, Any]) -> list[str]:

@@ -9,8 +9,8 @@ which blocking rules generate candidate pairs, and which rules train the model.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
+from resolver.conflicts import company_conflict
 from resolver.errors import InputError
 from resolver.normalize import (
     MAX_PARSED_CHARS,
@@ -114,6 +115,10 @@ class EntitySpec:
     # values at most RARE_MAX different names carry, `<col>_few` at most FEW_MAX (_shared_levels)
     frequency_columns: tuple[str, ...] = ("phones", "emails")
     name_column: str = "name_norm"  # the normalized name, for rules that pair it with another field
+    # why two records are two entities whatever value they share (None: no such rule); with
+    # `shared_values` (comparison -> columns holding the values it shares) read by resolver/evidence.py
+    conflict: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None] | None = None
+    shared_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -406,6 +411,10 @@ COMPANY = EntitySpec(
     em_rules=_company_em,
     key_columns=("inn", "domain", "phones", "emails", "name_key"),
     name_column="name_core",
+    conflict=company_conflict,
+    # a site and a mail domain are one value space: romashka.ru on both sides
+    shared_values={"phone": ("phones",), "email": ("emails",), "domain": ("domain", "email_domain"),
+                   "email_domain": ("email_domain",)},
 )
 
 SPECS: dict[Entity, EntitySpec] = {"contact": CONTACT, "company": COMPANY}

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # linkage imports Splink; explanations need only the model's 
 
 REVIEWERS_FIELD = "reviewers"  # the contribution that explains the re-ranker's change
 REVIEWERS_LEVEL = "learned from reviewers' decisions"
+EVIDENCE_FIELD = "evidence"  # the change resolver/evidence.py makes: a conflict or a value many share
 _INFINITE_WEIGHT = 99.0  # a level Splink gives an infinite weight (a certain non-match) is shown as ±99
 
 
@@ -57,13 +58,17 @@ def _log2_odds(p: float) -> float:
 
 
 def explain_pairs(pairs: pa.Table, model: Model) -> dict[tuple[str, str], list[FieldContribution]]:
-    """(left_id, right_id) -> contributions of every pair a scan scored (with the re-ranker's term when
-    the pairs carry a `reviewers_weight`: resolver/scan.py `apply_reranker`)."""
+    """(left_id, right_id) -> contributions of every pair a scan scored (with the evidence term when the
+    pairs carry an `evidence_weight`, resolver/evidence.py, and the re-ranker's when they carry a
+    `reviewers_weight`: resolver/scan.py `apply_reranker`)."""
     labels = model.level_labels()
     explained: dict[tuple[str, str], list[FieldContribution]] = {}
     for row in pairs.to_pylist():
         key = (row["left_id"], row["right_id"])
         explained[key] = field_contributions(row, model, labels)
+        if row.get("evidence_weight"):
+            explained[key].append(FieldContribution(EVIDENCE_FIELD, row.get("evidence_reason") or "", -1,
+                                                    row["evidence_weight"]))
         if row.get("reviewers_weight"):
             explained[key].append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, row["reviewers_weight"]))
     return explained

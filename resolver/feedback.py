@@ -63,7 +63,7 @@ def split_group(*, entity: Entity, pairs: Sequence[Pair],
              if (p.left_id, p.right_id) not in separated]
     edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(must_link) if (a, b) not in separated]
     # every stored pair already passed the scan's review threshold
-    components = build_groups(edges, threshold=0.0, cannot_link=separated)
+    components = build_groups(edges, threshold=0.0, cannot_link=separated, strong=auto_merge_threshold)
     ids = assign_group_ids(entity, components, membership)
     explained = {(p.left_id, p.right_id): p.contributions for p in pairs}
     return describe_groups(entity, components, ids, details, explained, auto_merge_threshold=auto_merge_threshold)

@@ -5,6 +5,12 @@ or above the threshold joins two groups unless a reviewer separated some member 
 member of the other (a cannot-link). So, unlike plain connected components, a strong third
 record never pulls a rejected pair back together, and a group's score is its weakest joining
 pair: every member is linked to the rest at least that strongly.
+
+No group is held by a chain of weak links: pairs at or above the `strong` probability (the model's
+auto-merge threshold) join freely and make strong cores; a weaker pair (a, b) joins two groups only
+if every two members x, y it would bring together are a scored pair themselves, or reach each other
+through that one weak link (x in a's strong core, y in b's). So A-B and B-C, both weak, with no
+evidence between A and C, leave C out of {A, B}; one record weakly linked to a strong core joins it.
 """
 
 from __future__ import annotations
@@ -69,13 +75,15 @@ class _DisjointSets:
 
 
 def build_groups(edges: Iterable[Edge], *, threshold: float,
-                 cannot_link: Collection[tuple[str, str]] = ()) -> list[Component]:
+                 cannot_link: Collection[tuple[str, str]] = (), strong: float | None = None) -> list[Component]:
     """Group records joined by pairs with probability >= threshold, honouring cannot-links.
 
     Args:
         edges: scored pairs; pairs below `threshold` are ignored.
         threshold: the review threshold of the model.
         cannot_link: pairs a reviewer marked "not a duplicate"; order inside a pair does not matter.
+        strong: pairs below it join two groups only when every cross pair of members is itself a
+            pair at or above `threshold`; None: every pair joins freely (plain constrained grouping).
 
     Returns:
         Groups of two or more records, largest score first.
@@ -94,12 +102,25 @@ def build_groups(edges: Iterable[Edge], *, threshold: float,
     tree: dict[str, list[Edge]] = {}
     ordered = sorted((e for e in edges if e.match_probability >= threshold),
                      key=lambda e: (-e.match_probability, e.left_id, e.right_id))
+    linked: dict[str, set[str]] = {}
+    if strong is not None:
+        for e in ordered:
+            linked.setdefault(e.left_id, set()).add(e.right_id)
+            linked.setdefault(e.right_id, set()).add(e.left_id)
+    cores: dict[str, frozenset[str]] | None = None  # record -> its strong core, once the weak pairs start
     for edge in ordered:
         ra, rb = ds.find(edge.left_id), ds.find(edge.right_id)
         if ra == rb:
             continue
         if forbidden and _separated(ds.members[ra], ds.members[rb], forbidden):
             continue
+        if strong is not None and edge.match_probability < strong:
+            if cores is None:  # pairs come strongest first: the groups so far are the strong cores
+                cores = {m: frozenset(ms) for ms in ds.members.values() for m in ms}
+            core_a = cores.get(edge.left_id, frozenset({edge.left_id}))
+            core_b = cores.get(edge.right_id, frozenset({edge.right_id}))
+            if not _one_weak_hop(ds.members[ra], ds.members[rb], core_a, core_b, linked):
+                continue
         joined = tree.pop(ra, []) + tree.pop(rb, []) + [edge]
         tree[ds.union(ra, rb)] = joined
     out = [
@@ -108,6 +129,16 @@ def build_groups(edges: Iterable[Edge], *, threshold: float,
     ]
     out.sort(key=lambda c: (-c.score, c.members))
     return out
+
+
+def _one_weak_hop(group_a: set[str], group_b: set[str], core_a: frozenset[str], core_b: frozenset[str],
+                  linked: Mapping[str, set[str]]) -> bool:
+    # every x of one group and y of the other: a scored pair, or x in core_a and y in core_b (one weak hop)
+    for x in group_a:
+        need = group_b - core_b if x in core_a else group_b
+        if not need <= linked.get(x, set()):
+            return False
+    return True
 
 
 def _separated(a: set[str], b: set[str], forbidden: Mapping[str, set[str]]) -> bool:

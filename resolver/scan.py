@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import ExtraField, spec_for
+from resolver.evidence import drop_common_identifiers, guard_pairs
 from resolver.explain import contributions_json, explain_pairs, reviewers_contribution
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
@@ -48,6 +49,7 @@ class ScanResult:
     n_groups: int
     n_grouped_records: int
     seconds: dict[str, float]
+    warnings: tuple[str, ...] = ()  # about the data, for the summary: an identifier field many records share
 
 
 def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequence[Record],
@@ -101,7 +103,7 @@ def fit_model(store: Persistence, *, account_id: str, base: Model, extras: Seque
     Thresholds are the base model's.
     """
     spec = spec_for(base.entity)
-    table = store.scan_input(account_id, spec, extras)
+    table, _ = drop_common_identifiers(store.scan_input(account_id, spec, extras), extras)
     settings = train_settings(table, spec, extras, progress=progress)
     version = f"{base.version}+fitted:{'+'.join(e.name for e in extras)}"
     return Model(entity=base.entity, version=version, settings=settings, review_threshold=base.review_threshold,
@@ -132,12 +134,15 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
         if progress:
             progress(i, steps)
 
-    table = store.scan_input(account_id, spec, model.extras)
+    table, warnings = drop_common_identifiers(store.scan_input(account_id, spec, model.extras), model.extras)
     separated, confirmed = store.links_in_force(account_id, model.entity)
     separated |= {ordered_pair(p) for p in cannot_link}
     confirmed = (confirmed | {ordered_pair(p) for p in must_link}) - separated
     step("read", 1)
-    scored = apply_reranker(table, predict_pairs(table, model, threshold=model.review_threshold), model)
+    # conflicts and values many share are weighed before reviewers' re-ranker (resolver/evidence.py)
+    guarded = guard_pairs(table, predict_pairs(table, model, threshold=model.review_threshold), spec,
+                          threshold=model.review_threshold, comparisons=model.comparison_names)
+    scored = apply_reranker(table, guarded, model)
     # separated pairs never group, but are stored (flagged) so that an undo regroups them at once
     is_separated = pa.array([k in separated for k in _keys(scored)], pa.bool_())
     pairs = scored.filter(pc.invert(is_separated))
@@ -148,7 +153,8 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     live = set(table.column("unique_id").to_pylist())
     edges += [Edge(a, b, CONFIRMED_PROBABILITY) for a, b in sorted(confirmed) if a in live and b in live]
     step("explain", 3)
-    components = build_groups(edges, threshold=model.review_threshold, cannot_link=separated)
+    components = build_groups(edges, threshold=model.review_threshold, cannot_link=separated,
+                              strong=model.auto_merge_threshold)
     ids = assign_group_ids(model.entity, components, store.group_membership(account_id, model.entity))
     details = store.record_details(account_id, model.entity, [m for c in components for m in c.members])
     groups = describe_groups(model.entity, components, ids, details, explained,
@@ -166,7 +172,7 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     result = ScanResult(
         scan_id=uuid.uuid4().hex, entity=model.entity, model_version=model.version, n_records=table.num_rows,
         n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g.record_ids) for g in groups),
-        seconds=seconds,
+        seconds=seconds, warnings=tuple(warnings),
     )
     store.save_scan(
         account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,

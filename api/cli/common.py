@@ -151,3 +151,5 @@ def summary(result: ScanResult, rows: list[dict[str, Any]], out: str | None, ela
     err(f"{PLURAL[result.entity]}: {result.n_records} records, {result.n_pairs} scored pairs, "
          f"{result.n_groups} groups ({result.n_grouped_records} records, {review} need review) "
          f"in {elapsed:.1f} s; model {result.model_version}" + (f"; groups written to {out}" if out else ""))
+    for warning in result.warnings:
+        err(f"warning: {warning}")
