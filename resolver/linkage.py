@@ -235,12 +235,25 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
         linker.training.estimate_m_from_pairwise_labels(linker._db_api.register(labels))
     tick()
     for rule in em_rules:
+        # A session filters the linker's own settings (drops the comparisons its rule uses, raises the
+        # prior for the block) and puts them back only when it succeeds: a failed one would leave a
+        # model without those comparisons and with a prior tens of times too high.
+        kept = linker._settings_obj.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
         except Exception as exc:
-            logger.warning("EM session on %s skipped: %s", rule, exc)
+            linker._settings_obj.core_model_settings = kept
+            logger.warning("EM session blocked on %s skipped: %s", _rule_sql(rule), _first_line(exc))
         tick()
     return _floor_m(linker.misc.save_model_to_json())
+
+
+def _rule_sql(rule: BlockingRuleCreator) -> str:
+    return rule.get_blocking_rule("duckdb").blocking_rule_sql
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0][:300]
 
 
 # A level no known duplicate reached (a completely different name) gets m near 0 and a weight
