@@ -77,13 +77,17 @@ def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Ph
     """Scan one entity (`model.entity`) of an account with `model`, the one the account is served.
 
     An account with its own fields (`Store.extra_fields`) first gets the model fitted on its data
-    (`fit_model`): the served model knows only the standard ones. Decisions in force always apply.
+    (`fit_model`) unless the served model was trained with exactly those fields (the account's champion
+    after `crm-dedup train`). Decisions in force always apply.
     """
     steps = phase or _no_phase
     entity = model.entity
     extras = store.extra_fields(account_id, entity)
-    count = 2 if extras else 1
-    if extras:
+    # a model trained on this account with these fields (its champion) is used as is: fitting it
+    # anew would drop what it learned from reviewers and its re-ranker
+    needs_fit = bool(extras) and set(extras) != set(model.extras)
+    count = 2 if needs_fit else 1
+    if needs_fit:
         with steps(f"training {entity} model with {', '.join(e.name for e in extras)}", 0, count) as progress:
             model = fit_model(store, account_id=account_id, base=model, extras=extras, progress=progress)
     with steps(f"scanning {PLURAL[entity]}", count - 1, count) as progress:
