@@ -51,6 +51,7 @@ bench: install                    ## accuracy, speed, memory and hardening numbe
 	$(BIN)/python bench/bench_hardening.py
 	$(BIN)/python bench/bench_postgres.py
 	$(BIN)/python bench/bench_amocrm.py
+	$(BIN)/python bench/bench_outside.py
 	$(BIN)/python bench/bench_widget.py
 	$(BIN)/python bench/bench_fuzz.py --minutes 10
 

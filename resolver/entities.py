@@ -39,10 +39,12 @@ from resolver.normalize import (
     transliterate,
     website_domain,
 )
+from resolver.normalize.addresses import SEPARATOR as ADDRESS_SEPARATOR
+from resolver.normalize.addresses import normalize_address
 from resolver.records import Entity, Record
 
-ExtraKind = Literal["text", "date", "identifier"]
-EXTRA_KINDS: tuple[ExtraKind, ...] = ("text", "date", "identifier")
+ExtraKind = Literal["text", "date", "identifier", "address"]
+EXTRA_KINDS: tuple[ExtraKind, ...] = ("text", "date", "identifier", "address")
 
 # Name blocks longer than this would cost more comparisons than they find duplicates; a single
 # first name ("Иван" from "Заявка от «Иван»") is such a block, so it links only by phone / email.
@@ -77,11 +79,23 @@ class ExtraField:
 
     @classmethod
     def parse(cls, text: str) -> ExtraField:
-        """Parse `NAME:KIND[:SOURCE]` as given on the command line (`address:text:Адрес`)."""
+        """Parse `HEADER=KIND` (`Address=address`: the field is named after its header) or
+        `NAME:KIND[:SOURCE]` (`address:text:Адрес`) as given on the command line."""
+        if "=" in text:
+            header, _, kind = text.rpartition("=")
+            header, kind = header.strip(), kind.strip()
+            if not header or kind not in EXTRA_KINDS:
+                raise InputError.one(f"extra field {text!r}: expected NAME:KIND[:SOURCE] or HEADER=KIND with KIND "
+                                     f"one of {', '.join(EXTRA_KINDS)}", field="--field")
+            name = re.sub(r"[^a-z0-9]+", "_", transliterate(header)).strip("_")[:40] if header else ""
+            if name and not name[0].isalpha():
+                name = f"f_{name}"[:40]
+            return cls(name or "field", kind, header)
         parts = [p.strip() for p in text.split(":", 2)]
         if len(parts) < 2 or not parts[0] or parts[1] not in EXTRA_KINDS:
             raise InputError.one(
-                f"extra field {text!r}: expected NAME:KIND[:SOURCE] with KIND one of {', '.join(EXTRA_KINDS)}",
+                f"extra field {text!r}: expected NAME:KIND[:SOURCE] or HEADER=KIND "
+                f"with KIND one of {', '.join(EXTRA_KINDS)}",
                 field="--field",
             )
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", parts[0]):
@@ -448,6 +462,8 @@ def normalize_extra(kind: ExtraKind, value: str | None) -> str | None:
     if kind == "text":
         folded = _NON_WORD.sub(" ", transliterate(clip_words(text))).strip()
         return folded or None
+    if kind == "address":
+        return normalize_address(text)
     if kind == "identifier":
         if len(text) > MAX_PARSED_CHARS:
             return None
@@ -489,6 +505,8 @@ def extra_comparison(extra: ExtraField) -> ComparisonCreator:
             cll.AbsoluteDateDifferenceLevel(col, input_is_string=True, threshold=1, metric="year"),
             cll.ElseLevel(),
         ]
+    elif extra.kind == "address":
+        levels = _address_levels(col)
     else:
         levels = [
             cll.NullLevel(col),
@@ -499,8 +517,42 @@ def extra_comparison(extra: ExtraField) -> ComparisonCreator:
     return cl.CustomComparison(output_column_name=extra.name, comparison_levels=levels)
 
 
+def _address_part(col: str, side: str, index: int) -> str:
+    return f"split_part(\"{col}_{side}\", '{ADDRESS_SEPARATOR}', {index})"
+
+
+def _address_levels(col: str) -> list[ComparisonLevelCreator | dict[str, Any]]:
+    """`house|street|city` (resolver/normalize/addresses.py): the house number must agree, street and
+    city may differ by a typo; a city only one side names does not count against a pair."""
+    house_l, house_r = _address_part(col, "l", 1), _address_part(col, "r", 1)
+    street_l, street_r = _address_part(col, "l", 2), _address_part(col, "r", 2)
+    city_l, city_r = _address_part(col, "l", 3), _address_part(col, "r", 3)
+    same_house = f"{house_l} <> '' AND {house_l} = {house_r}"
+    city_fits = f"({city_l} = '' OR {city_r} = '' OR jaro_winkler_similarity({city_l}, {city_r}) >= 0.85)"
+
+    def street(jw: float) -> str:
+        return f"jaro_winkler_similarity({street_l}, {street_r}) >= {jw}"
+
+    return [
+        cll.NullLevel(col),
+        cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),  # a business centre's address weighs less
+        cll.CustomLevel(f"{same_house} AND {street(0.92)} AND {city_fits}",
+                        label_for_charts="same house, street alike"),
+        cll.CustomLevel(f"{same_house} AND {street(0.80)} AND {city_fits}",
+                        label_for_charts="same house, street similar"),
+        cll.CustomLevel(f"{house_l} = '' AND {house_r} = '' AND {street(0.92)} AND {city_fits}",
+                        label_for_charts="no house numbers, street alike"),
+        cll.ElseLevel(),
+    ]
+
+
 def extra_blocking(extra: ExtraField) -> list[BlockingRuleCreator]:
-    """Identifiers and dates are selective enough to block on; free text is not."""
+    """Identifiers and dates are selective enough to block on; free text is not; an address by its
+    house number and the first letters of its street."""
+    if extra.kind == "address":
+        col = extra.column
+        return [block_on(f"split_part({col}, '{ADDRESS_SEPARATOR}', 1)",
+                         f"substr(split_part({col}, '{ADDRESS_SEPARATOR}', 2), 1, 3)")]
     return [] if extra.kind == "text" else [block_on(extra.column)]
 
 
@@ -508,6 +560,6 @@ def extra_deterministic(extra: ExtraField, spec: EntitySpec) -> list[BlockingRul
     """Rules that (almost) only duplicates meet: the same identifier, or the same name and date."""
     if extra.kind == "identifier":
         return [block_on(extra.column)]
-    if extra.kind == "date":
+    if extra.kind in ("date", "address"):
         return [block_on(spec.name_column, extra.column)]
     return []

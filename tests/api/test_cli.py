@@ -238,7 +238,8 @@ def test_extra_fields_are_kept_per_account_and_used_by_scan(capsys, tmp_path, db
 @pytest.mark.parametrize(
     ("field", "reason"),
     [
-        ("birthday", "extra field 'birthday': expected NAME:KIND[:SOURCE] with KIND one of text, date, identifier"),
+        ("birthday", "extra field 'birthday': expected NAME:KIND[:SOURCE] or HEADER=KIND with KIND one of text, date, "
+                     "identifier, address"),
         ("Birthday:date", "extra field name 'Birthday': use lowercase latin letters, digits and _"),
     ],
     ids=["no-kind", "uppercase-name"],
