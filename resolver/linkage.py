@@ -211,9 +211,10 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
     steps = 3 + len(em_rules)
     done = 0
 
-    def tick() -> None:
+    def tick(what: str) -> None:
         nonlocal done
         done += 1
+        logger.info("training step %d/%d: %s", done, steps, what)  # -v: one line per step, no reprs
         if progress:
             progress(done, steps)
 
@@ -226,14 +227,15 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
     if not 0 < float(linker._settings_obj._probability_two_random_records_match) < 1:
         # no record pair meets any rule (a file without phones or emails): fall back to a prior
         linker._settings_obj._probability_two_random_records_match = FALLBACK_PRIOR
-    tick()
+    tick(f"prior {float(linker._settings_obj._probability_two_random_records_match):.3g} from "
+         f"{len(rules)} deterministic rules")
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
-    tick()
+    tick("u from random pairs")
     if not em_rules:
         labels = pa.table({"unique_id_l": [a for a, _ in positive_pairs], "unique_id_r": [b for _, b in positive_pairs],
                            "clerical_match_score": [1.0] * len(positive_pairs)})
         linker.training.estimate_m_from_pairwise_labels(linker._db_api.register(labels))
-    tick()
+    tick(f"m from {len(positive_pairs)} known duplicate pairs" if not em_rules else "m by EM, sessions follow")
     for rule in em_rules:
         # A session filters the linker's own settings (drops the comparisons its rule uses, raises the
         # prior for the block) and puts them back only when it succeeds: a failed one would leave a
@@ -241,10 +243,12 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
         kept = linker._settings_obj.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            what = f"m by EM blocked on {_rule_sql(rule)}"
         except Exception as exc:
             linker._settings_obj.core_model_settings = kept
             logger.warning("EM session blocked on %s skipped: %s", _rule_sql(rule), _first_line(exc))
-        tick()
+            what = f"EM blocked on {_rule_sql(rule)} skipped"
+        tick(what)
     return _floor_m(linker.misc.save_model_to_json())
 
 

@@ -15,7 +15,7 @@ from api.settings import Settings
 from resolver import csvsafe
 from resolver.entities import ExtraField
 from resolver.errors import InputError
-from resolver.ingest import parse_column_map, read_records
+from resolver.ingest import TARGET_KEYS, parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
 from resolver.normalize.region import DEFAULT_REGION, check_region, localize_phones
 from resolver.records import PLURAL, Entity, Record
@@ -112,6 +112,12 @@ def extra_fields(items: Sequence[str] | None) -> list[ExtraField]:
 
 def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Record]:
     column_map = parse_column_map(args.map) if args.map else None
+    # a map key is a record field or an extra field's name (--field): anything else is a typo
+    unknown = [k for k in column_map or {} if k not in TARGET_KEYS and k not in {e.name for e in extras}]
+    if unknown:
+        raise InputError.one(f"unknown key {', '.join(map(repr, unknown))}; valid keys: "
+                             f"{', '.join(TARGET_KEYS + tuple(e.name for e in extras))} "
+                             "(or add the field first: --field HEADER=KIND)", field="--map")
     records = read_records(Path(args.file), entity, column_map=column_map,
                            extra_fields={e.name: e.source for e in extras} or None)
     # local numbers ("8 029 …") are read as `--region`'s (default RU, as phone normalization assumes)

@@ -136,7 +136,7 @@ def read_table(
             raise InputError.one("the file is empty", source=source) from None
         except _Unreadable as exc:
             raise InputError.one(exc.reason, source=source, line=exc.line) from exc
-        plan = _plan_columns(header, header_line, column_map, extra_fields, source)
+        plan = _plan_columns(header, header_line, column_map, extra_fields, source, entity)
         seen_ids: dict[str, int] = {}
         try:
             for line, cells in rows:
@@ -172,6 +172,7 @@ def _plan_columns(
     column_map: Mapping[str, Sequence[str]] | None,
     extra_fields: Mapping[str, str] | None,
     source: str,
+    entity: Entity = "contact",
 ) -> _ColumnPlan:
     headers = tuple(_cell_text(cell) or "" for cell in header)
     folded = [_fold(h) for h in headers]
@@ -203,11 +204,24 @@ def _plan_columns(
         columns = _columns_for([_fold(header_name)], folded, taken=set())
         if columns:
             extra[config_name] = tuple(dict.fromkeys([*extra.get(config_name, ()), *columns]))
+        elif config_name not in extra:  # neither the header nor a --map item for it is in the file
+            problems.append(InputProblem(f"no column {header_name!r} for the extra field {config_name!r}; "
+                                         f"headers found: {_list_headers(headers)}", source, header_line))
+    if problems:
+        raise InputError(problems)
 
     if not any(key in targets for key in _IDENTIFYING_KEYS):
         raise InputError.one(
             f"no name, phone or email column among the headers {_list_headers(headers)}; "
             f"say which columns to read, e.g. {_MAP_HINT}",
+            source=source,
+            line=header_line,
+        )
+    if not any(key in targets for key in ("name", *_NAME_FALLBACK[entity])):
+        # phones alone would run, and find nothing a person could check: say so instead
+        raise InputError.one(
+            f"no column is read as the {entity}'s name among the headers {_list_headers(headers)}; "
+            f'say which one, e.g. --map name="{_first_header(headers)}"',
             source=source,
             line=header_line,
         )
@@ -236,6 +250,12 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     return text
+
+
+def _first_header(headers: Sequence[str]) -> str:
+    """The header most likely to hold a name, for the hint: one saying name, else the first but an id."""
+    named = [h for h in headers if any(w in h.casefold() for w in ("name", "назв", "имя", "наимен"))]
+    return next(iter(named), next((h for h in headers if h and h.casefold() != "id"), "Name"))
 
 
 def _list_headers(headers: Sequence[str]) -> str:
