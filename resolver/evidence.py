@@ -72,22 +72,29 @@ class EvidenceGuard:
                                "WHERE v IS NOT NULL GROUP BY v").fetchall()
         return {str(v): int(n) for v, n in rows}
 
-    def adjust(self, left_id: str, right_id: str, weights: Mapping[str, float]) -> tuple[float, str | None]:
+    def adjust(self, left_id: str, right_id: str, weights: Mapping[str, float], *,
+               places: Sequence[str] = ()) -> tuple[float, str | None]:
         """(change in weight, reason) for one pair; `weights` are its per-comparison weights."""
         return adjust_evidence(self.spec, self.rows[left_id], self.rows[right_id], weights,
-                               lambda v: float(self.names_per_value.get(v, 1)))
+                               lambda v: float(self.names_per_value.get(v, 1)), places=places)
 
 
 def adjust_evidence(spec: EntitySpec, left: Mapping[str, Any], right: Mapping[str, Any],
-                    weights: Mapping[str, float], names_carrying: Callable[[str], float]) -> tuple[float, str | None]:
+                    weights: Mapping[str, float], names_carrying: Callable[[str], float], *,
+                    places: Sequence[str] = ()) -> tuple[float, str | None]:
     """(change in log2 odds, reason) for one pair of normalized rows; the scan and the check both use it.
 
     `weights` are the pair's per-comparison weights (term frequency included); `names_carrying(value)`
-    says how many different names carry a shared value over the base.
+    says how many different names carry a shared value over the base; `places` are the pair's address
+    comparisons (extra fields of kind address).
     """
     if spec.conflict is None or not spec.shared_values:
         return 0.0, None
     conflict = spec.conflict(left, right)
+    if conflict and _same_site(left, right, weights, places):
+        # one organisation's records name either the agency or the site ("Chicago Commons" / "St. Lucy
+        # School"): the same address and the same phone say one place, whatever the names say
+        conflict = None
     delta, common = 0.0, []
     for comparison, columns in spec.shared_values.items():
         weight = weights.get(comparison, 0.0)
@@ -113,8 +120,17 @@ def adjust_evidence(spec: EntitySpec, left: Mapping[str, Any], right: Mapping[st
     return delta, None
 
 
+def _same_site(left: Mapping[str, Any], right: Mapping[str, Any], weights: Mapping[str, float],
+               places: Sequence[str]) -> bool:
+    """One address (an address comparison for) and one phone (a rare one: a business centre's reception
+    phone is many names') on both, and no two valid INNs that differ."""
+    if not places or (left.get("inn") and right.get("inn")):
+        return False
+    return weights.get("phone", 0.0) > 0 and any(weights.get(p, 0.0) > 0 for p in places)
+
+
 def guard_pairs(table: pa.Table, pairs: pa.Table, spec: EntitySpec, *, threshold: float,
-                comparisons: Sequence[str]) -> pa.Table:
+                comparisons: Sequence[str], places: Sequence[str] = ()) -> pa.Table:
     """Splink's pairs with conflicts and common shared values weighed (see the module doc).
 
     Adds `evidence_weight` (the change in log2 odds) and `evidence_reason`; pairs that fall below
@@ -130,7 +146,7 @@ def guard_pairs(table: pa.Table, pairs: pa.Table, spec: EntitySpec, *, threshold
     reasons: list[str | None] = []
     for i, (a, b) in enumerate(zip(left_ids, right_ids, strict=True)):
         weights = {c: float(mw[c][i] or 0.0) + float((tf[c][i] if c in tf else 0.0) or 0.0) for c in mw}
-        delta, reason = guard.adjust(a, b, weights)
+        delta, reason = guard.adjust(a, b, weights, places=places)
         deltas.append(round(delta, 3))
         reasons.append(reason)
     weight = pc.add(pairs.column("match_weight"), pa.array(deltas, pa.float64()))

@@ -145,7 +145,8 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     step("read", 1)
     # conflicts and values many share are weighed before reviewers' re-ranker (resolver/evidence.py)
     guarded = guard_pairs(table, predict_pairs(table, model, threshold=model.review_threshold), spec,
-                          threshold=model.review_threshold, comparisons=model.comparison_names)
+                          threshold=model.review_threshold, comparisons=model.comparison_names,
+                          places=[e.name for e in model.extras if e.kind == "address"])
     scored = apply_reranker(table, guarded, model)
     # separated pairs never group, but are stored (flagged) so that an undo regroups them at once
     is_separated = pa.array([k in separated for k in _keys(scored)], pa.bool_())

@@ -41,3 +41,20 @@ def test_a_failed_em_session_keeps_every_comparison_and_the_prior(caplog):
     levels = {c["output_column_name"]: c["comparison_levels"] for c in settings["comparisons"]}
     assert levels["phone"][1]["m_probability"] > 0.9
     assert levels["name"][1]["m_probability"] > 0.9
+
+
+def test_agency_and_site_names_at_one_address_and_phone_are_no_conflict():
+    from resolver.evidence import adjust_evidence
+
+    spec = spec_for("company")
+    agency = spec.normalize(Record("company", "1", name="Chicago Commons Association", phones=("+17733865286",)))
+    site = spec.normalize(Record("company", "2", name="St. Lucy School", phones=("+17733865286",)))
+    weights = {"name": -3.0, "phone": 12.0, "address": 6.0}
+    one = lambda value: 1.0  # noqa: E731 - every value carried by one name
+    # without an address field the different names take the shared phone's weight away
+    assert adjust_evidence(spec, agency, site, weights, one) == (
+        -12.0, "different name cores: a shared phone, email or domain does not count")
+    # at one address with one phone they are one place: nothing taken away
+    assert adjust_evidence(spec, agency, site, weights, one, places=["address"]) == (0.0, None)
+    # another house number (the address comparison disagrees): still a conflict
+    assert adjust_evidence(spec, agency, site, dict(weights, address=-4.0), one, places=["address"])[0] == -12.0
