@@ -89,3 +89,42 @@ def company_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
             or DamerauLevenshtein.distance(core_l, core_r) <= 1):
         return None  # a typo: "Вега" / "Вгеа", "Ромашка Логистк" / "Ромашка Логистик"
     return "different name cores"
+
+
+def _feminine(word: str) -> bool:
+    # Russian feminine forms end in -a once transliterated: Гусева, Высоцкая, Александра, Евгения
+    return word.endswith("a")
+
+
+def _gender_forms(a: str | None, b: str | None) -> bool:
+    """Гусев / Гусева, Александр / Александра: one stem in both genders, so two people."""
+    if not a or not b or a == b or _feminine(a) == _feminine(b):
+        return False
+    shorter = min(len(a), len(b))
+    return shorter >= _MIN_FUZZY_TOKEN and a[:shorter - 1] == b[:shorter - 1]
+
+
+def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str | None:
+    """Why two contact records are two people whatever phone, email or company they share, or None.
+
+    Two known, different patronymics; one surname or first name in both genders (Гусев / Гусева,
+    Александр / Александра); or names that each have a word the other lacks (Ким Елизавета / Вебер
+    Камиль): a department mailbox or an office line links colleagues, not one person. Short forms
+    are folded by the name parser (Саша = Александр); a typo is no such word ("Иванов" / "Иавнов"),
+    nor is a word one name adds ("Иван" / "Иван Петров", initials dropped).
+
+    Reads the normalized columns `name_tokens`, `first_name`, `last_name`, `patronymic` (resolver/entities.py).
+    """
+    tokens_l, tokens_r = list(left.get("name_tokens") or ()), list(right.get("name_tokens") or ())
+    if not tokens_l or not tokens_r:
+        return None
+    pat_l, pat_r = left.get("patronymic"), right.get("patronymic")
+    if pat_l and pat_r and not _alike(str(pat_l), str(pat_r)):
+        return "different patronymics"
+    for column, what in (("last_name", "surname"), ("first_name", "first name")):
+        if _gender_forms(left.get(column), right.get(column)):
+            return f"the {what} in two genders: {left[column]} / {right[column]}"
+    only_l, only_r = _unmatched(tokens_l, tokens_r), _unmatched(tokens_r, tokens_l)
+    if only_l and only_r:
+        return f"different names: {' '.join(only_l)} / {' '.join(only_r)}"
+    return None
