@@ -2,8 +2,10 @@
 
 Two companies are two, whatever phone, site or mail domain they share, when their INNs are valid
 and differ, or when each name has a word the other lacks: "ГК Ромашка" / "Ромашка Логистик", and
-the sibling sites "Ромашка-1" / "Ромашка-2", "Ромашка Север" / "Ромашка Юг". A typo is no such
-word ("Логистик" / "Логистика"), nor is a word one name adds ("Ромашка" / "ТД Ромашка").
+the sibling sites "Ромашка-1" / "Ромашка-2", "Ромашка Север" / "Ромашка Юг", or when one name adds
+only a number or a place word to the other (the head office "Ромашка" and its branch "Ромашка-Север").
+A typo is no such word ("Логистик" / "Логистика"), nor is any other word one name adds ("Ромашка" /
+"ТД Ромашка").
 """
 
 from __future__ import annotations
@@ -79,7 +81,12 @@ def company_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
     if not tokens_l or not tokens_r:
         return None
     only_l, only_r = _unmatched(tokens_l, tokens_r), _unmatched(tokens_r, tokens_l)
-    if not only_l or not only_r:  # the same words, or one name inside the other ("Ромашка" / "ТД Ромашка")
+    if not only_l and not only_r:
+        return None
+    if not only_l or not only_r:  # one name inside the other: "Ромашка" / "ТД Ромашка" is one company,
+        extension = only_l or only_r  # "Ромашка" / "Ромашка-Север" its branch
+        if all(_is_sibling_word(t) for t in extension):
+            return f"a branch: the name adds {' '.join(extension)}"
         return None
     if all(_is_sibling_word(t) for t in only_l + only_r):
         return f"sibling sites: the names differ only by {' / '.join(sorted(set(only_l + only_r)))}"
@@ -121,9 +128,11 @@ def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
     pat_l, pat_r = left.get("patronymic"), right.get("patronymic")
     if pat_l and pat_r and not _alike(str(pat_l), str(pat_r)):
         return "different patronymics"
-    for column, what in (("last_name", "surname"), ("first_name", "first name")):
-        if _gender_forms(left.get(column), right.get(column)):
-            return f"the {what} in two genders: {left[column]} / {right[column]}"
+    # over all words: an unknown first name ("Станислава") is taken for the surname
+    for a in tokens_l:
+        for b in tokens_r:
+            if _gender_forms(a, b):
+                return f"one name in two genders: {a} / {b}"
     only_l, only_r = _unmatched(tokens_l, tokens_r), _unmatched(tokens_r, tokens_l)
     if only_l and only_r:
         return f"different names: {' '.join(only_l)} / {' '.join(only_r)}"

@@ -122,6 +122,9 @@ class EntitySpec:
     # whether a shared value loses weight by how many names carry it (resolver/evidence.py); contacts'
     # phones and emails have it in their levels already, and a company is shared by all its staff
     discount_common_values: bool = True
+    # pairs Splink scores at least this likely reach resolver/evidence.py, which may raise them to the
+    # review threshold (contacts: the same person on a new phone); None: the review threshold
+    prediction_floor: float | None = None
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -309,6 +312,7 @@ CONTACT = EntitySpec(
     # a shared phone, email or employer links colleagues and families, not one person, when the names conflict
     shared_values={"phone": ("phones",), "email": ("emails",), "company": ("company_core",)},
     discount_common_values=False,
+    prediction_floor=0.01,
 )
 
 

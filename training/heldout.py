@@ -20,7 +20,7 @@ records of one cluster being different entities that share what the kind names. 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +98,7 @@ class _Values:
                                           else "") + "@" + domain)
 
 
-def _fields(phones: list[str], emails: list[str], extra: list[tuple[str, str]] = ()) -> list[dict[str, Any]] | None:
+def _fields(phones: list[str], emails: list[str], extra: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]] | None:
     out: list[dict[str, Any]] = []
     if phones:
         out.append({"field_id": 210001, "field_name": "Телефон", "field_code": "PHONE", "field_type": "multitext",
@@ -107,7 +107,8 @@ def _fields(phones: list[str], emails: list[str], extra: list[tuple[str, str]] =
         out.append({"field_id": 210002, "field_name": "Email", "field_code": "EMAIL", "field_type": "multitext",
                     "values": [{"value": e, "enum_code": "WORK"} for e in emails]})
     for i, (name, value) in enumerate(extra):
-        out.append({"field_id": 210010 + i, "field_name": name, "field_code": None, "field_type": "text",
+        code = "WEB" if name == "Сайт" else None  # amoCRM's own site field; INN and address are the account's
+        out.append({"field_id": 210010 + i, "field_name": name, "field_code": code, "field_type": "text",
                     "values": [{"value": value}]})
     return out or None
 
