@@ -104,11 +104,11 @@ def _feminine(word: str) -> bool:
 
 
 def _gender_forms(a: str | None, b: str | None) -> bool:
-    """Гусев / Гусева, Александр / Александра: one stem in both genders, so two people."""
-    if not a or not b or a == b or _feminine(a) == _feminine(b):
+    """Гусев / Гусева, Высоцкий / Высоцкая, Александр / Александра: one stem in both genders, so two people."""
+    if not a or not b or a == b or _feminine(a) == _feminine(b) or min(len(a), len(b)) < _MIN_FUZZY_TOKEN:
         return False
-    shorter = min(len(a), len(b))
-    return shorter >= _MIN_FUZZY_TOKEN and a[:shorter - 1] == b[:shorter - 1]
+    masc, fem = (b, a) if _feminine(a) else (a, b)
+    return fem in (masc + "a", masc[:-1] + "aya", masc[:-1] + "aia", masc[:-2] + "aya", masc[:-2] + "aia")
 
 
 def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str | None:

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 # staff in names) below which the same full name there on a new phone is the same person
 NAMESAKES_MAX = 0.05
 # A company carried by more names than this is a large employer: namesakes there are common
-SMALL_COMPANY_MAX = 15
+SMALL_COMPANY_MAX = 20
 _RESCUE_COMPARISON = "phone"  # the comparison whose penalty a new phone does not deserve
 _RESCUE_COMPANY_COLUMN = "company_core"
 
