@@ -389,8 +389,8 @@ class _CompanyGen:
         return _Company(f"hc-{self.count}", rng.choice(_FORMS), core, v.inn() if has_inn else None, dom,
                         phones if phones is not None else [v.landline()], emails)
 
-    def emit(self, c: _Company, *, name: str | None = None, inn: str | None | bool = True,
-             domain: str | None | bool = True, phones: list[str] | None = None, emails: list[str] | None = None,
+    def emit(self, c: _Company, *, name: str | None = None, inn: str | bool | None = True,
+             domain: str | bool | None = True, phones: list[str] | None = None, emails: list[str] | None = None,
              hard: str | None = None) -> None:
         rng = self.rng
         rid = str(_COMPANY_ID0 + len(self.entities) + 1)
