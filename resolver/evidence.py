@@ -17,7 +17,8 @@ domain, would group as one company. This step runs after Splink and before the r
   employer's positive weight: a department mailbox or an office line links colleagues, not one person;
 - the same person on a new phone: the same full name at the same company, with different phones and
   no email on one side, loses nothing for the phones when a namesake there is unlikely (the name's
-  share of the base times the company's staff, in names, at most `NAMESAKES_MAX`).
+  share of the base times the company's staff, in names, at most `NAMESAKES_MAX`; the company at most
+  `SMALL_COMPANY_MAX` names).
 
 The change is one more term of the pair's explanation (explain.py `EVIDENCE_FIELD`), so contributions still
 sum to the weight. Entities whose spec defines no `conflict` are left as they are.
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 NAMESAKES_MAX = 0.05
 # A company carried by more names than this is a large employer: namesakes there are common
 SMALL_COMPANY_MAX = 20
+# A name's share is taken over at least this many records: in a small base every name looks common
+NAME_BASE_MIN = 10_000
 _RESCUE_COMPARISON = "phone"  # the comparison whose penalty a new phone does not deserve
 _RESCUE_COMPANY_COLUMN = "company_core"
 
@@ -66,7 +69,7 @@ class EvidenceGuard:
         self.shared = spec.shared_values if spec.conflict is not None else {}
         self.names_per_value = self._names_per_value(table) if self.shared else {}
         self.name_counts: dict[str, int] = {}
-        self.n_records = max(table.num_rows, 1)
+        self.n_records = table.num_rows
         if self.shared and spec.name_column in table.column_names:
             counts = pc.value_counts(table.column(spec.name_column).drop_null()).to_pylist()
             self.name_counts = {str(c["values"]): int(c["counts"]) for c in counts}
@@ -99,7 +102,7 @@ class EvidenceGuard:
         """(change in weight, reason) for one pair; `weights` are its per-comparison weights."""
         return adjust_evidence(self.spec, self.rows[left_id], self.rows[right_id], weights,
                                lambda v: float(self.names_per_value.get(v, 1)),
-                               lambda v: self.name_counts.get(v, 1) / self.n_records)
+                               lambda v: self.name_counts.get(v, 1) / max(self.n_records, NAME_BASE_MIN))
 
 
 def _new_phone_rescue(left: Mapping[str, Any], right: Mapping[str, Any], weights: Mapping[str, float],
