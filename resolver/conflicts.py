@@ -114,20 +114,17 @@ def _gender_forms(a: str | None, b: str | None) -> bool:
 def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str | None:
     """Why two contact records are two people whatever phone, email or company they share, or None.
 
-    Two known, different patronymics; one surname or first name in both genders (Гусев / Гусева,
-    Александр / Александра); or names that each have a word the other lacks (Ким Елизавета / Вебер
+    One surname or first name in both genders (Гусев / Гусева, Александр / Александра); or names that each have a word the other lacks (Ким Елизавета / Вебер
     Камиль): a department mailbox or an office line links colleagues, not one person. Short forms
     are folded by the name parser (Саша = Александр); a typo is no such word ("Иванов" / "Иавнов"),
-    nor is a word one name adds ("Иван" / "Иван Петров", initials dropped).
+    nor is a word one name adds ("Иван" / "Иван Петров", initials dropped). A differing patronymic alone
+    is left to its comparison and to reviewers (a father and son of one name on one home phone).
 
-    Reads the normalized columns `name_tokens`, `first_name`, `last_name`, `patronymic` (resolver/entities.py).
+    Reads the normalized column `name_tokens` (resolver/entities.py).
     """
     tokens_l, tokens_r = list(left.get("name_tokens") or ()), list(right.get("name_tokens") or ())
     if not tokens_l or not tokens_r:
         return None
-    pat_l, pat_r = left.get("patronymic"), right.get("patronymic")
-    if pat_l and pat_r and not _alike(str(pat_l), str(pat_r)):
-        return "different patronymics"
     # over all words: an unknown first name ("Станислава") is taken for the surname
     for a in tokens_l:
         for b in tokens_r:

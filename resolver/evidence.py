@@ -13,7 +13,7 @@ domain, would group as one company. This step runs after Splink and before the r
   phone) counts for nothing.
 
 - contacts (`discount_common_values` off: their phone and email levels count names already): a conflict
-  (two names, patronymics or genders, resolver/conflicts.py) takes away a shared phone's, email's or
+  (two names, or one name in two genders: resolver/conflicts.py) takes away a shared phone's, email's or
   employer's positive weight: a department mailbox or an office line links colleagues, not one person;
 - the same person on a new phone: the same full name at the same company, with different phones and
   no email on one side, loses nothing for the phones when a namesake there is unlikely (the name's
@@ -75,7 +75,7 @@ class EvidenceGuard:
             self.name_counts = {str(c["values"]): int(c["counts"]) for c in counts}
         rows = table if ids is None else table.filter(pc.is_in(table["unique_id"], pa.array(sorted(ids), pa.string())))
         keep = [c for c in ("unique_id", "inn", "name_core", "name_tokens", "name_norm", "first_name", "last_name",
-                            "patronymic", "emails", *self._columns()) if c in rows.column_names]
+                            "emails", *self._columns()) if c in rows.column_names]
         self.rows = {r["unique_id"]: r for r in rows.select(keep).to_pylist()}
 
     def _columns(self) -> list[str]:
