@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training import synthetic_names as names
-from training.synthetic.common import SyntheticSet
+from training.synthetic.common import Entity, SyntheticSet
 
 TUNING_SEEDS: tuple[int, ...] = tuple(range(500, 510))
 REPORTED_SEED = 90417
@@ -113,6 +113,30 @@ def _fields(phones: list[str], emails: list[str], extra: Sequence[tuple[str, str
     return out or None
 
 
+class _Run:
+    """One generation run: its random source, the values handed out, the records written so far."""
+
+    def __init__(self, n: int, seed: int, duplicate_rate: float) -> None:
+        self.rng = random.Random(seed)
+        self.values = _Values(self.rng)
+        self.n, self.duplicate_rate = n, duplicate_rate
+        self.entities: list[dict[str, Any]] = []
+        self.truth: dict[str, str] = {}
+        self.hard: dict[str, str] = {}
+
+    def keep(self, entity: dict[str, Any], key: str, hard: str | None) -> None:
+        rid = str(entity["id"])
+        self.entities.append(entity)
+        self.truth[rid] = key
+        if hard:
+            self.hard[rid] = hard
+
+    def result(self, kind: Entity) -> SyntheticSet:
+        kept = {str(e["id"]) for e in self.entities[: self.n]}  # a trap's last records may overshoot n
+        return SyntheticSet(kind, self.entities[: self.n], {k: v for k, v in self.truth.items() if k in kept},
+                            {k: v for k, v in self.hard.items() if k in kept})
+
+
 # --- contacts -----------------------------------------------------------------------------------
 
 @dataclass
@@ -144,14 +168,9 @@ _CONTACT_TRAPS = {"namesake_bigco": 22, "mailbox": 18, "family": 16, "office_lin
                   "gender_form": 14}
 
 
-class _ContactGen:
+class _ContactGen(_Run):
     def __init__(self, n: int, seed: int, duplicate_rate: float) -> None:
-        self.rng = random.Random(seed)
-        self.values = _Values(self.rng)
-        self.n, self.duplicate_rate = n, duplicate_rate
-        self.entities: list[dict[str, Any]] = []
-        self.truth: dict[str, str] = {}
-        self.hard: dict[str, str] = {}
+        super().__init__(n, seed, duplicate_rate)
         self.persons = 0
         rng = self.rng
         self.firms: list[_Firm] = []
@@ -199,17 +218,14 @@ class _ContactGen:
         if p.firm is not None:
             embedded["companies"] = [{"id": p.firm.id, "name": p.firm.name}]
         phone_list = p.phones if phones is None else phones
-        self.entities.append({
+        self.keep({
             "id": int(rid), "name": full, "first_name": given if name is None else full,
             "last_name": lst if name is None else "", "responsible_user_id": 610000 + rng.randrange(12),
             "created_at": at, "updated_at": at + rng.randrange(86_400 * 30), "is_deleted": False,
             "custom_fields_values": _fields([_phone_text(rng, x) for x in phone_list],
                                             p.emails if emails is None else emails),
             "_embedded": embedded,
-        })
-        self.truth[rid] = p.key
-        if hard:
-            self.hard[rid] = hard
+        }, p.key, hard)
 
     def original(self, p: _Person, hard: str | None = None) -> None:
         rng = self.rng
@@ -320,9 +336,7 @@ class _ContactGen:
             if rng.random() < self.duplicate_rate:
                 for _ in range(1 if rng.random() < 0.85 else 2):
                     self.copy(p)
-        return SyntheticSet("contact", self.entities[: self.n], {k: v for k, v in self.truth.items()
-                                                                 if int(k) <= _CONTACT_ID0 + self.n},
-                            {k: v for k, v in self.hard.items() if int(k) <= _CONTACT_ID0 + self.n})
+        return self.result("contact")
 
 
 def generate_heldout_contacts(n: int, *, seed: int = REPORTED_SEED, duplicate_rate: float = 0.13) -> SyntheticSet:
@@ -352,14 +366,9 @@ _COMPANY_TRAPS = {"holding_branch": 24, "holding_group": 20, "business_centre": 
                   "other_city": 16}
 
 
-class _CompanyGen:
+class _CompanyGen(_Run):
     def __init__(self, n: int, seed: int, duplicate_rate: float) -> None:
-        self.rng = random.Random(seed)
-        self.values = _Values(self.rng)
-        self.n, self.duplicate_rate = n, duplicate_rate
-        self.entities: list[dict[str, Any]] = []
-        self.truth: dict[str, str] = {}
-        self.hard: dict[str, str] = {}
+        super().__init__(n, seed, duplicate_rate)
         self.count = 0
         self.cores: set[str] = set()
 
@@ -404,16 +413,13 @@ class _CompanyGen:
         if c.address:
             extra.append(("Адрес", c.address))
         at = _NOW - rng.randrange(4 * 365 * 86_400)
-        self.entities.append({
+        self.keep({
             "id": int(rid), "name": name or f"{c.form} «{c.core}»", "responsible_user_id": 610000 + rng.randrange(12),
             "created_at": at, "updated_at": at + rng.randrange(86_400 * 60), "is_deleted": False,
             "custom_fields_values": _fields([_phone_text(rng, x) for x in (c.phones if phones is None else phones)],
                                             c.emails if emails is None else emails, extra),
             "_embedded": {"tags": [], "contacts": [], "leads": []},
-        })
-        self.truth[rid] = c.key
-        if hard:
-            self.hard[rid] = hard
+        }, c.key, hard)
 
     def copy(self, c: _Company) -> None:
         rng, v = self.rng, self.values
@@ -499,9 +505,7 @@ class _CompanyGen:
             if rng.random() < self.duplicate_rate:
                 for _ in range(1 if rng.random() < 0.8 else 2):
                     self.copy(c)
-        keep = {str(e["id"]) for e in self.entities[: self.n]}
-        return SyntheticSet("company", self.entities[: self.n], {k: v for k, v in self.truth.items() if k in keep},
-                            {k: v for k, v in self.hard.items() if k in keep})
+        return self.result("company")
 
 
 def generate_heldout_companies(n: int, *, seed: int = REPORTED_SEED, duplicate_rate: float = 0.14) -> SyntheticSet:

@@ -11,20 +11,11 @@ import io
 import json
 from itertools import combinations
 
-import pytest
-
 from resolver import csvsafe
 from tests.api.conftest import cli
+from tests.api.test_cli_train import _clean_env  # noqa: F401  (autouse: no env store, MLflow in tmp_path)
 from training.evaluate import hard_negative_clusters, pairwise_scores, reviewer_decisions
 from training.synthetic import generate_contacts, write_set
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("CRM_DEDUP_DB", raising=False)
-    monkeypatch.delenv("CRM_DEDUP_MODELS_DIR", raising=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.chdir(tmp_path)
 
 
 def grouped_pairs(capsys, db) -> tuple[set[tuple[str, str]], list[list[str]]]:
