@@ -114,11 +114,12 @@ def _gender_forms(a: str | None, b: str | None) -> bool:
 def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str | None:
     """Why two contact records are two people whatever phone, email or company they share, or None.
 
-    One surname or first name in both genders (Гусев / Гусева, Александр / Александра); or names that each have a word the other lacks (Ким Елизавета / Вебер
-    Камиль): a department mailbox or an office line links colleagues, not one person. Short forms
-    are folded by the name parser (Саша = Александр); a typo is no such word ("Иванов" / "Иавнов"),
-    nor is a word one name adds ("Иван" / "Иван Петров", initials dropped). A differing patronymic alone
-    is left to its comparison and to reviewers (a father and son of one name on one home phone).
+    One surname or first name in both genders (Гусев / Гусева, Александр / Александра); or names
+    that each have a word the other lacks (Ким Елизавета / Вебер Камиль): a department mailbox or an
+    office line links colleagues, not one person. Short forms are folded by the name parser (Саша =
+    Александр); a typo is no such word ("Иванов" / "Иавнов"), nor is a word one name adds ("Иван" /
+    "Иван Петров", initials dropped). A differing patronymic alone is left to its comparison and to
+    reviewers (a father and son of one name on one home phone).
 
     Reads the normalized column `name_tokens` (resolver/entities.py).
     """
