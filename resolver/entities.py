@@ -21,7 +21,7 @@ from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
-from resolver.conflicts import company_conflict
+from resolver.conflicts import company_conflict, contact_conflict
 from resolver.errors import InputError
 from resolver.normalize import (
     MAX_PARSED_CHARS,
@@ -133,6 +133,12 @@ class EntitySpec:
     # `shared_values` (comparison -> columns holding the values it shares) read by resolver/evidence.py
     conflict: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None] | None = None
     shared_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # whether a shared value loses weight by how many names carry it (resolver/evidence.py); contacts'
+    # phones and emails have it in their levels already, and a company is shared by all its staff
+    discount_common_values: bool = True
+    # pairs Splink scores at least this likely reach resolver/evidence.py, which may raise them to the
+    # review threshold (contacts: the same person on a new phone); None: the review threshold
+    prediction_floor: float | None = None
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -316,6 +322,11 @@ CONTACT = EntitySpec(
     deterministic_rules=_contact_deterministic,
     em_rules=_contact_em,
     key_columns=("phones", "emails", "name_key"),
+    conflict=contact_conflict,
+    # a shared phone, email or employer links colleagues and families, not one person, when the names conflict
+    shared_values={"phone": ("phones",), "email": ("emails",), "company": ("company_core",)},
+    discount_common_values=False,
+    prediction_floor=0.01,
 )
 
 

@@ -144,7 +144,8 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     confirmed = (confirmed | {ordered_pair(p) for p in must_link}) - separated
     step("read", 1)
     # conflicts and values many share are weighed before reviewers' re-ranker (resolver/evidence.py)
-    guarded = guard_pairs(table, predict_pairs(table, model, threshold=model.review_threshold), spec,
+    floor = min(model.review_threshold, spec.prediction_floor or model.review_threshold)
+    guarded = guard_pairs(table, predict_pairs(table, model, threshold=floor), spec,
                           threshold=model.review_threshold, comparisons=model.comparison_names,
                           places=[e.name for e in model.extras if e.kind == "address"])
     scored = apply_reranker(table, guarded, model)
