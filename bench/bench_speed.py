@@ -13,6 +13,7 @@ it takes about a minute.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import json
@@ -72,10 +73,8 @@ class TreeSampler:
                 procs = [self.root, *self.root.children(recursive=True)]
                 total = 0
                 for p in procs:
-                    try:
+                    with contextlib.suppress(psutil.Error):  # a worker that just ended
                         total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
                 self.peak = max(self.peak, total)
             except psutil.Error:
                 return

@@ -15,7 +15,7 @@ from api.settings import Settings
 from resolver import csvsafe
 from resolver.entities import ExtraField
 from resolver.errors import InputError
-from resolver.ingest import parse_column_map, read_records
+from resolver.ingest import iter_record_batches, parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
 from resolver.normalize.region import DEFAULT_REGION, check_region, localize_phones
 from resolver.records import PLURAL, Entity, Record
@@ -116,6 +116,23 @@ def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraFi
                            extra_fields={e.name: e.source for e in extras} or None)
     # local numbers ("8 029 …") are read as `--region`'s (default RU, as phone normalization assumes)
     return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
+
+
+def read_batches(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> Iterator[list[Record]]:
+    """`read_file` as a stream of batches (JSON is never loaded whole); problems come after the last batch."""
+    column_map = parse_column_map(args.map) if args.map else None
+    batches = iter_record_batches(Path(args.file), entity, column_map=column_map,
+                                  extra_fields={e.name: e.source for e in extras} or None)
+    if args.region == DEFAULT_REGION:
+        return batches
+    return ([localize_phones(r, args.region) for r in batch] for batch in batches)
+
+
+def file_workers(args: argparse.Namespace) -> int:
+    """Processes to normalize the input file with (both cores for a large file)."""
+    from resolver.ingest.pipeline import default_workers
+
+    return default_workers(Path(args.file).stat().st_size)
 
 
 def scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,

@@ -7,12 +7,22 @@ import sys
 import time
 from typing import Any
 
-from api.cli.common import check_out, emit_groups, err, extra_fields, progress_bar, read_file, scan_one, summary
+from api.cli.common import (
+    check_out,
+    emit_groups,
+    err,
+    extra_fields,
+    file_workers,
+    progress_bar,
+    read_batches,
+    scan_one,
+    summary,
+)
 from api.settings import Settings
 from resolver.entities import spec_for
 from resolver.errors import InputError
 from resolver.records import ENTITIES, Entity
-from resolver.scan import ingest
+from resolver.scan import ingest, ingest_batches
 from resolver.store import Store, open_store
 
 
@@ -22,10 +32,11 @@ def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
     check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
     extras = extra_fields(args.field)
-    records = read_file(args, entity, extras)
+    batches = read_batches(args, entity, extras)
     with Store(":memory:") as store:
         with progress_bar("normalizing", not args.quiet) as progress:
-            ingest(store, account_id="file", entity=entity, records=records, progress=progress)
+            ingest_batches(store, account_id="file", entity=entity, batches=batches, progress=progress,
+                           workers=file_workers(args))
         store.set_extra_fields("file", entity, extras)
         result = scan_one(store, settings, "file", entity, threshold=args.threshold, show=not args.quiet,
                            served=False)
@@ -38,10 +49,11 @@ def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     entity: Entity = spec_for(args.entity).entity
     extras = extra_fields(args.field)
-    records = read_file(args, entity, extras)
+    batches = read_batches(args, entity, extras)
     with open_store(settings.store_target) as store:
         with progress_bar("importing", not args.quiet) as progress:
-            n = ingest(store, account_id=args.account, entity=entity, records=records, progress=progress)
+            n = ingest_batches(store, account_id=args.account, entity=entity, batches=batches, progress=progress,
+                               workers=file_workers(args))
         if extras:
             store.set_extra_fields(args.account, entity, extras)
         total = store.count_records(args.account, entity)
