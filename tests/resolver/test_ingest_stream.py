@@ -1,0 +1,80 @@
+"""A file written batch by batch (`scan.ingest_batches`) on both stores: the same stored rows as the
+whole-file ingest, whole or nothing when a bad record comes late, and the same with worker processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from resolver.entities import CONTACT
+from resolver.errors import InputError
+from resolver.ingest import iter_record_batches, read_records
+from resolver.scan import ingest, ingest_batches
+from resolver.store import open_store
+
+pytestmark = pytest.mark.both_stores
+
+
+def _contact(i: int, **fields: object) -> dict:
+    return {"id": i, "name": f"Иванов Пётр {i % 7}", "updated_at": 1_700_000_000 + i,
+            "custom_fields_values": [{"field_code": "PHONE", "values": [{"value": f"+7 916 100-{i % 50:02d}-{i:02d}"}]},
+                                     {"field_code": "EMAIL", "values": [{"value": f"p{i % 30}@mail.ru"}]}],
+            **fields}
+
+
+def _write(path: Path, entities: list[dict]) -> Path:
+    path.write_text(json.dumps({"_page": 1, "_embedded": {"contacts": entities}}, ensure_ascii=False),
+                    encoding="utf-8")
+    return path
+
+
+def _rows(store, account: str) -> list[tuple]:
+    table = store.scan_input(account, CONTACT).sort_by("unique_id")
+    return [tuple(sorted(r.items())) for r in table.to_pylist()]
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-workers"])
+def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, workers):
+    entities = [_contact(i) for i in range(57)]
+    entities += [_contact(3, name="Иванов Пётр новый", updated_at=1_800_000_000), _contact(4, updated_at=1)]
+    path = _write(tmp_path / "contacts.json", entities)
+
+    n = ingest_batches(store, account_id="streamed", entity="contact", workers=workers,
+                       batches=iter_record_batches(path, "contact", batch_size=10))
+    ingest(store, account_id="whole", entity="contact", records=read_records(path, "contact"))
+
+    assert n == 57
+    assert _rows(store, "streamed") == _rows(store, "whole")
+    assert store.record_details("streamed", "contact", ["3"])["3"]["name"] == "Иванов Пётр новый"
+
+
+def test_a_bad_record_late_in_the_file_stores_nothing(store_target, tmp_path):
+    before = _write(tmp_path / "before.json", [_contact(i) for i in range(5)])
+    entities = [_contact(i) for i in range(100)] + [{"id": 101, "updated_at": "yesterday"}]
+    bad = _write(tmp_path / "bad.json", entities)
+    with open_store(store_target) as store:
+        ingest_batches(store, account_id="acme", entity="contact", batches=iter_record_batches(before, "contact"))
+        kept = _rows(store, "acme")
+
+        with pytest.raises(InputError) as caught:
+            ingest_batches(store, account_id="acme", entity="contact",
+                           batches=iter_record_batches(bad, "contact", batch_size=10))
+
+        assert [(p.item, p.field) for p in caught.value.problems] == [(100, "updated_at")]
+        assert _rows(store, "acme") == kept  # nine batches were written before the error: all rolled back
+        assert store.count_records("acme", "contact") == 5
+
+
+def test_broken_json_late_in_the_file_stores_nothing(store, tmp_path):
+    path = tmp_path / "broken.json"
+    text = json.dumps({"_embedded": {"contacts": [_contact(i) for i in range(40)]}})
+    path.write_text(text[:-10], encoding="utf-8")  # cut inside the last contact
+
+    with pytest.raises(InputError) as caught:
+        ingest_batches(store, account_id="acme", entity="contact",
+                       batches=iter_record_batches(path, "contact", batch_size=10))
+
+    assert caught.value.problems[0].reason.startswith("invalid JSON")
+    assert store.count_records("acme", "contact") == 0
