@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from resolver.errors import InputError
 from resolver.ingest.amocrm import read_amocrm_file
 from resolver.ingest.jsonstream import BATCH_RECORDS, iter_amocrm_batches
-from resolver.ingest.tabular import read_table
+from resolver.ingest.tabular import iter_table_batches, read_table
 from resolver.records import Entity, Record
 
 __all__ = ["iter_record_batches", "read_records"]
@@ -52,14 +52,8 @@ def iter_record_batches(
     """
     if _check(path, column_map):
         return iter_amocrm_batches(path, entity, extra_fields=extra_fields, batch_size=batch_size)
-    return _in_batches(
-        lambda: read_table(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz), batch_size)
-
-
-def _in_batches(read: Callable[[], list[Record]], size: int) -> Iterator[list[Record]]:
-    records = read()
-    for start in range(0, len(records), size):
-        yield records[start:start + size]
+    return iter_table_batches(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz,
+                              batch_size=batch_size)
 
 
 def _check(path: Path, column_map: Mapping[str, Sequence[str]] | None) -> bool:
