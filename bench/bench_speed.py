@@ -18,6 +18,7 @@ import csv
 import gc
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,15 +87,21 @@ class TreeSampler:
         return self.peak
 
 
-def run_cli(args: list[str]) -> tuple[float, int, str, int]:
-    """(wall seconds, peak tree RSS bytes, stderr, return code) of `crm-dedup ARGS`."""
+def run_cli(args: list[str]) -> tuple[float, float, int, str, int]:
+    """(wall seconds, CPU seconds, peak tree RSS bytes, stderr, return code) of `crm-dedup ARGS`.
+
+    CPU seconds (user + system of the command and its workers) say more than wall on a shared machine.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     sampler = TreeSampler(proc.pid)
     _, stderr = proc.communicate()
     wall = time.perf_counter() - t0
-    return wall, sampler.stop(), stderr, proc.returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, sampler.stop(), stderr, proc.returncode
 
 
 def json_load_seconds(path: Path) -> float:
@@ -141,13 +148,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         if not args.skip_dedupe:
             out = Path(d) / "groups.csv"
-            wall, peak, stderr, rc = run_cli(["dedupe", str(page), "--entity", "contact", "--out", str(out), "-q"])
+            wall, cpu, peak, stderr, rc = run_cli(["dedupe", str(page), "--entity", "contact", "--out", str(out), "-q"])
             if rc != 0:
                 print(f"  dedupe FAILED ({rc}): {stderr[-2000:]}")
             else:
                 pairs = _pairs_in(stderr)
                 rate = f"{pairs / wall / cores:,.0f}" if pairs else "?"
-                print(f"  crm-dedup dedupe: {wall:.1f} s wall ({wall / load_s:.1f}x json.load), "
+                print(f"  crm-dedup dedupe: {wall:.1f} s wall ({wall / load_s:.1f}x json.load), {cpu:.1f} s CPU, "
                       f"peak RSS {peak / 1e9:.2f} GB (process tree); {pairs or '?'} pairs, "
                       f"{rate} pairs/s per core (of wall)")
                 groups: dict[str, list[str]] = {}
@@ -161,12 +168,12 @@ def main() -> None:
                       f"hard-negative false positives {hn:.2%} ({wrong} of {total})")
         if not args.skip_import:
             db = Path(d) / "bench.duckdb"
-            wall, peak, stderr, rc = run_cli(["import", str(page), "--entity", "contact", "--account", "bench",
+            wall, cpu, peak, stderr, rc = run_cli(["import", str(page), "--entity", "contact", "--account", "bench",
                                               "--db", str(db), "-q"])
             if rc != 0:
                 print(f"  import FAILED ({rc}): {stderr[-2000:]}")
             else:
-                print(f"  crm-dedup import: {wall:.1f} s wall ({wall / load_s:.1f}x json.load), "
+                print(f"  crm-dedup import: {wall:.1f} s wall ({wall / load_s:.1f}x json.load), {cpu:.1f} s CPU, "
                       f"peak RSS {peak / 1e9:.2f} GB (process tree)")
 
 

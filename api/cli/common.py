@@ -118,10 +118,11 @@ def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraFi
     return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
 
 
-def read_batches(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> Iterator[list[Record]]:
+def read_batches(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField], *,
+                 keep_raw: bool = True) -> Iterator[list[Record]]:
     """`read_file` as a stream of batches (JSON is never loaded whole); problems come after the last batch."""
     column_map = parse_column_map(args.map) if args.map else None
-    batches = iter_record_batches(Path(args.file), entity, column_map=column_map,
+    batches = iter_record_batches(Path(args.file), entity, column_map=column_map, keep_raw=keep_raw,
                                   extra_fields={e.name: e.source for e in extras} or None)
     if args.region == DEFAULT_REGION:
         return batches

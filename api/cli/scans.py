@@ -32,7 +32,7 @@ def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
     check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
     extras = extra_fields(args.field)
-    batches = read_batches(args, entity, extras)
+    batches = read_batches(args, entity, extras, keep_raw=False)  # the store is thrown away: no raw objects
     with Store(":memory:") as store:
         with progress_bar("normalizing", not args.quiet) as progress:
             ingest_batches(store, account_id="file", entity=entity, batches=batches, progress=progress,

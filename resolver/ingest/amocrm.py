@@ -288,7 +288,7 @@ class _CustomValues:
 
 
 def _parse_entity(
-    obj: object, entity: Entity, line: int, problems: _Problems, matcher: _ExtraMatcher
+    obj: object, entity: Entity, line: int, problems: _Problems, matcher: _ExtraMatcher, *, keep_raw: bool = True
 ) -> Record | None:
     if not isinstance(obj, Mapping):
         problems.add(f"expected a {entity} object, got {_describe(obj)}", line)
@@ -330,7 +330,7 @@ def _parse_entity(
         updated_at=updated_at,
         deleted=bool(deleted),
         extra={key: _EXTRA_SEPARATOR.join(values) for key, values in custom.extra.items() if values},
-        raw=obj if isinstance(obj, dict) else dict(obj),
+        raw=(obj if isinstance(obj, dict) else dict(obj)) if keep_raw else {},
     )
 
 

@@ -44,14 +44,17 @@ def iter_record_batches(
     extra_fields: Mapping[str, str] | None = None,
     tz: str = "Europe/Moscow",
     batch_size: int = BATCH_RECORDS,
+    keep_raw: bool = True,
 ) -> Iterator[list[Record]]:
     """As `read_records`, in batches of at most `batch_size` records: JSON is streamed (jsonstream.py).
 
     The file's name and type are checked now; problems inside it are raised (InputError, all of them)
     after its last batch, so the caller must write the batches as one unit (`scan.ingest_batches`).
+    `keep_raw` False: JSON records come without `Record.raw` (a file deduplicated alone never reads it).
     """
     if _check(path, column_map):
-        return iter_amocrm_batches(path, entity, extra_fields=extra_fields, batch_size=batch_size)
+        return iter_amocrm_batches(path, entity, extra_fields=extra_fields, batch_size=batch_size,
+                                   keep_raw=keep_raw)
     return iter_table_batches(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz,
                               batch_size=batch_size)
 

@@ -155,14 +155,14 @@ class _Window:
 
 
 def iter_amocrm_batches(path: Path, entity: Entity, *, extra_fields: Mapping[str, str] | None = None,
-                        batch_size: int = BATCH_RECORDS) -> Iterator[list[Record]]:
+                        batch_size: int = BATCH_RECORDS, keep_raw: bool = True) -> Iterator[list[Record]]:
     """Records of a .json / .jsonl amoCRM file in batches of at most `batch_size`, in file order.
 
     A batch holds one record per id (the latest `updated_at`; on a tie, the later one); an id repeated in
     another batch is left to the store's upsert, which keeps the newer in the same way. Bad entities are
     skipped as they come and every problem is raised together (InputError) at the end, after the last
     batch: a caller writes the batches in one transaction, so a bad record anywhere keeps the whole file
-    out.
+    out. `keep_raw` False leaves `Record.raw` empty (a file scanned alone never needs the objects again).
     """
     source = path.name
     jsonl = path.suffix.lower() == ".jsonl"
@@ -176,7 +176,7 @@ def iter_amocrm_batches(path: Path, entity: Entity, *, extra_fields: Mapping[str
         located = _jsonl_entities(fh, entity, problems) if jsonl else _json_entities(fh, entity, source)
         batch: dict[str, Record] = {}
         for where, obj in located:
-            record = _parse_entity(obj, entity, where, problems, matcher)
+            record = _parse_entity(obj, entity, where, problems, matcher, keep_raw=keep_raw)
             if len(problems.items) >= MAX_PROBLEMS:
                 break
             if record is None:
