@@ -59,7 +59,8 @@ def bench_file(n: int) -> tuple[Path, Path]:
 
 
 class TreeSampler:
-    """Peak RSS summed over a process and its children, sampled every 20 ms."""
+    """Peak memory of a process tree, sampled every 20 ms: the process's RSS plus its children's USS (forked
+    workers share the parent's pages; their RSS would count those twice)."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
@@ -71,11 +72,10 @@ class TreeSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                procs = [self.root, *self.root.children(recursive=True)]
-                total = 0
-                for p in procs:
+                total = self.root.memory_info().rss
+                for p in self.root.children(recursive=True):
                     with contextlib.suppress(psutil.Error):  # a worker that just ended
-                        total += p.memory_info().rss
+                        total += p.memory_full_info().uss
                 self.peak = max(self.peak, total)
             except psutil.Error:
                 return

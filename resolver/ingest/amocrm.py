@@ -392,7 +392,7 @@ def _read_values(
             continue
         value = entry.get("value")
         if value.__class__ is str:  # the common case, as _read_text has it
-            text: str | None = value.strip() or None  # type: ignore[union-attr]
+            text: str | None = value.strip() or None
         elif allow_bool and isinstance(value, bool):
             texts.append("true" if value else "false")  # checkbox fields carry JSON booleans
             continue
