@@ -86,6 +86,7 @@ def ingest_batches(store: Persistence, *, account_id: str, entity: Entity, batch
             seen.update(r.record_id for r in records)
             if progress:
                 progress(len(seen), len(seen))
+    store.records_written(len(seen))
     return len(seen)
 
 

@@ -239,6 +239,9 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
         return len(records)
 
+    def records_written(self, rows: int) -> None:
+        """Nothing to do: DuckDB keeps no planner statistics to refresh."""
+
     def count_records(self, account_id: str, entity: Entity) -> int:
         row = self._execute(
             "SELECT count(*) FROM records WHERE account_id = ? AND entity = ? AND NOT deleted "

@@ -50,6 +50,11 @@ class Persistence(Protocol):
         """Insert or replace records by (account, entity, record_id); an older update never wins."""
         ...
 
+    def records_written(self, rows: int) -> None:
+        """After a bulk write of `rows` records committed (`scan.ingest_batches`): refresh what the store
+        keeps about its tables (PostgreSQL's planner statistics, skipped inside the write's transaction)."""
+        ...
+
     def count_records(self, account_id: str, entity: Entity) -> int:
         """Live records (not deleted, not merged away) of the account and entity."""
         ...

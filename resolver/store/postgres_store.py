@@ -280,6 +280,9 @@ class PostgresStore(JobQueue, Store):
         self._analyze(len(records), "records", "record_keys")
         return len(records)
 
+    def records_written(self, rows: int) -> None:
+        self._analyze(rows, "records", "record_keys")
+
     def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
                   groups: Sequence[Group]) -> None:
         super().save_scan(account_id=account_id, entity=entity, scan=scan, pairs=pairs, groups=groups)
