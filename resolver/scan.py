@@ -75,14 +75,15 @@ def ingest_batches(store: Persistence, *, account_id: str, entity: Entity, batch
     `workers` processes normalize while this one reads and writes (`ingest.pipeline`). Returns the number
     of distinct records written or kept.
     """
-    from resolver.ingest.pipeline import normalized_batches
+    from resolver.ingest.pipeline import normalized_batches, rows_of
 
     spec = spec_for(entity)
     seen: set[str] = set()
     with store.transaction():
-        for records, rows in normalized_batches(batches, entity, workers=workers):
-            store.upsert_records(account_id, spec, records, rows)
-            apply_pending(store, account_id, entity, records, rows)
+        for records, columns in normalized_batches(batches, entity, workers=workers):
+            store.upsert_records(account_id, spec, records, columns)
+            if store.open_pending(account_id, entity, datetime.now(UTC)):  # rare: rows only when one waits
+                apply_pending(store, account_id, entity, records, rows_of(columns))
             seen.update(r.record_id for r in records)
             if progress:
                 progress(len(seen), len(seen))

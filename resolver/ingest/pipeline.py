@@ -18,7 +18,7 @@ from typing import Any
 from resolver.entities import spec_for
 from resolver.records import Entity, Record
 
-__all__ = ["PARALLEL_MIN_BYTES", "default_workers", "normalized_batches"]
+__all__ = ["PARALLEL_MIN_BYTES", "Columns", "default_workers", "normalized_batches", "rows_of"]
 
 # Below this a worker's start costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
@@ -35,40 +35,55 @@ def default_workers(file_bytes: int) -> int:
     return min(2, os.cpu_count() or 1) if (os.cpu_count() or 1) > 1 else 0
 
 
+Columns = dict[str, list[Any]]
+"""A batch's normalized rows turned around: the spec's column name -> values in the records' order."""
+
+
 def normalized_batches(batches: Iterable[list[Record]], entity: Entity, *,
-                       workers: int = 0) -> Iterator[tuple[list[Record], list[dict[str, Any]]]]:
-    """(records, their normalized rows) per batch, in the batches' order; `workers` 0 normalizes here."""
-    spec = spec_for(entity)
+                       workers: int = 0) -> Iterator[tuple[list[Record], Columns]]:
+    """(records, their normalized columns) per batch, in the batches' order; `workers` 0 normalizes here.
+
+    Columns, not a dict per row: the store builds its Arrow table from them without turning rows around.
+    """
     if workers <= 0:
         for batch in batches:
-            yield batch, [spec.normalize(r) for r in batch]
+            yield batch, _normalize(entity, [_inputs(r) for r in batch])
         return
-    columns = [c.name for c in spec.columns]
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pending: deque[tuple[list[Record], Future[list[tuple[Any, ...]]]]] = deque()
+    pending: deque[tuple[list[Record], Future[Columns]]] = deque()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         try:
             for batch in batches:
-                inputs = [(r.name, r.phones, r.emails, r.company_name, r.inn, r.website) for r in batch]
-                pending.append((batch, pool.submit(_normalize, entity, inputs)))
+                pending.append((batch, pool.submit(_normalize, entity, [_inputs(r) for r in batch])))
                 while len(pending) > workers * _AHEAD or (pending and pending[0][1].done()):
                     done, future = pending.popleft()
-                    yield done, [dict(zip(columns, values, strict=True)) for values in future.result()]
+                    yield done, future.result()
             while pending:
                 done, future = pending.popleft()
-                yield done, [dict(zip(columns, values, strict=True)) for values in future.result()]
+                yield done, future.result()
         finally:
             for _, future in pending:
                 future.cancel()
 
 
-def _normalize(entity: Entity, inputs: list[_Inputs]) -> list[tuple[Any, ...]]:
-    """In a worker: the spec's columns of each record, as tuples (smaller to send back than dicts)."""
+def rows_of(columns: Columns) -> list[dict[str, Any]]:
+    """The batch's rows as one dict per record (what `EntitySpec.normalize` gives)."""
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _inputs(r: Record) -> _Inputs:
+    return (r.name, r.phones, r.emails, r.company_name, r.inn, r.website)
+
+
+def _normalize(entity: Entity, inputs: list[_Inputs]) -> Columns:
+    """The spec's columns of each record (in a worker, or here)."""
     spec = spec_for(entity)
-    columns = [c.name for c in spec.columns]
-    out = []
+    columns: Columns = {c.name: [] for c in spec.columns}
+    appends = [(c.name, columns[c.name].append) for c in spec.columns]
     for name, phones, emails, company, inn, website in inputs:
         row = spec.normalize(Record(entity=entity, record_id="", name=name, phones=phones, emails=emails,
                                     company_name=company, inn=inn, website=website))
-        out.append(tuple(row.get(c) for c in columns))
-    return out
+        for column, append in appends:
+            append(row.get(column))
+    return columns

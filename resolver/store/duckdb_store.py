@@ -201,13 +201,14 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
     # -- records --------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins.
 
         An `updated_at` more than MAX_FUTURE_SKEW ahead of now is stored as now (a stored one that
         far ahead of this write, from before that rule, counts as unknown), so no record is frozen.
 
-        `normalized` are the spec's columns per record (computed here when not given). Returns the
+        `normalized` are the spec's columns per record (computed here when not given), or the same as
+        column -> values in the records' order (a normalizing worker's batch). Returns the
         number of records written or kept. The whole batch is one transaction.
         """
         if not records:
@@ -403,7 +404,7 @@ def _record_keys_sql(spec: EntitySpec) -> str:
 
 
 def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
-                   rows: Sequence[dict[str, Any]]) -> pa.Table:
+                   rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]]) -> pa.Table:
     now = datetime.now(UTC)
     latest = now + MAX_FUTURE_SKEW
     n = len(records)
@@ -425,7 +426,8 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
     }
     fields = list(_BASE_COLUMNS)
     for col in spec.columns:
-        data[col.name] = [row.get(col.name) for row in rows]
+        # rows as columns (a worker's batch, ingest.pipeline) go in as they are; dicts are turned around
+        data[col.name] = list(rows[col.name]) if isinstance(rows, Mapping) else [row.get(col.name) for row in rows]
         fields.append((col.name, _ARROW_TYPES[col.sql_type]))
     return pa.Table.from_pydict(data, schema=pa.schema(fields))
 

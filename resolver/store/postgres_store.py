@@ -253,7 +253,7 @@ class PostgresStore(JobQueue, Store):
     # -- records --------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """As `Store.upsert_records`: the batch is COPied into a staging table, then the shared steps run."""
         if not records:
             return 0
