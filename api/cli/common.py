@@ -15,7 +15,7 @@ from api.settings import Settings
 from resolver import csvsafe
 from resolver.entities import ExtraField
 from resolver.errors import InputError
-from resolver.ingest import iter_record_batches, parse_column_map, read_records
+from resolver.ingest import parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
 from resolver.normalize.region import DEFAULT_REGION, check_region, localize_phones
 from resolver.records import PLURAL, Entity, Record
@@ -118,22 +118,15 @@ def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraFi
     return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
 
 
-def read_batches(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField], *,
-                 keep_raw: bool = True) -> Iterator[list[Record]]:
-    """`read_file` as a stream of batches (JSON is never loaded whole); problems come after the last batch."""
+def read_normalized(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField], *,
+                    keep_raw: bool = True) -> Iterator[tuple[list[Record], Any]]:
+    """`read_file` as a stream of (records, normalized columns) batches for `scan.ingest_normalized`: the file
+    is never loaded whole, both cores work on a large one, problems come after the last batch."""
+    from resolver.ingest.pipeline import normalized_file_batches
+
     column_map = parse_column_map(args.map) if args.map else None
-    batches = iter_record_batches(Path(args.file), entity, column_map=column_map, keep_raw=keep_raw,
-                                  extra_fields={e.name: e.source for e in extras} or None)
-    if args.region == DEFAULT_REGION:
-        return batches
-    return ([localize_phones(r, args.region) for r in batch] for batch in batches)
-
-
-def file_workers(args: argparse.Namespace) -> int:
-    """Processes to normalize the input file with (both cores for a large file)."""
-    from resolver.ingest.pipeline import default_workers
-
-    return default_workers(Path(args.file).stat().st_size)
+    return normalized_file_batches(Path(args.file), entity, column_map=column_map, keep_raw=keep_raw,
+                                   region=args.region, extra_fields={e.name: e.source for e in extras} or None)
 
 
 def scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,

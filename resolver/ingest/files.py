@@ -11,7 +11,7 @@ from resolver.ingest.jsonstream import BATCH_RECORDS, iter_amocrm_batches
 from resolver.ingest.tabular import iter_table_batches, read_table
 from resolver.records import Entity, Record
 
-__all__ = ["iter_record_batches", "read_records"]
+__all__ = ["check_file", "iter_record_batches", "read_records"]
 
 _JSON_SUFFIXES = frozenset({".json", ".jsonl"})
 # .txt and .tsv: Excel's "Unicode text" and tab-separated saves are delimited text too.
@@ -31,7 +31,7 @@ def read_records(
     `column_map` and `tz` apply to tables only; a column map given for a JSON file is an error
     rather than silently ignored. Raises InputError for a missing file or an unknown extension.
     """
-    if _check(path, column_map):
+    if check_file(path, column_map):
         return read_amocrm_file(path, entity, extra_fields=extra_fields)
     return read_table(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz)
 
@@ -52,14 +52,14 @@ def iter_record_batches(
     after its last batch, so the caller must write the batches as one unit (`scan.ingest_batches`).
     `keep_raw` False: JSON records come without `Record.raw` (a file deduplicated alone never reads it).
     """
-    if _check(path, column_map):
+    if check_file(path, column_map):
         return iter_amocrm_batches(path, entity, extra_fields=extra_fields, batch_size=batch_size,
                                    keep_raw=keep_raw)
     return iter_table_batches(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz,
                               batch_size=batch_size)
 
 
-def _check(path: Path, column_map: Mapping[str, Sequence[str]] | None) -> bool:
+def check_file(path: Path, column_map: Mapping[str, Sequence[str]] | None) -> bool:
     """InputError for a file that cannot be read as records; True for amoCRM JSON, False for a table."""
     suffix = path.suffix.lower()
     if suffix not in _JSON_SUFFIXES | _TABLE_SUFFIXES:

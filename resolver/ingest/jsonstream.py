@@ -25,7 +25,10 @@ from resolver.errors import InputError, InputProblem
 from resolver.ingest.amocrm import _COLLECTION, _ENTITY_KEYS, _ExtraMatcher, _flatten, _parse_entity, _Problems
 from resolver.records import Entity, Record
 
-__all__ = ["BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "iter_amocrm_batches", "latest_per_id"]
+__all__ = [
+    "BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "add_problems", "iter_amocrm_batches", "iter_located_batches",
+    "latest_per_id", "parse_batch", "raise_problems",
+]
 
 BATCH_RECORDS = 20_000
 # One entity is a few kB; a page in a list of pages is at most 250 of them. 64 MB is neither.
@@ -164,32 +167,70 @@ def iter_amocrm_batches(path: Path, entity: Entity, *, extra_fields: Mapping[str
     batch: a caller writes the batches in one transaction, so a bad record anywhere keeps the whole file
     out. `keep_raw` False leaves `Record.raw` empty (a file scanned alone never needs the objects again).
     """
-    source = path.name
-    jsonl = path.suffix.lower() == ".jsonl"
-    problems = _Problems(source, by_line=jsonl)
-    matcher = _ExtraMatcher.build(extra_fields)
+    problems = _Problems(path.name, by_line=path.suffix.lower() == ".jsonl")
+    for located in iter_located_batches(path, entity, problems, batch_size=batch_size):
+        records, found = parse_batch(located, entity, source=path.name, by_line=problems.by_line,
+                                     extra_fields=extra_fields, keep_raw=keep_raw)
+        if add_problems(problems, found):
+            break
+        if records:
+            yield records
+    raise_problems(problems)
+
+
+def iter_located_batches(path: Path, entity: Entity, problems: _Problems, *,
+                         batch_size: int = BATCH_RECORDS) -> Iterator[list[tuple[int, object]]]:
+    """The file's entities, not yet parsed, in batches: (where, object) with `where` as `_Problems` locates
+    it. Problems of the file's own lines (JSONL) go to `problems`; a JSON syntax error raises InputError."""
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError.one(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
     with fh:
-        located = _jsonl_entities(fh, entity, problems) if jsonl else _json_entities(fh, entity, source)
-        batch: dict[str, Record] = {}
-        for where, obj in located:
-            record = _parse_entity(obj, entity, where, problems, matcher, keep_raw=keep_raw)
-            if len(problems.items) >= MAX_PROBLEMS:
-                break
-            if record is None:
-                continue
-            kept = batch.get(record.record_id)
-            if kept is None or _newer_or_same(record, kept):
-                batch[record.record_id] = record
+        located = _jsonl_entities(fh, entity, problems) if problems.by_line else _json_entities(fh, entity, path.name)
+        batch: list[tuple[int, object]] = []
+        for item in located:
+            batch.append(item)
             if len(batch) >= batch_size:
-                yield list(batch.values())
-                batch = {}
+                yield batch
+                batch = []
+                if len(problems.items) >= MAX_PROBLEMS:
+                    return
         if batch:
-            yield list(batch.values())
-    problems.raise_if_any()
+            yield batch
+
+
+def parse_batch(located: list[tuple[int, object]], entity: Entity, *, source: str, by_line: bool,
+                extra_fields: Mapping[str, str] | None, keep_raw: bool) -> tuple[list[Record], list[InputProblem]]:
+    """A batch of located entities -> its records (one per id, the latest) and the problems found.
+
+    Pure, so that a worker process can run it (ingest.pipeline)."""
+    problems = _Problems(source, by_line=by_line)
+    matcher = _ExtraMatcher.build(extra_fields)
+    batch: dict[str, Record] = {}
+    for where, obj in located:
+        record = _parse_entity(obj, entity, where, problems, matcher, keep_raw=keep_raw)
+        if record is None:
+            continue
+        kept = batch.get(record.record_id)
+        if kept is None or _newer_or_same(record, kept):
+            batch[record.record_id] = record
+    return list(batch.values()), problems.items
+
+
+def add_problems(problems: _Problems, found: list[InputProblem]) -> bool:
+    """Add a batch's problems; True when there are enough to stop reading."""
+    problems.items.extend(found)
+    return len(problems.items) >= MAX_PROBLEMS
+
+
+def raise_problems(problems: _Problems) -> None:
+    """InputError with the file's problems in file order (the file's own and its entities' were found
+    apart), at most MAX_PROBLEMS of them."""
+    if problems.items:
+        if problems.by_line:
+            problems.items.sort(key=lambda p: p.line or 0)  # stable: an entity's own problems keep their order
+        raise InputError(problems.items[:MAX_PROBLEMS])
 
 
 def latest_per_id(batches: Iterator[list[Record]]) -> list[Record]:

@@ -11,7 +11,8 @@ import pytest
 from resolver.entities import CONTACT
 from resolver.errors import InputError
 from resolver.ingest import iter_record_batches, read_records
-from resolver.scan import ingest, ingest_batches
+from resolver.ingest.pipeline import amocrm_file_batches, normalized_file_batches
+from resolver.scan import ingest, ingest_batches, ingest_normalized
 from resolver.store import open_store
 
 pytestmark = pytest.mark.both_stores
@@ -36,18 +37,47 @@ def _rows(store, account: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-workers"])
-def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, workers):
+@pytest.mark.parametrize("how", ["records", "file"], ids=["record-batches", "parsed-in-workers"])
+def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, workers, how):
     entities = [_contact(i) for i in range(57)]
     entities += [_contact(3, name="Иванов Пётр новый", updated_at=1_800_000_000), _contact(4, updated_at=1)]
     path = _write(tmp_path / "contacts.json", entities)
 
-    n = ingest_batches(store, account_id="streamed", entity="contact", workers=workers,
-                       batches=iter_record_batches(path, "contact", batch_size=10))
+    if how == "records":
+        n = ingest_batches(store, account_id="streamed", entity="contact", workers=workers,
+                           batches=iter_record_batches(path, "contact", batch_size=10))
+    else:
+        n = ingest_normalized(store, account_id="streamed", entity="contact",
+                              batches=amocrm_file_batches(path, "contact", workers=workers, batch_size=10))
     ingest(store, account_id="whole", entity="contact", records=read_records(path, "contact"))
 
     assert n == 57
     assert _rows(store, "streamed") == _rows(store, "whole")
     assert store.record_details("streamed", "contact", ["3"])["3"]["name"] == "Иванов Пётр новый"
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-workers"])
+def test_parsed_in_workers_problems_are_the_readers(tmp_path, workers):
+    lines = [json.dumps(_contact(1)), "{oops", json.dumps({"id": "два"}),
+             json.dumps({"_embedded": {"contacts": [_contact(4), {"id": 5, "is_deleted": 1}]}}), "[1]"]
+    path = tmp_path / "contacts.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+    with pytest.raises(InputError) as expected:
+        read_records(path, "contact")
+    with pytest.raises(InputError) as caught:
+        list(amocrm_file_batches(path, "contact", workers=workers, batch_size=2))
+
+    assert caught.value.problems == expected.value.problems
+
+
+def test_local_phones_are_read_under_the_region(tmp_path):
+    path = _write(tmp_path / "kz.json", [{"id": 1, "name": "Асель Нурланова", "custom_fields_values": [
+        {"field_code": "PHONE", "values": [{"value": "8 701 123 4567"}]}]}])
+
+    [(_, columns)] = list(normalized_file_batches(path, "contact", region="KZ", workers=0))
+
+    assert columns["phones"] == [["+77011234567"]]
 
 
 def test_a_bad_record_late_in_the_file_stores_nothing(store_target, tmp_path):
