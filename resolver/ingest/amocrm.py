@@ -140,19 +140,23 @@ def _read_jsonl(
 def _jsonl_entities(text: str, entity: Entity, problems: _Problems) -> Iterator[tuple[int, object]]:
     """(line, entity) pairs; lazy, so that problems stay in line order with the entities' own."""
     for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            entities = _flatten(item, entity, top_level=False)
-        except json.JSONDecodeError as exc:
-            problems.add(f"invalid JSON: {exc.msg}", line_no, str(exc.colno))
-            continue
-        except ValueError as exc:
-            problems.add(str(exc), line_no)
-            continue
-        for obj in entities:
+        for obj in _jsonl_line(line, line_no, entity, problems):
             yield line_no, obj
+
+
+def _jsonl_line(line: str, line_no: int, entity: Entity, problems: _Problems) -> list[object]:
+    """The entities of one JSONL line (an entity or a page); [] and a problem for a bad line."""
+    if not line.strip():
+        return []
+    try:
+        return _flatten(json.loads(line), entity, top_level=False)
+    except json.JSONDecodeError as exc:
+        problems.add(f"invalid JSON: {exc.msg}", line_no, str(exc.colno))
+    except RecursionError:
+        problems.add("invalid JSON: nested too deeply", line_no)
+    except ValueError as exc:
+        problems.add(str(exc), line_no)
+    return []
 
 
 def _read_entities(

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from resolver.errors import InputError, InputProblem
-from resolver.ingest.amocrm import _COLLECTION, _ENTITY_KEYS, _ExtraMatcher, _flatten, _parse_entity, _Problems
+from resolver.ingest.amocrm import (
+    _COLLECTION,
+    _ENTITY_KEYS,
+    _ExtraMatcher,
+    _flatten,
+    _jsonl_line,
+    _parse_entity,
+    _Problems,
+)
 from resolver.records import Entity, Record
 
 __all__ = [
@@ -374,19 +382,5 @@ def _jsonl_entities(fh: IO[bytes], entity: Entity, problems: _Problems) -> Itera
         except UnicodeDecodeError as exc:
             raise InputError.one("not UTF-8 text", source=problems.source, line=line_no) from exc
         first = False
-        if not text.strip():
-            continue
-        try:
-            item = json.loads(text)
-            entities = _flatten(item, entity, top_level=False)
-        except json.JSONDecodeError as exc:
-            problems.add(f"invalid JSON: {exc.msg}", line_no, str(exc.colno))
-            continue
-        except RecursionError:
-            problems.add("invalid JSON: nested too deeply", line_no)
-            continue
-        except ValueError as exc:
-            problems.add(str(exc), line_no)
-            continue
-        for obj in entities:
+        for obj in _jsonl_line(text, line_no, entity, problems):
             yield line_no, obj

@@ -132,15 +132,9 @@ def test_problems_come_after_every_batch(tmp_path, window):
 
 
 def test_jsonl_reads_and_locates_as_before(tmp_path, window):
-    lines = [
-        json.dumps(_contact(1)),
-        "",
-        json.dumps({"id": "два"}),
-        json.dumps({"_embedded": {"contacts": [_contact(4), {"id": 5, "is_deleted": 1}]}}),
-        json.dumps({"_page": 1, "_embedded": {"companies": []}}),
-        "{oops",
-        json.dumps(_contact(7)) + "\r",
-    ]
+    page = {"_embedded": {"contacts": [{"id": 5, "is_deleted": 1}, _contact(4), {"id": None}]}}
+    lines = ["[1, 2]", json.dumps(page), "", "{oops", json.dumps(_contact(7)) + "\r", json.dumps({"id": "два"}),
+             json.dumps({"_page": 1, "_embedded": {"leads": []}}), "[" * 5000 + "]" * 5000]
     path = tmp_path / "contacts.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
     good = tmp_path / "good.jsonl"
