@@ -13,6 +13,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from resolver.entities import spec_for
 from resolver.errors import InputProblem
 from resolver.ingest.amocrm import _Problems
 from resolver.ingest.files import check_file
-from resolver.ingest.jsonstream import BATCH_RECORDS, add_problems, iter_located_batches, parse_batch, raise_problems
+from resolver.ingest.jsonstream import add_problems, iter_located_batches, parse_batch, raise_problems
 from resolver.ingest.tabular import iter_table_batches
 from resolver.normalize.region import DEFAULT_REGION, localize_phones
 from resolver.records import Entity, Record
+from resolver.store.duckdb_store import RAW_COLUMN, raw_json
 
 __all__ = [
     "PARALLEL_MIN_BYTES", "Columns", "amocrm_file_batches", "default_workers", "normalized_batches",
@@ -33,8 +35,10 @@ __all__ = [
 
 # Below this a worker's start costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-# batches in flight per worker: enough to keep it busy, few enough to bound memory
-_AHEAD = 2
+# batches in flight per worker: enough to keep it busy, few enough to bound memory (each holds its
+# entities as objects here until the worker's answer is back)
+_AHEAD = 1
+WORKER_BATCH = 10_000
 
 _Inputs = tuple[str | None, tuple[str, ...], tuple[str, ...], str | None, str | None, str | None]
 
@@ -63,7 +67,7 @@ def normalized_batches(batches: Iterable[list[Record]], entity: Entity, *,
 
 def amocrm_file_batches(path: Path, entity: Entity, *, extra_fields: Mapping[str, str] | None = None,
                         keep_raw: bool = True, region: str = DEFAULT_REGION, workers: int = 0,
-                        batch_size: int = BATCH_RECORDS) -> Iterator[tuple[list[Record], Columns]]:
+                        batch_size: int = WORKER_BATCH) -> Iterator[tuple[list[Record], Columns]]:
     """An amoCRM .json / .jsonl file as (records, normalized columns) batches: this process only finds the
     entities (the C decoder); the workers turn them into records and normalize them. Problems are raised
     after the last batch, as `iter_amocrm_batches` raises them."""
@@ -126,8 +130,8 @@ def _in_order(items: Iterable[tuple[Any, Any]], work: Callable[[Any], Any], work
 
 def rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The batch's rows as one dict per record (what `EntitySpec.normalize` gives)."""
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    names = [name for name in columns if name != RAW_COLUMN]
+    return [dict(zip(names, values, strict=True)) for values in zip(*(columns[n] for n in names), strict=True)]
 
 
 def _inputs(r: Record) -> _Inputs:
@@ -142,7 +146,12 @@ def _parse_and_normalize(entity: Entity, located: list[tuple[int, object]], *, s
                                     keep_raw=keep_raw)
     if region != DEFAULT_REGION:
         records = [localize_phones(r, region) for r in records]
-    return records, _normalize_records(entity, [_inputs(r) for r in records]), problems
+    columns = _normalize_records(entity, [_inputs(r) for r in records])
+    if keep_raw:
+        # the objects travel back as the JSON text the store keeps (RAW_COLUMN), not as dicts to pickle
+        columns[RAW_COLUMN] = [raw_json(r.raw) for r in records]
+        records = [replace(r, raw={}) for r in records]
+    return records, columns, problems
 
 
 def _normalize_records(entity: Entity, inputs: list[_Inputs]) -> Columns:

@@ -31,6 +31,12 @@ def _write(path: Path, entities: list[dict]) -> Path:
     return path
 
 
+def _raw(store, account: str) -> list[tuple]:
+    rows = store._dicts("SELECT record_id, raw FROM records WHERE account_id = ? ORDER BY record_id", [account],
+                        step="test raw")
+    return [(r["record_id"], json.loads(r["raw"]) if isinstance(r["raw"], str) else r["raw"]) for r in rows]
+
+
 def _rows(store, account: str) -> list[tuple]:
     table = store.scan_input(account, CONTACT).sort_by("unique_id")
     return [tuple(sorted(r.items())) for r in table.to_pylist()]
@@ -53,6 +59,7 @@ def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, worker
 
     assert n == 57
     assert _rows(store, "streamed") == _rows(store, "whole")
+    assert _raw(store, "streamed") == _raw(store, "whole")  # the objects as received, for merge images
     assert store.record_details("streamed", "contact", ["3"])["3"]["name"] == "Иванов Пётр новый"
 
 
