@@ -41,6 +41,7 @@ from resolver.normalize import (
 )
 from resolver.normalize.addresses import SEPARATOR as ADDRESS_SEPARATOR
 from resolver.normalize.addresses import normalize_address
+from resolver.normalize.memo import memo_text
 from resolver.records import Entity, Record
 
 ExtraKind = Literal["text", "date", "identifier", "address"]
@@ -155,8 +156,17 @@ def _phones(raw: Sequence[str]) -> list[str]:
 def _emails(raw: Sequence[str]) -> list[str]:
     out: list[str] = []
     for value in raw:
-        out.extend(normalize_emails(value))
+        out.extend(_emails_of(value))
     return _unique(out)
+
+
+@memo_text
+def _emails_of(value: str | None) -> tuple[str, ...]:
+    return tuple(normalize_emails(value))
+
+
+# each distinct company name is parsed once (resolver/normalize/memo.py)
+_company_of = memo_text(parse_company_name)
 
 
 def _or_none(values: list[str]) -> list[str] | None:
@@ -212,45 +222,62 @@ CONTACT_COLUMNS = (
 )
 
 
-def normalize_contact(record: Record) -> dict[str, Any]:
-    """Normalized contact columns; auto-created names give their phone/email, never a name to compare."""
-    raw_phones = list(record.phones)
-    raw_emails = list(record.emails)
-    company_text = record.company_name
-    name_text: str | None = None
-    name_source: str | None = None
-    auto = parse_autoname(record.name)
+@dataclass(frozen=True)
+class _ContactName:
+    """What a contact's name field gives, computed once per distinct field (`_contact_name`)."""
+
+    phones: tuple[str, ...]  # typed into the name, or an auto-created name's
+    emails: tuple[str, ...]
+    company: str | None  # a company typed after the name ("Иван Петров ООО Ромашка")
+    name_source: str | None
+    columns: tuple[tuple[str, Any], ...]  # the name's normalized columns
+
+
+@memo_text
+def _contact_name(name: str | None) -> _ContactName:
+    auto = parse_autoname(name)
+    company: str | None = None
     if auto is not None:
-        raw_phones += auto.phones
-        raw_emails += auto.emails
-        name_text = auto.name
-        name_source = f"auto:{auto.source}"
+        phones, emails = tuple(auto.phones), tuple(auto.emails)
+        name_text: str | None = auto.name
+        name_source: str | None = f"auto:{auto.source}"
     else:
-        parts = split_name_field(record.name)
-        raw_phones += parts.phones
-        raw_emails += parts.emails
+        parts = split_name_field(name)
+        phones, emails = tuple(parts.phones), tuple(parts.emails)
         name_text = parts.name
-        company_text = company_text or parts.company
+        company = parts.company
         name_source = "name" if name_text else None
     person = parse_person_name(name_text)
-    phones = _phones(raw_phones)
-    emails = _emails(raw_emails)
-    company = parse_company_name(company_text)
     tokens = list(person.tokens) if person else []
-    return {
-        "name_norm": person.key if person else None,
-        "name_tokens": _or_none(tokens),
-        "name_key": _name_key(tokens, _NAME_KEY_PREFIX),
-        "first_name": person.first if person else None,
-        "last_name": person.last if person else None,
-        "patronymic": person.patronymic if person else None,
+    columns = (
+        ("name_norm", person.key if person else None),
+        ("name_tokens", tuple(tokens) or None),
+        ("name_key", _name_key(tokens, _NAME_KEY_PREFIX)),
+        ("first_name", person.first if person else None),
+        ("last_name", person.last if person else None),
+        ("patronymic", person.patronymic if person else None),
+    )
+    return _ContactName(phones, emails, company, name_source if person else None, columns)
+
+
+def normalize_contact(record: Record) -> dict[str, Any]:
+    """Normalized contact columns; auto-created names give their phone/email, never a name to compare."""
+    name = _contact_name(record.name)
+    phones = _phones([*record.phones, *name.phones])
+    emails = _emails([*record.emails, *name.emails])
+    company = _company_of(record.company_name or name.company)
+    row = dict(name.columns)
+    tokens = row["name_tokens"]
+    row["name_tokens"] = list(tokens) if tokens else None  # a list of its own: rows are the caller's
+    row.update({
         "phones": _or_none(phones),
         "phone": phones[0] if phones else None,
         "emails": _or_none(emails),
         "email": emails[0] if emails else None,
         "company_core": company.core if company else None,
-        "name_source": name_source if person else None,
-    }
+        "name_source": name.name_source,
+    })
+    return row
 
 
 def _contact_comparisons() -> list[ComparisonCreator]:
@@ -349,7 +376,7 @@ COMPANY_COLUMNS = (
 
 def normalize_company(record: Record) -> dict[str, Any]:
     """Normalized company columns: name core without legal form, checked INN, site and mail domains."""
-    company = parse_company_name(record.name)
+    company = _company_of(record.name)
     phones = _phones(record.phones)
     emails = _emails(record.emails)
     corporate = [d for d in (email_domain(e) for e in emails) if not is_free_mail(d)]

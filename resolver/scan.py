@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +64,43 @@ def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequ
     written = store.upsert_records(account_id, spec, records, rows)
     apply_pending(store, account_id, entity, records, rows)  # "create anyway" decisions waiting for a record
     return written
+
+
+def ingest_batches(store: Persistence, *, account_id: str, entity: Entity, batches: Iterable[list[Record]],
+                   progress: Progress | None = None, workers: int = 0) -> int:
+    """Normalize and upsert a file's record batches (`ingest.iter_record_batches`) as one unit of work.
+
+    `workers` processes normalize while this one reads and writes (`ingest.pipeline`). As `ingest_normalized`.
+    """
+    from resolver.ingest.pipeline import normalized_batches
+
+    return ingest_normalized(store, account_id=account_id, entity=entity, progress=progress,
+                             batches=normalized_batches(batches, entity, workers=workers))
+
+
+def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
+                      batches: Iterable[tuple[list[Record], Mapping[str, Sequence[Any]]]],
+                      progress: Progress | None = None) -> int:
+    """Upsert (records, normalized columns) batches (`ingest.pipeline`) as one unit of work.
+
+    Memory holds a batch at a time, not the file. All batches go in one transaction: a bad record late in
+    the file (the readers raise after the last batch) or a failed write leaves the store as it was.
+    Returns the number of distinct records written or kept.
+    """
+    from resolver.ingest.pipeline import rows_of
+
+    spec = spec_for(entity)
+    seen: set[str] = set()
+    with store.transaction():
+        for records, columns in batches:
+            store.upsert_records(account_id, spec, records, columns)
+            if store.open_pending(account_id, entity, datetime.now(UTC)):  # rare: rows only when one waits
+                apply_pending(store, account_id, entity, records, rows_of(columns))
+            seen.update(r.record_id for r in records)
+            if progress:
+                progress(len(seen), len(seen))
+    store.records_written(len(seen))
+    return len(seen)
 
 
 Phase = Callable[[str, int, int], AbstractContextManager[Progress]]

@@ -124,6 +124,17 @@ def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraFi
     return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
 
 
+def read_normalized(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField], *,
+                    keep_raw: bool = True) -> Iterator[tuple[list[Record], Any]]:
+    """`read_file` as a stream of (records, normalized columns) batches for `scan.ingest_normalized`: the file
+    is never loaded whole, both cores work on a large one, problems come after the last batch."""
+    from resolver.ingest.pipeline import normalized_file_batches
+
+    column_map = parse_column_map(args.map) if args.map else None
+    return normalized_file_batches(Path(args.file), entity, column_map=column_map, keep_raw=keep_raw,
+                                   region=args.region, extra_fields={e.name: e.source for e in extras} or None)
+
+
 def scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,
               show: bool, served: bool = True) -> ScanResult:
     """The one scan flow (resolver/scan.py: scan_account) with the model the account is served

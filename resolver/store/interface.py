@@ -10,7 +10,7 @@ Rows are dicts by column name where the docstrings say so (typed values are reso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,8 +46,13 @@ class Persistence(Protocol):
     # -- records -----------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins."""
+        ...
+
+    def records_written(self, rows: int) -> None:
+        """After a bulk write of `rows` records committed (`scan.ingest_batches`): refresh what the store
+        keeps about its tables (PostgreSQL's planner statistics, skipped inside the write's transaction)."""
         ...
 
     def count_records(self, account_id: str, entity: Entity) -> int:
