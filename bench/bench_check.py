@@ -134,8 +134,12 @@ def _wait_ready(url: str, key: str, body: dict, server: subprocess.Popen[str], w
             quick = quick + 1 if time.perf_counter() - t < 0.2 else 0
 
 
-def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: dict[str, str]) -> dict[str, float]:
-    """Serve `db`, let `clients` processes share `probes`; latency percentiles, checks/s, server CPU per check."""
+def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: dict[str, str],
+        profile: str | None = None) -> dict[str, float]:
+    """Serve `db`, let `clients` processes share `probes`; latency percentiles, checks/s, server CPU per check.
+
+    `profile`: write py-spy's flat profile of the server over the window there (py-spy must be on PATH).
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "api.cli", "serve", "--db", db, "--port", str(port)]
@@ -154,11 +158,20 @@ def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: 
                 procs.append(subprocess.Popen([sys.executable, __file__, "--client", url, key, str(share),
                                                str(start_at)], stdout=subprocess.PIPE, text=True))
             time.sleep(max(0.0, start_at - time.time()))
+            spy = None
+            if profile:  # sampling from outside the process: what the server does, not what we think it does
+                spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                                        "record", "--pid", str(server.pid), "--subprocesses", "--format", "raw",
+                                        "--rate", "200", "--output", profile, "--nonblocking"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu0, t0 = _cpu_seconds(server.pid), time.time()
             for p in procs:
                 out, _ = p.communicate(timeout=1800)
                 results.append(json.loads(out.strip().splitlines()[-1]))
             cpu1, t1 = _cpu_seconds(server.pid), time.time()
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(timeout=60)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -189,6 +202,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached store under var/bench/")
     parser.add_argument("--postgres", action="store_true", help="also a throwaway PostgreSQL with --workers")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API workers on PostgreSQL")
+    parser.add_argument("--profile", help="py-spy raw profile of the (first) DuckDB run's server to this file")
     parser.add_argument("--client", nargs=4, metavar=("URL", "KEY", "PROBES", "START"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -199,13 +213,13 @@ def main() -> None:
     key = (where / "key.txt").read_text(encoding="utf-8").strip()
     probes = json.loads((where / f"probes-{args.requests}.json").read_text(encoding="utf-8"))
     print(f"check with {args.n:,} contacts stored, real uvicorn, {args.clients} client processes sending "
-          f"{len(probes)} checks one after another each (cores: {os.cpu_count()}):")
+          f"{len(probes)} checks in all, one after another each (cores: {os.cpu_count()}):")
     with tempfile.TemporaryDirectory() as d:  # a copy: serving writes key use times, the cache stays as built
         db = Path(d) / "store.duckdb"
         shutil.copyfile(where / "store.duckdb", db)
         for i in range(args.repeat):
             _print(f"DuckDB, 1 process{f' (run {i + 1})' if args.repeat > 1 else ''}",
-                   run(str(db), key, probes, args.clients, 1, _env()))
+                   run(str(db), key, probes, args.clients, 1, _env(), args.profile if i == 0 else None))
     if args.postgres:
         from tests.postgres import PostgresServer
 

@@ -63,6 +63,7 @@ class _Snapshot:
         self.tf: dict[str, Counter[Any]] = {c: Counter() for c in self.tf_columns}
         self.tf_total: Counter[str] = Counter()  # non-null values per column
         self.seen: Any = None  # the newest ingested_at applied
+        self.version: int | None = None  # the store's records_version when last brought up to date
 
     def apply(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
@@ -156,6 +157,33 @@ class Checker:
             return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=leave_out,
                                model=model)
 
+    def check_in_memory(self, account_id: str, record: Record, *, threshold: float | None = None, limit: int = 10,
+                        model: Model | None = None) -> list[Match] | None:
+        """`check` of an unsaved record (no id) when it needs no store read; None when it does (call `check`).
+
+        It does not when the account's records are loaded and current (the store's `records_version` has not
+        moved since) and no other thread is refreshing them: then it is a millisecond or two of pure Python,
+        which the API runs on its event loop rather than paying a thread hop for it.
+        """
+        if record.record_id:
+            return None  # the records a reviewer separated from it are a store read
+        spec = spec_for(record.entity)
+        with self._lock:
+            snap = self._snapshots.get((account_id, spec.entity))
+        version = self._store.records_version(account_id, spec.entity)
+        if snap is None or version is None or snap.version != version:
+            return None
+        lock = self._snapshot_lock(account_id, spec.entity)
+        if not lock.acquire(blocking=False):  # being refreshed: never wait on the event loop
+            return None
+        try:
+            if snap.version != version:
+                return None
+            probe = dict(spec.normalize(record), unique_id="")
+            return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=(), model=model)
+        finally:
+            lock.release()
+
     def duplicates_of(self, account_id: str, entity: Entity, record_id: str, *, threshold: float | None = None,
                       limit: int = 10, exclude: Collection[str] = (), model: Model | None = None
                       ) -> list[Match] | None:
@@ -193,7 +221,11 @@ class Checker:
             snap = _Snapshot(spec, self._scorer(model, 1000).tf_columns)
             with self._lock:
                 self._snapshots[key] = snap
-        snap.apply(self._store.records_changed_since(account_id, spec, snap.seen))
+        # read before the rows: a write committing meanwhile moves it again, so it is read next time
+        version = self._store.records_version(account_id, spec.entity)
+        if version is None or version != snap.version:  # None: other processes write too; always ask
+            snap.apply(self._store.records_changed_since(account_id, spec, snap.seen))
+            snap.version = version
         return snap
 
     def _match(self, snap: _Snapshot, probe: dict[str, Any], *, stored: bool, threshold: float | None,
