@@ -249,9 +249,16 @@ class Checker:
             if value is not None:
                 tf[col] = {value: (counts[value] + extra) / max(snap.tf_total[col] + extra, 1)}
         floor = model.review_threshold if threshold is None else threshold
+        # early cut: a candidate whose Splink weight cannot reach the floor leaves after the comparisons that
+        # tell (the evidence term below only ever lowers a weight, so it cannot bring one back)
+        floor_weight = math.log2(floor / (1 - floor)) - 1e-6 if 0 < floor < 1 else -math.inf
+        bounds = scorer.bounds(tf)
         out = []
         for cand in candidates:
-            weight, contributions = scorer.score(probe, cand, tf)
+            scored = scorer.score_at_least(probe, cand, tf, floor_weight, bounds)
+            if scored is None:
+                continue
+            weight, contributions = scored
             if spec.conflict is not None:  # conflicts and common values, as the scan weighs them
                 delta, reason = adjust_evidence(spec, probe, cand, {c.field: c.match_weight for c in contributions},
                                                 lambda v: _names_carrying(spec, v, probe, rows, ids_by_key, sharing))
