@@ -181,6 +181,10 @@ async def current_caller(
     account = services.keys.cached(key) if key else None
     if account is not None:  # a key looked up lately: no store query, so no thread hop either
         return guarded(request, lambda: Caller(account), presented=True)
+    if authorization is None and x_auth_token is not None:  # the widget's token: its account seen lately?
+        caller = guarded(request, lambda: _known_widget_caller(services, x_auth_token), presented=True)
+        if caller is not None:
+            return caller
     return await run_in_threadpool(guarded, request, lambda: _authenticate(services, authorization, x_auth_token),
                                    presented=authorization is not None or x_auth_token is not None)
 
@@ -264,22 +268,35 @@ def widget_claims(settings: Settings, token: str) -> dict[str, Any]:
     return claims
 
 
-def _account_from_token(services: Services, token: str) -> Caller:
+def _widget_caller(services: Services, token: str) -> Caller:
+    """The caller a widget token names (verified; whether its account exists is the caller's to check)."""
     claims = widget_claims(services.settings, token)
     raw = claims["account_id"]
     # amoCRM puts the account's numeric id here; bool is an int to Python but never an id
     if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).strip():
         raise HTTPException(401, "X-Auth-Token is invalid: account_id must be a number or a string",
                             headers=_INVALID)
-    account = str(raw).strip()
-    if not account_exists(services.store, account):
-        raise HTTPException(403, f"account {account} is not registered with this service")
     user = claims.get("user_id")
     # amoCRM sends ids as numbers; bool is an int to Python but never an id
     if isinstance(user, bool) or not isinstance(user, int | str) or not str(user).strip():
         user = None
-    return Caller(account, widget=True, widget_user=None if user is None else str(user).strip(),
+    return Caller(str(raw).strip(), widget=True, widget_user=None if user is None else str(user).strip(),
                   widget_admin=claims.get("is_admin") is True)
+
+
+def _known_widget_caller(services: Services, token: str) -> Caller | None:
+    """`_widget_caller` when its account was seen to exist lately (no store query), else None."""
+    caller = _widget_caller(services, token)
+    return caller if services.known_account(caller.account) else None
+
+
+def _account_from_token(services: Services, token: str) -> Caller:
+    caller = _widget_caller(services, token)
+    if not services.known_account(caller.account):
+        if not account_exists(services.store, caller.account):
+            raise HTTPException(403, f"account {caller.account} is not registered with this service")
+        services.note_account(caller.account)
+    return caller
 
 
 AccountDep = Annotated[str, Depends(current_account)]

@@ -37,6 +37,7 @@ class Services:
     keys: KeyCache = field(init=False)  # API keys looked up lately (resolver/accounts.py)
     # account -> (phone region, until when): a check must not query the amoCRM connection every time
     _regions: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _known: dict[str, float] = field(default_factory=dict)  # account -> until when it is known to exist
 
     def __post_init__(self) -> None:
         self.keys = KeyCache(self.settings.key_cache_seconds)
@@ -102,6 +103,16 @@ class Services:
         if self.settings.key_cache_seconds > 0:
             self._regions[account_id] = (region, time.monotonic() + self.settings.key_cache_seconds)
         return region
+
+    def known_account(self, account_id: str) -> bool:
+        """Whether `account_id` was seen to exist within `key_cache_seconds` (a widget token names it)."""
+        until = self._known.get(account_id)
+        return until is not None and time.monotonic() < until
+
+    def note_account(self, account_id: str) -> None:
+        """`account_id` exists (just checked in the store): skip the query for `key_cache_seconds`."""
+        if self.settings.key_cache_seconds > 0:
+            self._known[account_id] = time.monotonic() + self.settings.key_cache_seconds
 
     def cached_region(self, account_id: str) -> str | None:
         """`region` when it needs no store query (no amoCRM connection, or looked up lately); else None."""
