@@ -50,21 +50,26 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def _dataset(n: int, requests: int, fresh: bool) -> Path:
-    """var/bench/check-<n>/: the amoCRM JSON page, store.duckdb with account `bench`, key.txt, probes.json."""
+    """var/bench/check-<n>/: the amoCRM JSON page, store.duckdb with account `bench`, key.txt, the probes."""
     from training.synthetic import generate_contacts, write_set
 
     where = CACHE / f"check-{n}"
     if fresh and where.exists():
         shutil.rmtree(where)
-    if (where / "key.txt").exists() and (where / f"probes-{requests}.json").exists():
+    probes = f"probes-{requests}.json"
+    if (where / "key.txt").exists():
+        if not (where / probes).exists():  # the same contacts (seeded), other probes
+            entities = generate_contacts(n, seed=2024).entities
+            (where / probes).write_text(json.dumps(_probes(entities, requests, seed=5), ensure_ascii=False),
+                                        encoding="utf-8")
         return where
     part = where.with_suffix(".part")
     shutil.rmtree(part, ignore_errors=True)
     part.mkdir(parents=True)
     synthetic = generate_contacts(n, seed=2024)
     page, _ = write_set(synthetic, part / "set")
-    (part / f"probes-{requests}.json").write_text(
-        json.dumps(_probes(synthetic.entities, requests, seed=5), ensure_ascii=False), encoding="utf-8")
+    (part / probes).write_text(json.dumps(_probes(synthetic.entities, requests, seed=5), ensure_ascii=False),
+                               encoding="utf-8")
     del synthetic
     db = str(part / "store.duckdb")
     t0 = time.perf_counter()
