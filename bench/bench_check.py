@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_api import _probes  # noqa: E402  (bench/ is this script's first path entry)
+from bench_postgres import _wait_healthy  # noqa: E402
 from benchkit import free_port, run_reporting  # noqa: E402
 
 CACHE = ROOT / "var" / "bench"
@@ -124,14 +125,7 @@ def _wait_ready(url: str, key: str, body: dict, server: subprocess.Popen[str], w
     """Healthy, and every worker's check index loaded (a check answers fast several times in a row)."""
     import httpx
 
-    for _ in range(1500):
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}: {server.stderr.read()[-800:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    _wait_healthy(url, server)
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as http:
         quick = 0
         while quick < 8 * workers:

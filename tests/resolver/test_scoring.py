@@ -14,13 +14,17 @@ from resolver.store import Store
 from training.synthetic import generate_companies, generate_contacts
 
 
+def _scan_input(entity, generate, n: int, seed: int):
+    synthetic = generate(n, seed=seed)
+    with Store(":memory:") as store:
+        ingest(store, account_id="a", entity=entity, records=read_amocrm(synthetic.entities, entity))
+        return store.scan_input("a", spec_for(entity))
+
+
 @pytest.mark.parametrize(("entity", "generate"), [("contact", generate_contacts), ("company", generate_companies)],
                          ids=["contact", "company"])
 def test_scores_equal_splink_predict(entity, generate):
-    synthetic = generate(1500, seed=5)
-    with Store(":memory:") as store:
-        ingest(store, account_id="a", entity=entity, records=read_amocrm(synthetic.entities, entity))
-        table = store.scan_input("a", spec_for(entity))
+    table = _scan_input(entity, generate, 1500, 5)
     model = load_model(entity)
     pairs = predict_pairs(table, model, threshold=0.0).to_pylist()
     rows = {r["unique_id"]: r for r in table.to_pylist()}
@@ -41,10 +45,7 @@ def test_scores_equal_splink_predict(entity, generate):
 @pytest.mark.parametrize(("entity", "generate"), [("contact", generate_contacts), ("company", generate_companies)],
                          ids=["contact", "company"])
 def test_score_at_least_cuts_only_pairs_below_the_floor_and_otherwise_scores_exactly(entity, generate):
-    synthetic = generate(800, seed=6)
-    with Store(":memory:") as store:
-        ingest(store, account_id="a", entity=entity, records=read_amocrm(synthetic.entities, entity))
-        table = store.scan_input("a", spec_for(entity))
+    table = _scan_input(entity, generate, 800, 6)
     model = load_model(entity)
     rows = table.to_pylist()
     scorer = PairScorer(model.settings_for_base(table.num_rows))
