@@ -49,6 +49,7 @@ bench: install                    ## accuracy, speed, memory and hardening numbe
 	$(BIN)/python bench/bench_heldout.py
 	$(BIN)/python bench/bench_speed.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_learning.py
 	$(BIN)/python bench/bench_hardening.py
 	$(BIN)/python bench/bench_postgres.py

@@ -2,6 +2,11 @@
 
 The tenant check lives here and nowhere else. The limits of input live in `api.limits`:
 `RequestLimits` calls `check_before_body` (this module's `current_caller`) before a body is read.
+
+The dependencies are `async def`: FastAPI runs a plain `def` dependency on its thread pool, a hop
+per dependency per request that cost more than a whole check answered from memory. The one that
+may touch the store (an API key not in `Services.keys`, a widget token's account) goes to the
+thread pool itself.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import jwt
 from fastapi import Depends, Header, HTTPException, Path, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from api.metrics import Metrics
 from api.services import Services
 from api.settings import Settings
-from resolver.accounts import account_exists, account_for_key
+from resolver.accounts import account_exists
 from resolver.records import Entity
 
 EntitySegment = Literal["contacts", "companies"]
@@ -35,7 +41,7 @@ _JWT_LEEWAY_SECONDS = 5  # clock skew between amoCRM's servers and ours
 _T = TypeVar("_T")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -43,7 +49,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -157,7 +163,7 @@ def guarded(request: Request, authenticate: Callable[[], _T], *, presented: bool
         raise
 
 
-def current_caller(
+async def current_caller(
     request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header(description="`Bearer <API key>`")] = None,
@@ -171,24 +177,33 @@ def current_caller(
     prechecked = getattr(request.state, "caller", None)  # RequestLimits verified it before the body
     if isinstance(prechecked, Caller):
         return prechecked
-    return guarded(request, lambda: _authenticate(services, authorization, x_auth_token),
-                   presented=authorization is not None or x_auth_token is not None)
+    key = bearer_token(authorization) if authorization is not None else None
+    account = services.keys.cached(key) if key else None
+    if account is not None:  # a key looked up lately: no store query, so no thread hop either
+        return guarded(request, lambda: Caller(account), presented=True)
+    if authorization is None and x_auth_token is not None:  # the widget's token: its account seen lately?
+        caller = guarded(request, lambda: _known_widget_caller(services, x_auth_token), presented=True)
+        if caller is not None:
+            return caller
+    return await run_in_threadpool(guarded, request, lambda: _authenticate(services, authorization, x_auth_token),
+                                   presented=authorization is not None or x_auth_token is not None)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def check_before_body(scope: Scope, services: Services, authorization: str | None, x_auth_token: str | None) -> None:
+async def check_before_body(scope: Scope, services: Services, authorization: str | None,
+                            x_auth_token: str | None) -> None:
     """`current_caller` for `RequestLimits`, which checks credentials before a body byte is read.
 
     The same checks and the same failure count; the caller is kept in the request's state, so the
     route's dependency does not look the key up (or decode the token) a second time.
     """
     request = Request(scope)
-    request.state.caller = current_caller(request, services, authorization, x_auth_token)
+    request.state.caller = await current_caller(request, services, authorization, x_auth_token)
 
 
-def current_account(caller: CallerDep) -> str:
+async def current_account(caller: CallerDep) -> str:
     """The caller's account.
 
     Every route that reads or writes data takes this and passes it down; the store's queries
@@ -204,7 +219,7 @@ def _authenticate(services: Services, authorization: str | None, x_auth_token: s
             raise HTTPException(401, "Authorization must be `Bearer <API key>`", headers=_INVALID)
         if not key:
             raise HTTPException(401, "Authorization: the API key after `Bearer` is empty", headers=_INVALID)
-        account = account_for_key(services.store, key)
+        account = services.keys.account(services.store, key)
         if account is None:
             if is_secret(key, services.settings.admin_token):
                 # the admin token manages accounts and keys; it never reads or writes an account's data
@@ -253,28 +268,41 @@ def widget_claims(settings: Settings, token: str) -> dict[str, Any]:
     return claims
 
 
-def _account_from_token(services: Services, token: str) -> Caller:
+def _widget_caller(services: Services, token: str) -> Caller:
+    """The caller a widget token names (verified; whether its account exists is the caller's to check)."""
     claims = widget_claims(services.settings, token)
     raw = claims["account_id"]
     # amoCRM puts the account's numeric id here; bool is an int to Python but never an id
     if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).strip():
         raise HTTPException(401, "X-Auth-Token is invalid: account_id must be a number or a string",
                             headers=_INVALID)
-    account = str(raw).strip()
-    if not account_exists(services.store, account):
-        raise HTTPException(403, f"account {account} is not registered with this service")
     user = claims.get("user_id")
     # amoCRM sends ids as numbers; bool is an int to Python but never an id
     if isinstance(user, bool) or not isinstance(user, int | str) or not str(user).strip():
         user = None
-    return Caller(account, widget=True, widget_user=None if user is None else str(user).strip(),
+    return Caller(str(raw).strip(), widget=True, widget_user=None if user is None else str(user).strip(),
                   widget_admin=claims.get("is_admin") is True)
+
+
+def _known_widget_caller(services: Services, token: str) -> Caller | None:
+    """`_widget_caller` when its account was seen to exist lately (no store query), else None."""
+    caller = _widget_caller(services, token)
+    return caller if services.known_account(caller.account) else None
+
+
+def _account_from_token(services: Services, token: str) -> Caller:
+    caller = _widget_caller(services, token)
+    if not services.known_account(caller.account):
+        if not account_exists(services.store, caller.account):
+            raise HTTPException(403, f"account {caller.account} is not registered with this service")
+        services.note_account(caller.account)
+    return caller
 
 
 AccountDep = Annotated[str, Depends(current_account)]
 
 
-def entity_of(entity: Annotated[EntitySegment, Path(description="`contacts` or `companies`")]) -> Entity:
+async def entity_of(entity: Annotated[EntitySegment, Path(description="`contacts` or `companies`")]) -> Entity:
     return _ENTITY[entity]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Annotated, Any
 
@@ -24,7 +24,6 @@ from fastapi import HTTPException
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -189,12 +188,13 @@ class RequestLimits:
        A batch body also stops with 413 once it holds more than max_batch * VALUES_PER_RECORD values.
     2. When the app first asks for a body byte, the router has picked the route. If that route
        takes `marker` (the credentials dependency), the credentials are checked then, before the byte is
-       read (in a worker thread: the key lookup is a DuckDB query), and a refusal (401 / 403
+       read (`authenticate` is a coroutine: a store lookup runs on a worker thread), and a refusal (401 / 403
        problem+json with its WWW-Authenticate) leaves the body unread. `authenticate` keeps the
        verified caller in the request's state, where the route's own dependency finds it.
     """
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, authenticate: Callable[..., object] | None = None,
+    def __init__(self, app: ASGIApp, *, settings: Settings,
+                 authenticate: Callable[..., Awaitable[object]] | None = None,
                  marker: Callable[..., Any] | None = None) -> None:
         self.app = app
         self.batch_limit = settings.max_body_bytes
@@ -273,8 +273,8 @@ class RequestLimits:
             return
         services = scope["app"].state.services
         try:
-            await run_in_threadpool(self.authenticate, scope, services, headers.get("authorization"),
-                                    headers.get("x-auth-token"))
+            # a coroutine: it answers a cached key on the event loop and takes the store to a thread itself
+            await self.authenticate(scope, services, headers.get("authorization"), headers.get("x-auth-token"))
         except HTTPException:
             raise
         except Exception as exc:  # not a refusal: the route's dependency meets it again and reports it

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="turns on the admin API (/v1/admin: accounts and keys) for `Authorization: Bearer "
         "<admin token>`; 32+ characters; unset = the admin API answers 404")
+    key_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="how long a process keeps an API key it looked up (a store query per "
+        "request otherwise); a revoke or rotate in the same process applies at once, one by another process (the CLI "
+        "on PostgreSQL, another API worker) within this time; 0 = look every key up on every request")
     auth_fail_limit: int = Field(
         default=10, ge=0, description="failed authentications one client address may make within "
         "auth_fail_window_seconds before it gets 429; 0 = no limit")

@@ -1,7 +1,10 @@
 """Tenants and their API keys: several keys per account, each shown once at creation, stored only as a hash.
 
-A key has a public `key_id` (for lists and revoking) and a secret value (`cdk_…`). Keys are looked
-up in the store on every request, with no cache, so a revoked key is refused from the next request on.
+A key has a public `key_id` (for lists and revoking) and a secret value (`cdk_…`). The API looks keys up
+through a `KeyCache` (a store query per request was the largest part of a check's time): a revoke or
+rotate in this process empties every cache at once, so the key is refused from the next request on; a
+revoke by another process (the CLI on PostgreSQL, another API worker) takes effect within the cache's
+lifetime (CRM_DEDUP_KEY_CACHE_SECONDS, 5 s by default; 0 turns the cache off).
 The policy (names, labels, how keys are made and hashed) is here; the rows are the store's
 (`resolver/store/accounts.py`), written inside one `store.transaction()` per change.
 """
@@ -12,6 +15,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
@@ -19,9 +26,9 @@ from resolver.errors import Conflict, InputError, NotFound, StoreError
 from resolver.records import KeyInfo
 from resolver.store.interface import Persistence
 
-__all__ = ["INITIAL_LABEL", "KEY_ID", "MAX_LABEL_CHARS", "ROTATED_LABEL", "KeyInfo", "account_exists",
-           "account_for_key", "create_account", "create_key", "list_keys", "register_account", "revoke_key",
-           "rotate_key"]
+__all__ = ["INITIAL_LABEL", "KEY_ID", "MAX_LABEL_CHARS", "ROTATED_LABEL", "KeyCache", "KeyInfo", "account_exists",
+           "account_for_key", "create_account", "create_key", "forget_cached_keys", "list_keys",
+           "register_account", "revoke_key", "rotate_key"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 KEY_ID = re.compile(r"key_[0-9a-f]{12}")
@@ -120,6 +127,7 @@ def revoke_key(store: Persistence, account: str, key_id: str) -> KeyInfo:
         # another account's key is "not found" here, exactly like one that does not exist
         store.revoke_api_keys(account, datetime.now(UTC), key_id=key_id)
         info = store.api_key(account, key_id)
+    forget_cached_keys()  # committed: no cache of this process may answer for the key any more
     if info is None:
         raise NotFound(f"account {account!r} has no key {key_id!r}; `crm-dedup keys list --account {account}` "
                        "shows its keys")
@@ -133,7 +141,9 @@ def rotate_key(store: Persistence, name: str) -> str:
             raise _no_account(name)
         now = datetime.now(UTC)
         store.revoke_api_keys(name, now)
-        return _insert_key(store, name, ROTATED_LABEL, now)[1]
+        key = _insert_key(store, name, ROTATED_LABEL, now)[1]
+    forget_cached_keys()
+    return key
 
 
 def account_for_key(store: Persistence, key: str) -> str | None:
@@ -144,6 +154,64 @@ def account_for_key(store: Persistence, key: str) -> str | None:
             _note_use(store, key_id, last_used)
             return account_id
     return None
+
+
+# Bumped by every revoke and rotate of this process; a KeyCache answer from an older generation is void.
+_generation = 0
+_generation_lock = threading.Lock()
+
+
+def forget_cached_keys() -> None:
+    """Void every KeyCache entry of this process (after keys were revoked)."""
+    global _generation
+    with _generation_lock:
+        _generation += 1
+
+
+class KeyCache:
+    """Active API keys seen lately -> their account, for `seconds`; only known keys are kept.
+
+    Entries are keyed by the key's hash (no secret kept in memory longer than the request) and bounded
+    to `max_keys` (least recently filled leave first). An unknown key is never cached: a key created a
+    moment ago works at once, and guesses are limited by `api.deps.AuthFailures`, not by this.
+    """
+
+    def __init__(self, seconds: float, *, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.max_keys = max_keys
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[str, float, int]] = OrderedDict()  # hash -> account, until, generation
+        self._lock = threading.Lock()
+
+    def cached(self, key: str) -> str | None:
+        """The account of `key` if a fresh entry holds it; never touches the store (safe on the event loop)."""
+        if self.seconds <= 0:
+            return None
+        digest = _hash(key)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            account, until, generation = entry
+            if generation != _generation or self.clock() >= until:
+                del self._entries[digest]
+                return None
+            return account
+
+    def account(self, store: Persistence, key: str) -> str | None:
+        """The account of an active `key` (as `account_for_key`), from the cache while it is fresh."""
+        account = self.cached(key)
+        if account is not None:
+            return account
+        generation = _generation  # read before the store: a revoke committed meanwhile voids this entry
+        account = account_for_key(store, key)
+        if account is not None and self.seconds > 0:
+            with self._lock:
+                self._entries[_hash(key)] = (account, self.clock() + self.seconds, generation)
+                self._entries.move_to_end(_hash(key))
+                while len(self._entries) > self.max_keys:
+                    self._entries.popitem(last=False)
+        return account
 
 
 def _note_use(store: Persistence, key_id: str, last_used: datetime | None) -> None:

@@ -69,6 +69,7 @@ class _Snapshot:
             c for cols in spec.shared_values.values() for c in cols if c not in spec.frequency_columns)
         self.carriers: dict[Any, Counter[str]] = {}
         self.names: Counter[Any] = Counter()
+        self.version: int | None = None  # the store's records_version when last brought up to date
 
     def apply(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
@@ -198,6 +199,33 @@ class Checker:
             return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=leave_out,
                                model=model)
 
+    def check_in_memory(self, account_id: str, record: Record, *, threshold: float | None = None, limit: int = 10,
+                        model: Model | None = None) -> list[Match] | None:
+        """`check` of an unsaved record (no id) when it needs no store read; None when it does (call `check`).
+
+        It does not when the account's records are loaded and current (the store's `records_version` has not
+        moved since) and no other thread is refreshing them: then it is a millisecond or two of pure Python,
+        which the API runs on its event loop rather than paying a thread hop for it.
+        """
+        if record.record_id:
+            return None  # the records a reviewer separated from it are a store read
+        spec = spec_for(record.entity)
+        with self._lock:
+            snap = self._snapshots.get((account_id, spec.entity))
+        version = self._store.records_version(account_id, spec.entity)
+        if snap is None or version is None or snap.version != version:
+            return None
+        lock = self._snapshot_lock(account_id, spec.entity)
+        if not lock.acquire(blocking=False):  # being refreshed: never wait on the event loop
+            return None
+        try:
+            if snap.version != version:
+                return None
+            probe = dict(spec.normalize(record), unique_id="")
+            return self._match(snap, probe, stored=False, threshold=threshold, limit=limit, exclude=(), model=model)
+        finally:
+            lock.release()
+
     def duplicates_of(self, account_id: str, entity: Entity, record_id: str, *, threshold: float | None = None,
                       limit: int = 10, exclude: Collection[str] = (), model: Model | None = None
                       ) -> list[Match] | None:
@@ -235,7 +263,11 @@ class Checker:
             snap = _Snapshot(spec, self._scorer(model, 1000).tf_columns)
             with self._lock:
                 self._snapshots[key] = snap
-        snap.apply(self._store.records_changed_since(account_id, spec, snap.seen))
+        # read before the rows: a write committing meanwhile moves it again, so it is read next time
+        version = self._store.records_version(account_id, spec.entity)
+        if version is None or version != snap.version:  # None: other processes write too; always ask
+            snap.apply(self._store.records_changed_since(account_id, spec, snap.seen))
+            snap.version = version
         return snap
 
     def _match(self, snap: _Snapshot, probe: dict[str, Any], *, stored: bool, threshold: float | None,
@@ -259,9 +291,18 @@ class Checker:
             if value is not None:
                 tf[col] = {value: (counts[value] + extra) / max(snap.tf_total[col] + extra, 1)}
         floor = model.review_threshold if threshold is None else threshold
+        # early cut: a candidate whose Splink weight cannot reach the cut leaves after the comparisons that
+        # tell; the evidence term below lowers a weight except for the new-phone rescue, which only sees
+        # pairs above the entity's prediction floor (as the scan predicts them)
+        cut = min(floor, spec.prediction_floor) if spec.prediction_floor else floor
+        floor_weight = math.log2(cut / (1 - cut)) - 1e-6 if 0 < cut < 1 else -math.inf
+        bounds = scorer.bounds(tf)
         out = []
         for cand in candidates:
-            weight, contributions = scorer.score(probe, cand, tf)
+            scored = scorer.score_at_least(probe, cand, tf, floor_weight, bounds)
+            if scored is None:
+                continue
+            weight, contributions = scored
             if spec.conflict is not None:  # conflicts and common values, as the scan weighs them
                 delta, reason = adjust_evidence(
                     spec, probe, cand, {c.field: c.match_weight for c in contributions},

@@ -150,6 +150,19 @@ class _Comparison:
     levels: tuple[_Level, ...]
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """Per comparison the most weight it can add (`best`), their sum, and the order that tries the largest first."""
+
+    best: tuple[float, ...]
+    total: float
+    order: tuple[int, ...]
+
+    @classmethod
+    def of(cls, best: list[float]) -> Bounds:
+        return cls(tuple(best), sum(best), tuple(sorted(range(len(best)), key=lambda i: -best[i])))
+
+
 class PairScorer:
     """Scores pairs of normalized rows with one set of Splink settings (a model for one base size)."""
 
@@ -189,20 +202,80 @@ class PairScorer:
         weight = self.prior
         out = []
         for comp in self._comparisons:
-            if comp.null is not None and comp.null(left, right):
+            found = self._level(comp, left, right, tf)
+            if found is None:
                 out.append(FieldContribution(comp.name, "missing on one side", -1, 0.0))
                 continue
-            level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
-            w = level.log2_bf
-            if level.tf_column and level.tf_weight and tf is not None:
-                freqs = tf.get(level.tf_column, {})
-                values = [f for f in (freqs.get(left.get(level.tf_column)), freqs.get(right.get(level.tf_column)))
-                          if f is not None]
-                if values:
-                    w += level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
+            level, w = found
             weight += w
             out.append(FieldContribution(comp.name, level.label, level.gamma, round(w, 3)))
         return weight, out
+
+    def bounds(self, tf: Mapping[str, Mapping[Any, float]] | None = None) -> Bounds:
+        """The most weight each comparison can add to a pair whose term frequencies come from `tf` (for
+        `score_at_least`); inf where no bound is known."""
+        out: list[float] = []
+        for comp in self._comparisons:
+            best = 0.0 if comp.null is not None else -math.inf  # the null level adds nothing
+            for level in comp.levels:
+                w = level.log2_bf
+                if level.tf_column and level.tf_weight and tf is not None:
+                    freqs = list(tf.get(level.tf_column, {}).values())
+                    if freqs:  # the adjustment grows as the frequency falls: the smallest one bounds it
+                        lowest = max(min(freqs), level.tf_min_u)
+                        if lowest <= 0 or level.tf_weight < 0:
+                            return Bounds.of([math.inf] * len(self._comparisons))
+                        w += max(0.0, level.tf_weight * (level.log2_u_exact - math.log2(lowest)))
+                best = max(best, w)
+            out.append(best)
+        return Bounds.of(out)
+
+    def score_at_least(self, left: Row, right: Row, tf: Mapping[str, Mapping[Any, float]] | None, floor: float,
+                       bounds: Bounds) -> tuple[float, list[FieldContribution]] | None:
+        """`score`, or None as soon as the pair cannot reach match weight `floor` (`bounds` from `bounds(tf)`).
+
+        The comparisons that can add most are tried first, so a candidate sharing no phone or email with the
+        probe usually leaves after one or two of them; one that stays gets exactly `score`'s answer (its weight
+        summed in the model's order, its explanation in that order).
+        """
+        left_over = bounds.total
+        weight = self.prior
+        found: list[tuple[_Level, float] | None] = [None] * len(self._comparisons)
+        for i in bounds.order:
+            if weight + left_over < floor:
+                return None
+            left_over -= bounds.best[i]
+            level = self._level(self._comparisons[i], left, right, tf)
+            found[i] = level
+            if level is not None:
+                weight += level[1]
+        if weight < floor:
+            return None
+        weight = self.prior
+        out = []
+        for comp, level in zip(self._comparisons, found, strict=True):
+            if level is None:
+                out.append(FieldContribution(comp.name, "missing on one side", -1, 0.0))
+                continue
+            weight += level[1]
+            out.append(FieldContribution(comp.name, level[0].label, level[0].gamma, round(level[1], 3)))
+        return weight, out
+
+    @staticmethod
+    def _level(comp: _Comparison, left: Row, right: Row, tf: Mapping[str, Mapping[Any, float]] | None
+               ) -> tuple[_Level, float] | None:
+        """The level a pair falls in and its weight (term frequency included); None at the null level."""
+        if comp.null is not None and comp.null(left, right):
+            return None
+        level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
+        w = level.log2_bf
+        if level.tf_column and level.tf_weight and tf is not None:
+            freqs = tf.get(level.tf_column, {})
+            values = [f for f in (freqs.get(left.get(level.tf_column)), freqs.get(right.get(level.tf_column)))
+                      if f is not None]
+            if values:
+                w += level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
+        return level, w
 
 
 def probability(match_weight: float) -> float:

@@ -100,6 +100,13 @@ class ModelResolver:
             self._served[key] = fresh
         return fresh
 
+    def cached(self, account_id: str, entity: Entity) -> ServedModel | None:
+        """`served` when it needs no registry read (looked up within `refresh_seconds`); else None."""
+        cached = self._served.get((account_id, entity))
+        if cached is not None and time.monotonic() - cached.checked_at < self.refresh_seconds:
+            return cached
+        return None
+
     def forget(self, account_id: str, entity: Entity) -> None:
         """Drop the cached lookup: the next call reads the registry (after a retrain or a promote)."""
         with self._lock:

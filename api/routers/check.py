@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import AccountDep, EntityDep, ServicesDep
 from api.schemas import (
@@ -29,7 +30,7 @@ from resolver.records import Entity, Record
 router = APIRouter(prefix="/v1", tags=["check"])
 
 
-def get_checker(services: ServicesDep) -> Checker:
+async def get_checker(services: ServicesDep) -> Checker:
     """The app's Checker: it keeps each account's live records in memory for fast checks."""
     checker = services.checker
     if checker is None:
@@ -85,12 +86,24 @@ def duplicates(entity: EntityDep, account: AccountDep, checker: CheckerDep, serv
     responses=problem_responses(e413="the request body is larger than the limit of 65,536 bytes",
                                 e422="phones[0]: Input should be a valid string"),
 )
-def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
-          body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
-          limit: Limit = 10, min_score: MinScore = None) -> CheckOut:
-    record = localize_phones(_unsaved(body, entity, None), services.region(account))
-    model = services.model_for(account, entity)  # its champion (thresholds from MLflow tags) or the default
-    found = checker.check(account, record, threshold=min_score, limit=limit, model=model)
+async def check(entity: EntityDep, account: AccountDep, checker: CheckerDep, services: ServicesDep,
+                body: Annotated[dict[str, Any], Body(openapi_examples=RECORD_EXAMPLES)],
+                limit: Limit = 10, min_score: MinScore = None) -> CheckOut:
+    # The usual check is a millisecond of pure Python on data in memory: it runs here, on the event loop
+    # (a thread hop and the interpreter lock's hand-offs cost more). Whatever needs the store (the account's
+    # region or champion not looked up lately, records written since the last check, a probe with an id)
+    # runs on the thread pool, so the loop never waits on I/O.
+    region = services.cached_region(account)
+    if region is None:
+        region = await run_in_threadpool(services.region, account)
+    record = localize_phones(_unsaved(body, entity, None), region)
+    model = services.cached_model(account, entity)  # its champion (thresholds from MLflow tags) or the default
+    if model is None:
+        model = await run_in_threadpool(services.model_for, account, entity)
+    found = checker.check_in_memory(account, record, threshold=min_score, limit=limit, model=model)
+    if found is None:
+        found = await run_in_threadpool(checker.check, account, record, threshold=min_score, limit=limit,
+                                        model=model)
     return CheckOut(threshold=min_score or model.review_threshold, model_version=model.version,
                     matches=[_out(m) for m in found])
 

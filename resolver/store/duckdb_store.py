@@ -80,6 +80,8 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._last_stamp: datetime | None = None
+        # (account, entity) -> commits that wrote its records; see records_version
+        self._records_versions: dict[tuple[str, Entity], int] = {}
         self.migrate()
 
     dialect = "duckdb"
@@ -143,7 +145,24 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
             if self._last_stamp is not None and now <= self._last_stamp:
                 now = self._last_stamp + timedelta(microseconds=1)
             self._last_stamp = now
+            stamped = getattr(self._local, "stamped", None)
+            if stamped is not None:  # counted once the transaction commits (records_version)
+                stamped.add((account_id, entity))
+            else:
+                self._bump_versions({(account_id, entity)})
             return now
+
+    def _bump_versions(self, keys: set[tuple[str, Entity]]) -> None:
+        for key in keys:
+            self._records_versions[key] = self._records_versions.get(key, 0) + 1
+
+    def records_version(self, account_id: str, entity: Entity) -> int | None:
+        """A number that changes after every committed write of the account's records of `entity`.
+
+        Only this process writes a DuckDB file, so an unchanged number means nothing new to read: the
+        check skips its `records_changed_since` query (a scan of the account's rows) then.
+        """
+        return self._records_versions.get((account_id, entity), 0)
 
     def _lock_account(self, account_id: str) -> None:
         """Nothing to do: the writers of a DuckDB file take turns under `_lock` already."""
@@ -171,15 +190,19 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
                 return
             cur.execute("BEGIN TRANSACTION")
             self._local.in_transaction = True
+            self._local.stamped = set()
             try:
                 yield cur
             except BaseException:
                 self._local.in_transaction = False
+                self._local.stamped = None
                 cur.execute("ROLLBACK")
                 raise
             else:
                 self._local.in_transaction = False
+                stamped, self._local.stamped = self._local.stamped, None
                 cur.execute("COMMIT")
+                self._bump_versions(stamped)  # after the commit: a reader seeing the new number sees the rows
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

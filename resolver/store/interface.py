@@ -71,6 +71,11 @@ class Persistence(Protocol):
         """Records of the account and entity written after `since` (all of them when None), deleted ones too."""
         ...
 
+    def records_version(self, account_id: str, entity: Entity) -> int | None:
+        """A number that changes after every committed write of the account's records of `entity`, or None
+        when other processes write them too (then only `records_changed_since` can tell)."""
+        ...
+
     def entity_totals(self, entity: Entity) -> tuple[int, dict[str, int], int]:
         """(live records, last-scan groups by status, last-scan pairs) of `entity`, summed over all accounts."""
         ...

@@ -205,6 +205,11 @@ class PostgresStore(JobQueue, Store):
             finally:
                 self._local.conn = None
 
+    def records_version(self, account_id: str, entity: Entity) -> int | None:
+        """None: other API and job workers write the records too; the check asks `records_changed_since`
+        (an index range on (account_id, entity, ingested_at), empty when nothing changed)."""
+        return None
+
     def _lock_account(self, account_id: str) -> None:
         """The account's lock until the transaction ends: its writers in every process take turns."""
         self._execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"account:{account_id}"],

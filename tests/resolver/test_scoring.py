@@ -14,13 +14,17 @@ from resolver.store import Store
 from training.synthetic import generate_companies, generate_contacts
 
 
+def _scan_input(entity, generate, n: int, seed: int):
+    synthetic = generate(n, seed=seed)
+    with Store(":memory:") as store:
+        ingest(store, account_id="a", entity=entity, records=read_amocrm(synthetic.entities, entity))
+        return store.scan_input("a", spec_for(entity))
+
+
 @pytest.mark.parametrize(("entity", "generate"), [("contact", generate_contacts), ("company", generate_companies)],
                          ids=["contact", "company"])
 def test_scores_equal_splink_predict(entity, generate):
-    synthetic = generate(1500, seed=5)
-    with Store(":memory:") as store:
-        ingest(store, account_id="a", entity=entity, records=read_amocrm(synthetic.entities, entity))
-        table = store.scan_input("a", spec_for(entity))
+    table = _scan_input(entity, generate, 1500, 5)
     model = load_model(entity)
     pairs = predict_pairs(table, model, threshold=0.0).to_pylist()
     rows = {r["unique_id"]: r for r in table.to_pylist()}
@@ -36,6 +40,31 @@ def test_scores_equal_splink_predict(entity, generate):
         assert {c.field: c.gamma for c in contributions} == {
             c.field: p[f"gamma_{c.field}"] for c in contributions}, p
         assert probability(weight) == pytest.approx(p["match_probability"], abs=1e-9)
+
+
+@pytest.mark.parametrize(("entity", "generate"), [("contact", generate_contacts), ("company", generate_companies)],
+                         ids=["contact", "company"])
+def test_score_at_least_cuts_only_pairs_below_the_floor_and_otherwise_scores_exactly(entity, generate):
+    table = _scan_input(entity, generate, 800, 6)
+    model = load_model(entity)
+    rows = table.to_pylist()
+    scorer = PairScorer(model.settings_for_base(table.num_rows))
+    for probe in rows[:40]:
+        # as the check gives it: the frequency of the probe's own values
+        tf = {col: {probe[col]: 0.001} for col in scorer.tf_columns if probe[col] is not None}
+        bounds = scorer.bounds(tf)
+        cut = kept = 0
+        for other in rows:
+            weight, contributions = scorer.score(probe, other, tf)
+            for floor in (-5.0, 0.0, 6.0):
+                found = scorer.score_at_least(probe, other, tf, floor, bounds)
+                if found is None:
+                    assert weight < floor
+                    cut += 1
+                else:
+                    assert found == (weight, contributions)  # the very same numbers, in the model's order
+                    kept += 1
+        assert cut > kept  # nearly every record of the base is no match for a given one
 
 
 @pytest.mark.parametrize(
