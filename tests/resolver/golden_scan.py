@@ -29,7 +29,8 @@ def generate() -> dict[str, list[list[Any]]]:
     from training.synthetic import generate_companies, generate_contacts
 
     out: dict[str, list[list[Any]]] = {}
-    for entity, gen, n, seed in (("contact", generate_contacts, 1500, 7701), ("company", generate_companies, 500, 7702)):
+    sets = (("contact", generate_contacts, 1500, 7701), ("company", generate_companies, 500, 7702))
+    for entity, gen, n, seed in sets:
         rows = []
         for r in read_amocrm(gen(n, seed=seed).entities, entity):
             rows.append([r.record_id, r.name, list(r.phones), list(r.emails), r.company_name, r.inn, r.website,
