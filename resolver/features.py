@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import EntitySpec
-from resolver.linkage import Model, PairReranker
+from resolver.linkage import Model, PairReranker, rounded_base
 from resolver.normalize import email_domain, is_free_mail
 from resolver.records import FieldContribution
 from resolver.scoring import PairScorer, probability
@@ -136,7 +136,7 @@ class FeatureBuilder:
         out: dict[str, dict[Any, float]] = {}
         for col in self.scorer.tf_columns:
             counts = pc.value_counts(table[col].drop_null()).to_pylist()
-            total = sum(c["counts"] for c in counts) or 1
+            total = rounded_base(sum(c["counts"] for c in counts)) or 1  # as the scan's (linkage.rounded_base)
             out[col] = {c["values"]: c["counts"] / total for c in counts}
         return out
 

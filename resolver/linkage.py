@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
@@ -45,6 +46,25 @@ FALLBACK_PRIOR = 1e-4
 MIN_POSITIVE_PAIRS = 200
 # A model file (Splink settings or meta JSON) is ~10 KB; anything this large is not one
 MAX_MODEL_FILE_BYTES = 4 * 1024 * 1024
+# From this many records on, the base size that scales the prior and the term-frequency denominators
+# are rounded to 1/64 of an octave (about 1.1 %): a few new records then leave every other pair's
+# score exactly as it was, so an incremental scan keeps those pairs and still equals a full scan
+# (resolver/incremental.py). Below it (a small base, a test) the exact counts are used.
+ROUND_BASE_FROM = 20_000
+_ROUND_STEPS = 64
+
+
+def rounded_base(n: int) -> int:
+    """`n` as the scoring uses it for a base size or a term-frequency denominator (see ROUND_BASE_FROM)."""
+    if n < ROUND_BASE_FROM:
+        return n
+    return int(round(2.0 ** (round(math.log2(n) * _ROUND_STEPS) / _ROUND_STEPS)))  # noqa: RUF046 (float ** gives Any)
+
+
+def tf_columns(settings: dict[str, Any]) -> list[str]:
+    """The columns a model's levels adjust by term frequency."""
+    return sorted({lvl["tf_adjustment_column"] for comp in settings["comparisons"]
+                   for lvl in comp["comparison_levels"] if lvl.get("tf_adjustment_column")})
 
 
 class PairReranker(Protocol):
@@ -87,6 +107,7 @@ class Model:
         same way, so a name that two records share weighs alike in a base of 20k and of 300k.
         """
         settings = dict(self.settings, retain_matching_columns=True, retain_intermediate_calculation_columns=True)
+        n_records = rounded_base(n_records)
         trained = self.trained_on_records
         # Only scaled down: in a base smaller than the training set, "a phone at most 10 records
         # have" no longer means rare (ten teachers may be the whole file), so the prior stays put.
@@ -279,6 +300,8 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Tabl
     if table.num_rows < 2:
         return _empty_pairs(model)
     linker = _linker(table, settings)
+    for col in tf_columns(settings):
+        _register_tf(linker, table, col)
     pairs = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     have = {c.unquote().name for c in pairs.columns}
     cols = ["match_weight", "match_probability"]
@@ -291,6 +314,18 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Tabl
         f"{select} FROM {{this}} ORDER BY left_id, right_id").as_pyarrow_table()
     linker.table_management.delete_tables_created_by_splink_from_db()
     return out
+
+
+def _register_tf(linker: Linker, table: pa.Table, col: str) -> None:
+    """Splink's term-frequency table of `col` (count / non-null values) with the denominator rounded as
+    `rounded_base` does; below ROUND_BASE_FROM Splink computes the same table itself."""
+    counts = pc.value_counts(table.column(col).drop_null())
+    total = rounded_base(int(pc.sum(counts.field("counts")).as_py() or 0))
+    if total < ROUND_BASE_FROM:
+        return
+    tf = pa.table({col: counts.field("values"),
+                   f"tf_{col}": pc.divide(pc.cast(counts.field("counts"), pa.float64()), float(total))})
+    linker.table_management.register_term_frequency_lookup(linker._db_api.register(tf), col)
 
 
 def _empty_pairs(model: Model) -> pa.Table:

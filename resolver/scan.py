@@ -27,6 +27,7 @@ from resolver.explain import contributions_json, explain_pairs, reviewers_contri
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
+from resolver.incremental import scan_state, scan_vals_table, value_columns
 from resolver.linkage import Model, Progress, predict_pairs, train_settings
 from resolver.pending import apply_pending
 from resolver.records import PLURAL, Entity, Record
@@ -50,6 +51,10 @@ class ScanResult:
     n_grouped_records: int
     seconds: dict[str, float]
     warnings: tuple[str, ...] = ()  # about the data, for the summary: an identifier field many records share
+    mode: str = "full"  # or "incremental" (resolver/incremental.py)
+    fallback: str | None = None  # an incremental scan asked for that ran as a full one: why
+    n_changed: int | None = None  # incremental: records written since the last scan
+    n_rescored: int | None = None  # incremental: pairs scored again (at or above the review threshold)
 
 
 def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequence[Record],
@@ -134,6 +139,7 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
         if progress:
             progress(i, steps)
 
+    snapshot = store.scan_snapshot(account_id, model.entity)  # before the read: later writes are changes
     table, warnings = drop_common_identifiers(store.scan_input(account_id, spec, model.extras), model.extras)
     separated, confirmed = store.links_in_force(account_id, model.entity)
     separated |= {ordered_pair(p) for p in cannot_link}
@@ -174,12 +180,17 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
         n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g.record_ids) for g in groups),
         seconds=seconds, warnings=tuple(warnings),
     )
-    store.save_scan(
-        account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,
-        scan={"scan_id": result.scan_id, "started_at": started, "finished_at": datetime.now(UTC),
-              "model_version": model.version, "review_threshold": model.review_threshold,
-              "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
-    )
+    # what the next incremental scan builds on (resolver/incremental.py), written with the results
+    vals = scan_vals_table(table, value_columns(spec, model))
+    with store.transaction():
+        store.save_scan(
+            account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,
+            scan={"scan_id": result.scan_id, "started_at": started, "finished_at": datetime.now(UTC),
+                  "model_version": model.version, "review_threshold": model.review_threshold,
+                  "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
+        )
+        store.save_scan_state(account_id, model.entity,
+                              scan_state(table, model, spec, scan_id=result.scan_id, snapshot=snapshot), vals)
     # a decision stored after the read above split the previous scan's groups, which were just
     # replaced: apply it to these (the feedback path and this one both run under the store's writer lock)
     late = split_separated_groups(store, account_id, model.entity)

@@ -1,0 +1,371 @@
+"""Incremental scans: score only the pairs that touch new or changed records, regroup only what they affect.
+
+After a full scan (resolver/scan.py) the store keeps its state: the newest write stamp it read, the
+model, the base size, and every record's count-sensitive values (`scan_records`). A pair's score depends
+on its two records and on counts over the base: how many names carry a phone or email (`*_rare`/`*_few`),
+how often a name occurs (term frequency) and, for the prior, the base size. So the records whose pairs
+are scored again are the changed ones (written since: `ingested_at` after the snapshot) and every record
+holding a value one of them holds or held (its counts moved); their pairs against the whole base come
+from the blocking keys the store keeps (resolver/blocking.py), the counts from the store, bounded by those
+values. Base size and term-frequency denominators are rounded (linkage.rounded_base), so every other
+stored pair stays exactly as a full scan would score it. Groups are rebuilt only for the connected
+components (over the scored pairs) that hold an affected record; the rest stay.
+
+The result is identical to a full scan of the same base. A full scan runs instead (and says why) when
+there is no state, the model changed, the account has its own fields, more than `MAX_CHANGED_SHARE` of
+the records changed, the rounded base size or a term-frequency denominator moved (drift), the blocking
+rules are not the stored keys, or the model weighs evidence or re-ranks with base-wide statistics this
+path does not yet compute (companies' conflict rule, a reviewers' re-ranker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from resolver.blocking import pairs_touching, rules_are_keys
+from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
+from resolver.explain import contributions_json, explain_pairs, parse_contributions
+from resolver.feedback import split_separated_groups
+from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
+from resolver.linkage import Model, Progress, rounded_base, tf_columns
+from resolver.records import Entity, FieldContribution
+from resolver.scoring import PairScorer, probability
+from resolver.store.interface import Persistence
+
+logger = logging.getLogger(__name__)
+
+MAX_CHANGED_SHARE = 0.20  # more changed records than this: a full scan is as cheap and simpler
+
+
+def model_key(model: Model) -> str:
+    """What identifies a model's scores: its version, settings, thresholds and whether it re-ranks."""
+    blob = json.dumps([model.settings, model.review_threshold, model.auto_merge_threshold,
+                       model.reranker is not None, [e.name for e in model.extras]], sort_keys=True, default=str)
+    return f"{model.version}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def value_columns(spec: EntitySpec, model: Model) -> list[str]:
+    """The columns whose values' counts over the base move a pair's score (see the module doc)."""
+    cols = {*spec.frequency_columns, spec.name_column, *tf_columns(model.settings)}
+    for shared in spec.shared_values.values():
+        cols.update(shared)
+    known = {c.name for c in spec.columns}
+    return sorted(c for c in cols if c in known)
+
+
+def vals_of(row: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
+    """A record's count-sensitive values as "<column>:<value>" (as `scan_vals_table` makes them)."""
+    out: list[str] = []
+    for col in columns:
+        value = row.get(col)
+        if isinstance(value, list | tuple):
+            out += [f"{col}:{v}" for v in value if v is not None]
+        elif value is not None:
+            out.append(f"{col}:{value}")
+    return sorted(set(out))
+
+
+def scan_vals_table(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """(record_id, vals) for every record of a scan input, vectorised; the same values `vals_of` gives."""
+    parts = []
+    for col in columns:
+        if pa.types.is_list(table.schema.field(col).type):
+            parts.append(f"list_transform(list_filter(coalesce(\"{col}\", []), lambda v: v IS NOT NULL), "
+                         f"lambda v: '{col}:' || v)")
+        else:
+            parts.append(f"CASE WHEN \"{col}\" IS NULL THEN []::VARCHAR[] ELSE ['{col}:' || \"{col}\"] END")
+    expr = "list_sort(list_distinct(" + ("list_concat(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]) + "))"
+    with duckdb.connect() as con:
+        con.register("base", table.select(["unique_id", *columns]))
+        return con.sql(f"SELECT unique_id AS record_id, coalesce({expr}, []::VARCHAR[]) AS vals FROM base").to_arrow_table()
+
+
+def scan_state(table: pa.Table, model: Model, spec: EntitySpec, *, scan_id: str,
+               snapshot: datetime | None) -> dict[str, Any]:
+    """The state a full scan of `table` leaves for the next incremental one."""
+    totals = {col: table.num_rows - table.column(col).null_count for col in tf_columns(model.settings)}
+    return {"scan_id": scan_id, "snapshot": snapshot, "model_key": model_key(model), "n_base": table.num_rows,
+            "totals": totals}
+
+
+def full_scan_reason(store: Persistence, account_id: str, model: Model) -> str | None:
+    """Why this account and model cannot be scanned incrementally at all (before looking at changes)."""
+    spec = spec_for(model.entity)
+    state = store.scan_state(account_id, model.entity)
+    if state is None or state["snapshot"] is None:
+        return "no earlier scan to build on"
+    if state["model_key"] != model_key(model):
+        return "the model changed since the last scan"
+    if model.extras or store.extra_fields(account_id, model.entity):
+        return "the account has its own fields"
+    if not rules_are_keys(model.settings, spec):
+        return "the model's blocking rules are not the stored blocking keys"
+    if spec.conflict is not None:
+        return f"{model.entity} evidence rules need base-wide counts an incremental scan does not compute yet"
+    if model.reranker is not None:
+        return "the model's re-ranker needs base-wide features an incremental scan does not compute yet"
+    return None
+
+
+def incremental_scan(store: Persistence, *, account_id: str, model: Model, progress: Progress | None = None,
+                     max_changed_share: float = MAX_CHANGED_SHARE) -> Any:
+    """Scan `model.entity` of the account incrementally, or fully when that is not possible.
+
+    Returns resolver.scan.ScanResult with `mode` "incremental" or "full" and, for a full one, `fallback`:
+    why it was not incremental.
+    """
+    from resolver.scan import scan  # scan imports this module
+
+    entity = model.entity
+    spec = spec_for(entity)
+    reason = full_scan_reason(store, account_id, model)
+    plan: _Plan | None = None
+    if reason is None:
+        plan, reason = _plan(store, account_id, model, spec, max_changed_share)
+    if plan is None:
+        logger.info("scan of %s/%s is a full one: %s", account_id, entity, reason)
+        result = scan(store, account_id=account_id, model=model, progress=progress)
+        return replace(result, mode="full", fallback=reason)
+    return _run(store, account_id, model, spec, plan, progress)
+
+
+class _Plan:
+    """What changed since the last scan and the state to compare against."""
+
+    def __init__(self, state: dict[str, Any], snapshot: datetime | None, changed: list[dict[str, Any]],
+                 n_base: int, totals: dict[str, int]) -> None:
+        self.state, self.snapshot, self.changed, self.n_base, self.totals = state, snapshot, changed, n_base, totals
+
+
+def _plan(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
+          max_share: float) -> tuple[_Plan | None, str | None]:
+    state = store.scan_state(account_id, model.entity)
+    assert state is not None
+    snapshot = store.scan_snapshot(account_id, model.entity)  # before reading: a later write is a later change
+    changed = store.records_changed_since(account_id, spec, state["snapshot"])
+    n_base = store.count_records(account_id, model.entity)
+    if len(changed) > max_share * max(n_base, 1):
+        return None, f"{len(changed)} of {n_base} records changed (more than {max_share:.0%})"
+    if rounded_base(n_base) != rounded_base(int(state["n_base"])):
+        return None, f"the base size moved from {state['n_base']} to {n_base} (drift)"
+    totals = {}
+    for col in tf_columns(model.settings):
+        _, totals[col] = store.value_totals(account_id, model.entity, col, [])
+        if rounded_base(totals[col]) != rounded_base(int(state["totals"].get(col, -1))):
+            return None, f"the values of {col} moved from {state['totals'].get(col)} to {totals[col]} (drift)"
+    return _Plan(state, snapshot, changed, n_base, totals), None
+
+
+def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, plan: _Plan,
+         progress: Progress | None) -> Any:
+    from resolver.scan import ScanResult
+
+    entity: Entity = model.entity
+    started = datetime.now(UTC)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def step(name: str, i: int) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        seconds[name] = round(now - t0, 3)
+        t0 = now
+        if progress:
+            progress(i, 4)
+
+    columns = value_columns(spec, model)
+    changed = {r["unique_id"] for r in plan.changed}
+    live_changed = [r for r in plan.changed if not r.get("deleted") and r.get("merged_into") is None]
+    old = store.scan_vals(account_id, entity, sorted(changed))
+    new = {r["unique_id"]: vals_of(r, columns) for r in live_changed}
+    touched = {v for vs in (*old.values(), *new.values()) for v in vs}
+    affected = changed | store.scan_holders(account_id, entity, sorted(touched))
+    candidates = pairs_touching(store, account_id, entity, affected)
+    step("read", 1)
+
+    scored = _score(store, account_id, model, spec, candidates, plan)
+    separated, confirmed = store.links_in_force(account_id, entity)
+    keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
+    is_separated = pa.array([k in separated for k in keys], pa.bool_())
+    explained = explain_pairs(scored, model)
+    step("predict", 2)
+
+    scan_id = uuid.uuid4().hex
+    groups, removed = _regroup(store, account_id, model, affected, scored, is_separated.to_pylist(), explained,
+                               separated, confirmed)
+    step("group", 3)
+    pair_rows = pa.table({
+        "left_id": scored.column("left_id"), "right_id": scored.column("right_id"),
+        "match_weight": scored.column("match_weight"), "match_probability": scored.column("match_probability"),
+        "contributions": pa.array([contributions_json(explained[k]) for k in keys], pa.string()),
+        "separated": is_separated,
+    })
+    scan_row = {"scan_id": scan_id, "started_at": started, "finished_at": datetime.now(UTC),
+                "model_version": model.version, "review_threshold": model.review_threshold,
+                "auto_merge_threshold": model.auto_merge_threshold, "n_records": plan.n_base}
+    state = {"scan_id": scan_id, "snapshot": plan.snapshot, "model_key": model_key(model), "n_base": plan.n_base,
+             "totals": plan.totals}
+    vals = pa.table({"record_id": pa.array(sorted(new), pa.string()),
+                     "vals": pa.array([new[r] for r in sorted(new)], pa.list_(pa.string()))})
+    with store.transaction():
+        store.replace_pairs_of(account_id, entity, sorted(affected), pair_rows, scan=scan_row)
+        store.replace_groups(account_id, entity, scan_id, sorted(removed), groups)
+        store.save_scan_state(account_id, entity, state, vals, replace=sorted(changed))
+    late = split_separated_groups(store, account_id, entity)
+    step("save", 4)
+    last = store.last_scan(account_id, entity) or {}
+    result = ScanResult(
+        scan_id=scan_id, entity=entity, model_version=model.version, n_records=plan.n_base,
+        n_pairs=int(last.get("n_pairs") or 0), n_groups=int(last.get("n_groups") or 0),
+        n_grouped_records=sum(len(g.record_ids) for g in groups), seconds=seconds, mode="incremental",
+        n_changed=len(changed), n_rescored=scored.num_rows)
+    logger.info("incremental scan %s of %s/%s: %d changed, %d affected, %d candidate pairs, %d scored, "
+                "%d groups rebuilt in %s%s", scan_id, account_id, entity, len(changed), len(affected),
+                len(candidates), scored.num_rows, len(groups), seconds,
+                f"; {late} split by decisions made meanwhile" if late else "")
+    return result
+
+
+def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
+           candidates: Sequence[tuple[str, str]], plan: _Plan) -> pa.Table:
+    """The candidates scored as Splink scores them in a full scan of the base, at or above the review
+    threshold, in predict_pairs' shape (left_id, right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_)."""
+    ids = sorted({i for pair in candidates for i in pair})
+    rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
+    for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
+        values = sorted({v for r in rows.values() for v in (r.get(col) or ()) if v is not None})
+        names = store.names_per_key(account_id, spec, col, values)
+        for r in rows.values():
+            held = [v for v in (r.get(col) or ()) if v is not None]
+            r[f"{col}_rare"] = sorted(v for v in held if names.get(v, 0) <= RARE_MAX) or None
+            r[f"{col}_few"] = sorted(v for v in held if names.get(v, 0) <= FEW_MAX) or None
+    tf: dict[str, dict[Any, float]] = {}
+    for col in tf_columns(model.settings):
+        counts, _ = store.value_totals(account_id, model.entity, col,
+                                       sorted({r[col] for r in rows.values() if r.get(col) is not None}))
+        denominator = float(rounded_base(plan.totals[col]))
+        tf[col] = {v: n / denominator for v, n in counts.items()}
+    scorer = PairScorer(model.settings_for_base(plan.n_base))
+    return _scored_table(scorer, model, rows, candidates, tf)
+
+
+def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[str, Any]],
+                  candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]]) -> pa.Table:
+    names = model.comparison_names
+    with_tf = {c.name for c in scorer._comparisons for lvl in c.levels if lvl.tf_column}
+    out: dict[str, list[Any]] = {"left_id": [], "right_id": [], "match_weight": [], "match_probability": []}
+    for name in names:
+        out[f"gamma_{name}"], out[f"mw_{name}"] = [], []
+        if name in with_tf:
+            out[f"mw_tf_adj_{name}"] = []
+    for a, b in candidates:
+        left, right = rows.get(a), rows.get(b)
+        if left is None or right is None:
+            continue
+        weight, parts = _score_pair(scorer, left, right, tf)
+        p = probability(weight)
+        if p < model.review_threshold:
+            continue
+        out["left_id"].append(a)
+        out["right_id"].append(b)
+        out["match_weight"].append(weight)
+        out["match_probability"].append(p)
+        for name in names:
+            gamma, mw, mw_tf = parts[name]
+            out[f"gamma_{name}"].append(gamma)
+            out[f"mw_{name}"].append(mw)
+            if name in with_tf:
+                out[f"mw_tf_adj_{name}"].append(mw_tf)
+    return pa.table(out)
+
+
+def _score_pair(scorer: PairScorer, left: Mapping[str, Any], right: Mapping[str, Any],
+                tf: Mapping[str, Mapping[Any, float]]) -> tuple[float, dict[str, tuple[int, float, float]]]:
+    """PairScorer.score with the unrounded parts Splink's columns hold: name -> (gamma, mw, mw_tf_adj)."""
+    weight = scorer.prior
+    parts: dict[str, tuple[int, float, float]] = {}
+    for comp in scorer._comparisons:
+        if comp.null is not None and comp.null(left, right):
+            parts[comp.name] = (-1, 0.0, 0.0)
+            continue
+        level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
+        tf_w = 0.0
+        if level.tf_column and level.tf_weight:
+            freqs = tf.get(level.tf_column, {})
+            values = [f for f in (freqs.get(left.get(level.tf_column)), freqs.get(right.get(level.tf_column)))
+                      if f is not None]
+            if values:
+                tf_w = level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
+        weight += level.log2_bf + tf_w
+        parts[comp.name] = (level.gamma, level.log2_bf, tf_w)
+    return weight, parts
+
+
+def _regroup(store: Persistence, account_id: str, model: Model, affected: set[str], scored: pa.Table,
+             separated_flags: Sequence[bool], explained: dict[tuple[str, str], list[FieldContribution]],
+             separated: set[tuple[str, str]], confirmed: set[tuple[str, str]]) -> tuple[list[Any], set[str]]:
+    """New groups for the connected components holding an affected record, and the old groups they replace."""
+    entity = model.entity
+    new_edges: dict[str, list[Edge]] = {}
+    for a, b, p, sep in zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(),
+                            scored.column("match_probability").to_pylist(), separated_flags, strict=True):
+        if not sep:
+            e = Edge(a, b, p)
+            new_edges.setdefault(a, []).append(e)
+            new_edges.setdefault(b, []).append(e)
+    live_confirmed: dict[str, list[Edge]] = {}
+    confirmed_ids = sorted({i for pair in confirmed for i in pair})
+    live = store.live_record_ids(account_id, entity, confirmed_ids) if confirmed_ids else set()
+    for a, b in sorted(confirmed):
+        if a in live and b in live:
+            e = Edge(a, b, CONFIRMED_PROBABILITY)
+            live_confirmed.setdefault(a, []).append(e)
+            live_confirmed.setdefault(b, []).append(e)
+    # seeds: the affected records and the members of the groups they were in
+    old_rows = store.groups_of_records(account_id, entity, sorted(affected))
+    seeds = set(affected) | {r["record_id"] for r in old_rows}
+    # the components (over kept stored pairs, new pairs and confirmed links) holding a seed
+    component: set[str] = set()
+    edges: dict[tuple[str, str, float], Edge] = {}  # a confirmed link and a scored pair may join the same two
+    frontier = set(seeds)
+    while frontier:
+        component |= frontier
+        found: list[Edge] = []
+        for row in store.pairs_touching(account_id, entity, sorted(frontier)):
+            a, b = row["left_id"], row["right_id"]
+            if a in affected or b in affected or row["separated"] or (a, b) in separated:
+                continue  # pairs touching an affected record are the newly scored ones
+            if (a, b) not in explained:
+                explained[(a, b)] = list(parse_contributions(json.loads(row["contributions"])))
+            found.append(Edge(a, b, float(row["match_probability"])))
+        for r in frontier:
+            found += new_edges.get(r, []) + live_confirmed.get(r, [])
+        nxt: set[str] = set()
+        for e in found:
+            if e.match_probability < model.review_threshold:
+                continue
+            edges[(e.left_id, e.right_id, e.match_probability)] = e
+            nxt |= {e.left_id, e.right_id} - component
+        frontier = nxt
+    more_old = store.groups_of_records(account_id, entity, sorted(component - seeds)) if component - seeds else []
+    removed = {r["group_id"] for r in (*old_rows, *more_old)}
+    previous = {r["record_id"]: r["group_id"] for r in (*old_rows, *more_old)}
+    components = build_groups(edges.values(), threshold=model.review_threshold, cannot_link=separated,
+                              strong=model.auto_merge_threshold)
+    ids = assign_group_ids(entity, components, previous)
+    details = store.record_details(account_id, entity, [m for c in components for m in c.members])
+    groups = describe_groups(entity, components, ids, details, explained,
+                             auto_merge_threshold=model.auto_merge_threshold)
+    return groups, removed
