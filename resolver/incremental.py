@@ -89,7 +89,8 @@ def scan_vals_table(table: pa.Table, columns: Sequence[str]) -> pa.Table:
     expr = "list_sort(list_distinct(" + ("list_concat(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]) + "))"
     with duckdb.connect() as con:
         con.register("base", table.select(["unique_id", *columns]))
-        return con.sql(f"SELECT unique_id AS record_id, coalesce({expr}, []::VARCHAR[]) AS vals FROM base").to_arrow_table()
+        sql = f"SELECT unique_id AS record_id, coalesce({expr}, []::VARCHAR[]) AS vals FROM base"
+        return con.sql(sql).to_arrow_table()
 
 
 def scan_state(table: pa.Table, model: Model, spec: EntitySpec, *, scan_id: str,

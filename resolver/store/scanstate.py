@@ -107,7 +107,8 @@ class ScanStateStore(StoreBase):
         rows = self._execute(
             f'SELECT k.key, count(DISTINCT r."{spec.name_column}") FROM record_keys AS k JOIN records AS r '
             "ON r.account_id = k.account_id AND r.entity = k.entity AND r.record_id = k.record_id "
-            f"WHERE k.account_id = ? AND k.entity = ? AND k.key IN (SELECT unnest(?::VARCHAR[])) AND NOT r.deleted AND r.merged_into IS NULL "
+            "WHERE k.account_id = ? AND k.entity = ? AND k.key IN (SELECT unnest(?::VARCHAR[])) "
+            "AND NOT r.deleted AND r.merged_into IS NULL "
             "GROUP BY k.key", [account_id, spec.entity, sorted({prefix + v for v in values})],
             step="names_per_key").fetchall()
         return {k[len(prefix):]: int(n) for k, n in rows}
