@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -43,6 +43,9 @@ from resolver.linkage import Model, Progress, rounded_base, tf_columns
 from resolver.records import Entity, FieldContribution
 from resolver.scoring import PairScorer, probability
 from resolver.store.interface import Persistence
+
+if TYPE_CHECKING:  # scan imports this module
+    from resolver.scan import ScanResult
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ def full_scan_reason(store: Persistence, account_id: str, model: Model) -> str |
 
 
 def incremental_scan(store: Persistence, *, account_id: str, model: Model, progress: Progress | None = None,
-                     max_changed_share: float = MAX_CHANGED_SHARE) -> Any:
+                     max_changed_share: float = MAX_CHANGED_SHARE) -> ScanResult:
     """Scan `model.entity` of the account incrementally, or fully when that is not possible.
 
     Returns resolver.scan.ScanResult with `mode` "incremental" or "full" and, for a full one, `fallback`:
@@ -170,7 +173,7 @@ def _plan(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
 
 
 def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, plan: _Plan,
-         progress: Progress | None) -> Any:
+         progress: Progress | None) -> ScanResult:
     from resolver.scan import ScanResult
 
     entity: Entity = model.entity

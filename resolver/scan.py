@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from resolver.explain import contributions_json, explain_pairs, reviewers_contri
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
-from resolver.incremental import scan_state, scan_vals_table, value_columns
+from resolver.incremental import incremental_scan, scan_state, scan_vals_table, value_columns
 from resolver.linkage import Model, Progress, predict_pairs, train_settings
 from resolver.pending import apply_pending
 from resolver.records import PLURAL, Entity, Record
@@ -78,11 +78,14 @@ Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
 """
 
 
-def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None) -> ScanResult:
+def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None,
+                 incremental: bool = False) -> ScanResult:
     """Scan one entity (`model.entity`) of an account with `model`, the one the account is served.
 
     An account with its own fields (`Store.extra_fields`) first gets the model fitted on its data
     (`fit_model`): the served model knows only the standard ones. Decisions in force always apply.
+    `incremental`: score only what changed since the last scan (resolver/incremental.py) when that
+    gives the same result; the result says which it was (`mode`, `fallback`).
     """
     steps = phase or _no_phase
     entity = model.entity
@@ -91,8 +94,14 @@ def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Ph
     if extras:
         with steps(f"training {entity} model with {', '.join(e.name for e in extras)}", 0, count) as progress:
             model = fit_model(store, account_id=account_id, base=model, extras=extras, progress=progress)
+    if incremental and not extras:
+        with steps(f"scanning changed {PLURAL[entity]}", 0, 1) as progress:
+            return incremental_scan(store, account_id=account_id, model=model, progress=progress)
     with steps(f"scanning {PLURAL[entity]}", count - 1, count) as progress:
-        return scan(store, account_id=account_id, model=model, progress=progress)
+        result = scan(store, account_id=account_id, model=model, progress=progress)
+    if incremental:
+        return replace(result, fallback="the account has its own fields")
+    return result
 
 
 @contextmanager
