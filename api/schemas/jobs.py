@@ -17,6 +17,9 @@ class ScanRequest(BaseModel):
                                                                               {"entity": None}]})
 
     entity: Entity | None = None
+    incremental: bool = Field(default=False, description=(
+        "score only records written since the last scan (job kind `incremental_scan`); it runs as a full "
+        "scan when that cannot give the same result, and its result says why"))
 
 
 class JobResult(BaseModel):
@@ -26,6 +29,9 @@ class JobResult(BaseModel):
     pairs: int
     groups: int
     seconds: float
+    mode: Literal["full", "incremental"] | None = Field(
+        default=None, description="an incremental_scan job: whether every entity could be scanned incrementally")
+    fallback: str | None = Field(default=None, description="an incremental_scan job that ran a full scan: why")
 
 
 class ImportResult(JobResult):
@@ -45,7 +51,7 @@ class JobOut(BaseModel):
     }]})
 
     job_id: str
-    kind: Literal["scan", "retrain", "import"]
+    kind: Literal["scan", "incremental_scan", "retrain", "import"]
     entity: Entity | None
     status: Literal["queued", "running", "done", "failed"]
     percent: float = Field(ge=0, le=100)
