@@ -265,10 +265,72 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
     return _scored_table(scorer, model, rows, candidates, tf)
 
 
+class _BoundedScorer:
+    """PairScorer's weights, with the pairs that cannot reach the review threshold left early.
+
+    Most candidates of a changed record share only a name key with it (a common name): their phones
+    and emails differ. Comparisons are evaluated cheapest first, and a pair stops as soon as its weight
+    so far plus the most every remaining comparison could add stays below the threshold: exact, since
+    a level never weighs more than its comparison's maximum (term-frequency levels bounded by the rarest
+    name among the candidates). Weights are summed in the model's order, as PairScorer sums them.
+    """
+
+    _CHEAP_FIRST = ("phone", "email", "company", "patronymic")
+
+    def __init__(self, scorer: PairScorer, tf: Mapping[str, Mapping[Any, float]], threshold: float) -> None:
+        self.scorer = scorer
+        self.tf = tf
+        self.floor = math.log2(threshold / (1 - threshold)) - 1e-6 if 0 < threshold < 1 else -math.inf
+        comps = list(scorer._comparisons)
+        rank = {name: i for i, name in enumerate(self._CHEAP_FIRST)}
+        self.order = sorted(range(len(comps)), key=lambda i: rank.get(comps[i].name, len(rank)))
+        best = []
+        for comp in comps:
+            top = 0.0  # the null level weighs 0
+            for lvl in comp.levels:
+                w = lvl.log2_bf
+                if lvl.tf_column and lvl.tf_weight:
+                    freqs = [f for f in tf.get(lvl.tf_column, {}).values() if f > 0]
+                    rarest = max(min(freqs), lvl.tf_min_u) if freqs else lvl.tf_min_u
+                    w += lvl.tf_weight * (lvl.log2_u_exact - math.log2(rarest)) if rarest > 0 else math.inf
+                top = max(top, w)
+            best.append(top)
+        # the most the comparisons after the k-th (in evaluation order) could still add
+        self.rest = [sum(best[j] for j in self.order[k + 1:]) for k in range(len(self.order))]
+
+    def score(self, left: Mapping[str, Any], right: Mapping[str, Any]
+              ) -> tuple[float, list[tuple[int, float, float]]] | None:
+        """(weight, per comparison (gamma, mw, mw_tf_adj)) in the model's order; None: below the threshold."""
+        comps = self.scorer._comparisons
+        parts: list[tuple[int, float, float]] = [(-1, 0.0, 0.0)] * len(comps)
+        so_far = self.scorer.prior
+        for k, i in enumerate(self.order):
+            comp = comps[i]
+            if comp.null is None or not comp.null(left, right):
+                level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
+                tf_w = 0.0
+                if level.tf_column and level.tf_weight:
+                    freqs = self.tf.get(level.tf_column, {})
+                    values = [f for f in (freqs.get(left.get(level.tf_column)),
+                                          freqs.get(right.get(level.tf_column))) if f is not None]
+                    if values:
+                        tf_w = level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
+                parts[i] = (level.gamma, level.log2_bf, tf_w)
+                so_far += level.log2_bf + tf_w
+            if so_far + self.rest[k] < self.floor:
+                return None
+        weight = self.scorer.prior
+        for _, mw, tf_w in parts:
+            weight += mw + tf_w
+        return weight, parts
+
+
 def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[str, Any]],
                   candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]]) -> pa.Table:
     names = model.comparison_names
     with_tf = {c.name for c in scorer._comparisons for lvl in c.levels if lvl.tf_column}
+    order = [c.name for c in scorer._comparisons]
+    bounded = _BoundedScorer(scorer, tf, model.review_threshold)
     out: dict[str, list[Any]] = {"left_id": [], "right_id": [], "match_weight": [], "match_probability": []}
     for name in names:
         out[f"gamma_{name}"], out[f"mw_{name}"] = [], []
@@ -278,43 +340,25 @@ def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[s
         left, right = rows.get(a), rows.get(b)
         if left is None or right is None:
             continue
-        weight, parts = _score_pair(scorer, left, right, tf)
+        scored = bounded.score(left, right)
+        if scored is None:
+            continue
+        weight, parts = scored
         p = probability(weight)
         if p < model.review_threshold:
             continue
+        by_name = dict(zip(order, parts, strict=True))
         out["left_id"].append(a)
         out["right_id"].append(b)
         out["match_weight"].append(weight)
         out["match_probability"].append(p)
         for name in names:
-            gamma, mw, mw_tf = parts[name]
+            gamma, mw, mw_tf = by_name[name]
             out[f"gamma_{name}"].append(gamma)
             out[f"mw_{name}"].append(mw)
             if name in with_tf:
                 out[f"mw_tf_adj_{name}"].append(mw_tf)
     return pa.table(out)
-
-
-def _score_pair(scorer: PairScorer, left: Mapping[str, Any], right: Mapping[str, Any],
-                tf: Mapping[str, Mapping[Any, float]]) -> tuple[float, dict[str, tuple[int, float, float]]]:
-    """PairScorer.score with the unrounded parts Splink's columns hold: name -> (gamma, mw, mw_tf_adj)."""
-    weight = scorer.prior
-    parts: dict[str, tuple[int, float, float]] = {}
-    for comp in scorer._comparisons:
-        if comp.null is not None and comp.null(left, right):
-            parts[comp.name] = (-1, 0.0, 0.0)
-            continue
-        level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
-        tf_w = 0.0
-        if level.tf_column and level.tf_weight:
-            freqs = tf.get(level.tf_column, {})
-            values = [f for f in (freqs.get(left.get(level.tf_column)), freqs.get(right.get(level.tf_column)))
-                      if f is not None]
-            if values:
-                tf_w = level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
-        weight += level.log2_bf + tf_w
-        parts[comp.name] = (level.gamma, level.log2_bf, tf_w)
-    return weight, parts
 
 
 def _regroup(store: Persistence, account_id: str, model: Model, affected: set[str], scored: pa.Table,

@@ -29,9 +29,14 @@ class JobResult(BaseModel):
     pairs: int
     groups: int
     seconds: float
-    mode: Literal["full", "incremental"] | None = Field(
-        default=None, description="an incremental_scan job: whether every entity could be scanned incrementally")
-    fallback: str | None = Field(default=None, description="an incremental_scan job that ran a full scan: why")
+
+
+class IncrementalScanResult(JobResult):
+    """Counts of a finished incremental_scan job, and whether it could be incremental."""
+
+    mode: Literal["full", "incremental"] = Field(
+        description="incremental when every entity was scanned incrementally, else full")
+    fallback: str | None = Field(description="why an entity was scanned fully (no earlier scan, model changed, ...)")
 
 
 class ImportResult(JobResult):
@@ -57,5 +62,5 @@ class JobOut(BaseModel):
     percent: float = Field(ge=0, le=100)
     created_at: datetime
     finished_at: datetime | None
-    result: ImportResult | JobResult | None = Field(union_mode="left_to_right")
+    result: ImportResult | IncrementalScanResult | JobResult | None = Field(union_mode="left_to_right")
     error: str | None
