@@ -46,6 +46,7 @@ format: install
 
 bench: install                    ## accuracy, speed, memory and hardening numbers (prints; never fails on them)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_incremental.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_learning.py
 	$(BIN)/python bench/bench_hardening.py

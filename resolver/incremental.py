@@ -39,7 +39,7 @@ from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
 from resolver.explain import contributions_json, explain_pairs, parse_contributions
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
-from resolver.linkage import Model, Progress, rounded_base, tf_columns
+from resolver.linkage import Model, Progress, rounded_base, tf_columns, tf_value
 from resolver.records import Entity, FieldContribution
 from resolver.scoring import PairScorer, probability
 from resolver.store.interface import Persistence
@@ -195,11 +195,12 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     old = store.scan_vals(account_id, entity, sorted(changed))
     new = {r["unique_id"]: vals_of(r, columns) for r in live_changed}
     touched = {v for vs in (*old.values(), *new.values()) for v in vs}
-    affected = changed | store.scan_holders(account_id, entity, sorted(touched))
-    candidates = pairs_touching(store, account_id, entity, affected)
+    moved = _moved_values(store, account_id, model, spec, changed, new, sorted(touched), plan)
+    candidates = set(pairs_touching(store, account_id, entity, changed))
     step("read", 1)
 
-    scored = _score(store, account_id, model, spec, candidates, plan)
+    scored, among = _score(store, account_id, model, spec, candidates, moved, plan)
+    rescored = candidates | among
     separated, confirmed = store.links_in_force(account_id, entity)
     keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
     is_separated = pa.array([k in separated for k in keys], pa.bool_())
@@ -207,8 +208,8 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     step("predict", 2)
 
     scan_id = uuid.uuid4().hex
-    groups, removed = _regroup(store, account_id, model, affected, scored, is_separated.to_pylist(), explained,
-                               separated, confirmed)
+    groups, removed, dropped = _regroup(store, account_id, model, changed, rescored, scored,
+                                        is_separated.to_pylist(), explained, separated, confirmed)
     step("group", 3)
     pair_rows = pa.table({
         "left_id": scored.column("left_id"), "right_id": scored.column("right_id"),
@@ -224,7 +225,7 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     vals = pa.table({"record_id": pa.array(sorted(new), pa.string()),
                      "vals": pa.array([new[r] for r in sorted(new)], pa.list_(pa.string()))})
     with store.transaction():
-        store.replace_pairs_of(account_id, entity, sorted(affected), pair_rows, scan=scan_row)
+        store.replace_pairs_of(account_id, entity, sorted(changed), pair_rows, scan=scan_row, drop=sorted(dropped))
         store.replace_groups(account_id, entity, scan_id, sorted(removed), groups)
         store.save_scan_state(account_id, entity, state, vals, replace=sorted(changed))
     late = split_separated_groups(store, account_id, entity)
@@ -235,19 +236,63 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
         n_pairs=int(last.get("n_pairs") or 0), n_groups=int(last.get("n_groups") or 0),
         n_grouped_records=sum(len(g.record_ids) for g in groups), seconds=seconds, mode="incremental",
         n_changed=len(changed), n_rescored=scored.num_rows)
-    logger.info("incremental scan %s of %s/%s: %d changed, %d affected, %d candidate pairs, %d scored, "
-                "%d groups rebuilt in %s%s", scan_id, account_id, entity, len(changed), len(affected),
-                len(candidates), scored.num_rows, len(groups), seconds,
+    logger.info("incremental scan %s of %s/%s: %d changed, %d values whose counts moved, %d pairs scored again, "
+                "%d at or above the threshold, %d groups rebuilt in %s%s", scan_id, account_id, entity, len(changed),
+                len(moved), len(rescored), scored.num_rows, len(groups), seconds,
                 f"; {late} split by decisions made meanwhile" if late else "")
     return result
 
 
-def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
-           candidates: Sequence[tuple[str, str]], plan: _Plan) -> pa.Table:
-    """The candidates scored as Splink scores them in a full scan of the base, at or above the review
-    threshold, in predict_pairs' shape (left_id, right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_)."""
-    ids = sorted({i for pair in candidates for i in pair})
+def _moved_values(store: Persistence, account_id: str, model: Model, spec: EntitySpec, changed: set[str],
+                  new: Mapping[str, list[str]], touched: Sequence[str], plan: _Plan) -> dict[str, list[str]]:
+    """Values the changed records hold or held whose counts moved a score: value -> its holders now.
+
+    A phone's or email's count matters only through the rare/few classes (value_frequency.sql), a name's
+    through its term frequency (rounded, linkage.tf_value). Counts come from the stored scan values: the
+    last scan's, with the changed records' new ones in place of their old.
+    """
+    before = {r: set(v) for r, v in store.scan_holders(account_id, model.entity, touched).items()}
+    after = {r: v for r, v in before.items() if r not in changed}
+    after.update((r, set(v)) for r, v in new.items())
+    name_tag = f"{spec.name_column}:"
+    freq, tf_cols = set(spec.frequency_columns), set(tf_columns(model.settings))
+
+    def names(holders: Mapping[str, set[str]], tag: str) -> int:
+        return len({n for vals in holders.values() if tag in vals for n in vals if n.startswith(name_tag)})
+
+    def count(holders: Mapping[str, set[str]], tag: str) -> int:
+        return sum(1 for vals in holders.values() if tag in vals)
+
+    moved: dict[str, list[str]] = {}
+    for tag in touched:
+        col = tag.split(":", 1)[0]
+        shift = False
+        if col in freq:
+            nb, na = names(before, tag), names(after, tag)
+            shift = (nb <= RARE_MAX, nb <= FEW_MAX) != (na <= RARE_MAX, na <= FEW_MAX)
+        if col in tf_cols and not shift:
+            total = plan.totals[col]
+            shift = tf_value(count(before, tag), int(plan.state["totals"][col])) != tf_value(count(after, tag), total)
+        if shift:
+            moved[tag] = sorted(r for r, vals in after.items() if tag in vals)
+    return moved
+
+
+def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, candidates: set[tuple[str, str]],
+           moved: Mapping[str, Sequence[str]], plan: _Plan) -> tuple[pa.Table, set[tuple[str, str]]]:
+    """The candidates, and the blocked pairs among the holders of each moved value, scored as Splink scores
+    them in a full scan of the base; those at or above the review threshold in predict_pairs' shape (left_id,
+    right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and the pairs among holders."""
+    ids = sorted({i for pair in candidates for i in pair} | {i for holders in moved.values() for i in holders})
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
+    among: set[tuple[str, str]] = set()
+    for holders in moved.values():
+        live = [h for h in holders if h in rows]
+        for i, a in enumerate(live):
+            for b in live[i + 1:]:
+                pair = (a, b) if a < b else (b, a)
+                if pair not in candidates and _share_key(rows[a], rows[b], spec.key_columns):
+                    among.add(pair)
     for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
         values = sorted({v for r in rows.values() for v in (r.get(col) or ()) if v is not None})
         names = store.names_per_key(account_id, spec, col, values)
@@ -259,10 +304,23 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
     for col in tf_columns(model.settings):
         counts, _ = store.value_totals(account_id, model.entity, col,
                                        sorted({r[col] for r in rows.values() if r.get(col) is not None}))
-        denominator = float(rounded_base(plan.totals[col]))
-        tf[col] = {v: n / denominator for v, n in counts.items()}
+        tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
     scorer = PairScorer(model.settings_for_base(plan.n_base))
-    return _scored_table(scorer, model, rows, candidates, tf)
+    return _scored_table(scorer, model, rows, sorted(candidates | among), tf), among
+
+
+def _share_key(left: Mapping[str, Any], right: Mapping[str, Any], columns: Sequence[str]) -> bool:
+    """Whether the blocking rules (equalities on `columns`, lists exploded) pair these two rows."""
+    for col in columns:
+        a, b = left.get(col), right.get(col)
+        if a is None or b is None:
+            continue
+        if isinstance(a, list | tuple):
+            if set(v for v in a if v is not None) & set(v for v in b if v is not None):
+                return True
+        elif a == b:
+            return True
+    return False
 
 
 class _BoundedScorer:
@@ -361,10 +419,12 @@ def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[s
     return pa.table(out)
 
 
-def _regroup(store: Persistence, account_id: str, model: Model, affected: set[str], scored: pa.Table,
-             separated_flags: Sequence[bool], explained: dict[tuple[str, str], list[FieldContribution]],
-             separated: set[tuple[str, str]], confirmed: set[tuple[str, str]]) -> tuple[list[Any], set[str]]:
-    """New groups for the connected components holding an affected record, and the old groups they replace."""
+def _regroup(store: Persistence, account_id: str, model: Model, changed: set[str], rescored: set[tuple[str, str]],
+             scored: pa.Table, separated_flags: Sequence[bool],
+             explained: dict[tuple[str, str], list[FieldContribution]], separated: set[tuple[str, str]],
+             confirmed: set[tuple[str, str]]) -> tuple[list[Any], set[str], set[tuple[str, str]]]:
+    """New groups for the connected components holding a record whose pairs were scored again, the old
+    groups they replace, and the stored pairs scored again that do not touch a changed record (to drop)."""
     entity = model.entity
     new_edges: dict[str, list[Edge]] = {}
     for a, b, p, sep in zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(),
@@ -381,9 +441,11 @@ def _regroup(store: Persistence, account_id: str, model: Model, affected: set[st
             e = Edge(a, b, CONFIRMED_PROBABILITY)
             live_confirmed.setdefault(a, []).append(e)
             live_confirmed.setdefault(b, []).append(e)
-    # seeds: the affected records and the members of the groups they were in
-    old_rows = store.groups_of_records(account_id, entity, sorted(affected))
-    seeds = set(affected) | {r["record_id"] for r in old_rows}
+    # seeds: the records whose pairs were scored again and the members of the groups they were in
+    touched = changed | {i for pair in rescored for i in pair}
+    old_rows = store.groups_of_records(account_id, entity, sorted(touched))
+    seeds = touched | {r["record_id"] for r in old_rows}
+    dropped: set[tuple[str, str]] = set()
     # the components (over kept stored pairs, new pairs and confirmed links) holding a seed
     component: set[str] = set()
     edges: dict[tuple[str, str, float], Edge] = {}  # a confirmed link and a scored pair may join the same two
@@ -393,8 +455,13 @@ def _regroup(store: Persistence, account_id: str, model: Model, affected: set[st
         found: list[Edge] = []
         for row in store.pairs_touching(account_id, entity, sorted(frontier)):
             a, b = row["left_id"], row["right_id"]
-            if a in affected or b in affected or row["separated"] or (a, b) in separated:
-                continue  # pairs touching an affected record are the newly scored ones
+            if a in changed or b in changed:
+                continue  # replaced by the newly scored ones
+            if (a, b) in rescored:
+                dropped.add((a, b))
+                continue
+            if row["separated"] or (a, b) in separated:
+                continue
             if (a, b) not in explained:
                 explained[(a, b)] = list(parse_contributions(json.loads(row["contributions"])))
             found.append(Edge(a, b, float(row["match_probability"])))
@@ -416,4 +483,4 @@ def _regroup(store: Persistence, account_id: str, model: Model, affected: set[st
     details = store.record_details(account_id, entity, [m for c in components for m in c.members])
     groups = describe_groups(entity, components, ids, details, explained,
                              auto_merge_threshold=model.auto_merge_threshold)
-    return groups, removed
+    return groups, removed, dropped

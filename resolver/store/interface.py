@@ -200,8 +200,8 @@ class Persistence(Protocol):
         """record_id -> its values as the last scan stored them."""
         ...
 
-    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> set[str]:
-        """Records whose stored scan values include any of `vals`."""
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
+        """record_id -> stored scan values, of the records whose stored values include any of `vals`."""
         ...
 
     def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -222,8 +222,8 @@ class Persistence(Protocol):
         ...
 
     def replace_pairs_of(self, account_id: str, entity: Entity, record_ids: Sequence[str], pairs: pa.Table, *,
-                         scan: dict[str, Any]) -> None:
-        """Replace the stored pairs touching `record_ids` with `pairs` and record the scan."""
+                         scan: dict[str, Any], drop: Sequence[tuple[str, str]] = ()) -> None:
+        """Replace the stored pairs touching `record_ids`, and the pairs `drop`, with `pairs`; record the scan."""
         ...
 
     def pairs_touching(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -73,13 +73,13 @@ class ScanStateStore(StoreBase):
             step="scan_vals").fetchall()
         return {r: list(v or ()) for r, v in rows}
 
-    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> set[str]:
-        """Records whose stored values include any of `vals`."""
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
+        """record_id -> stored values, of the records whose stored values include any of `vals`."""
         if not vals:
-            return set()
+            return {}
         rows = self._execute(load_sql("scan_holders"), {"account_id": account_id, "entity": entity,
                                                         "vals": sorted(set(vals))}, step="scan_holders").fetchall()
-        return {r[0] for r in rows}
+        return {r: list(v or ()) for r, v in rows}
 
     def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
         """Pairs (left < right) of live records sharing a blocking key (`record_keys`) with one of
@@ -125,9 +125,10 @@ class ScanStateStore(StoreBase):
         return {v: int(n) for v, n in counts}, int(total[0]) if total else 0
 
     def replace_pairs_of(self, account_id: str, entity: Entity, record_ids: Sequence[str], pairs: pa.Table, *,
-                         scan: dict[str, Any]) -> None:
-        """Drop the stored pairs touching `record_ids`, store `pairs` (as `save_scan` takes them) as pairs of
-        scan `scan["scan_id"]`, and record the scan with the counts the store then holds."""
+                         scan: dict[str, Any], drop: Sequence[tuple[str, str]] = ()) -> None:
+        """Drop the stored pairs touching `record_ids` and the pairs `drop` (left < right), store `pairs` (as
+        `save_scan` takes them) as pairs of scan `scan["scan_id"]`, and record the scan with the counts the
+        store then holds."""
         n = pairs.num_rows
         rows = pairs.append_column("account_id", pa.array([account_id] * n, pa.string()))
         rows = rows.append_column("entity", pa.array([entity] * n, pa.string()))
@@ -138,6 +139,9 @@ class ScanStateStore(StoreBase):
             con.execute("DELETE FROM pairs WHERE account_id = ? AND entity = ? AND (left_id IN "
                         "(SELECT unnest(?::VARCHAR[])) OR right_id IN (SELECT unnest(?::VARCHAR[])))",
                         [*params, sorted(record_ids), sorted(record_ids)])
+            if drop:
+                con.execute("DELETE FROM pairs WHERE account_id = ? AND entity = ? AND left_id || chr(31) || right_id "
+                            "IN (SELECT unnest(?::VARCHAR[]))", [*params, sorted(f"{a}\x1f{b}" for a, b in drop)])
             if n:
                 self._insert_arrow("pairs", rows)
             n_pairs = con.execute("SELECT count(*) FROM pairs WHERE account_id = ? AND entity = ?", params).fetchone()
