@@ -1,21 +1,27 @@
 """Incremental scans: score only the pairs that touch new or changed records, regroup only what they affect.
 
 After a full scan (resolver/scan.py) the store keeps its state: the newest write stamp it read, the
-model, the base size, and every record's count-sensitive values (`scan_records`). A pair's score depends
-on its two records and on counts over the base: how many names carry a phone or email (`*_rare`/`*_few`),
-how often a name occurs (term frequency) and, for the prior, the base size. So the records whose pairs
-are scored again are the changed ones (written since: `ingested_at` after the snapshot) and every record
-holding a value one of them holds or held (its counts moved); their pairs against the whole base come
-from the blocking keys the store keeps (resolver/blocking.py), the counts from the store, bounded by those
-values. Base size and term-frequency denominators are rounded (linkage.rounded_base), so every other
-stored pair stays exactly as a full scan would score it. Groups are rebuilt only for the connected
-components (over the scored pairs) that hold an affected record; the rest stay.
+model, the base size, the term-frequency totals and every record's count-sensitive values
+(`scan_records`: its phones, emails and name). A pair's score depends on its two records and on counts
+over the base: how many names carry a phone or email (the `*_rare`/`*_few` classes), how often a name
+occurs (term frequency) and, for the prior, the base size. So an incremental scan scores again
 
-The result is identical to a full scan of the same base. A full scan runs instead (and says why) when
-there is no state, the model changed, the account has its own fields, more than `MAX_CHANGED_SHARE` of
-the records changed, the rounded base size or a term-frequency denominator moved (drift), the blocking
-rules are not the stored keys, or the model weighs evidence or re-ranks with base-wide statistics this
-path does not yet compute (companies' conflict rule, a reviewers' re-ranker).
+- every pair the blocking rules make with a changed record (written since the snapshot: `ingested_at`),
+  against the whole base, from the blocking keys the store keeps (resolver/blocking.py);
+- the pairs among the holders of a value a changed record holds or held, when that value's count moved
+  its class or its (rounded) term frequency;
+
+and keeps every other stored pair. Base size, term-frequency totals and large counts are rounded
+(linkage.rounded_base, tf_value), so a few changes leave the other pairs exactly as a full scan scores
+them. Groups are rebuilt only for the connected components (over the scored pairs) holding a record whose
+pairs were scored again; group ids follow the same rule as a full scan's.
+
+The result is identical to a full scan of the same base (tests/resolver/test_incremental_scan.py). A full
+scan runs instead, and the result says why (`fallback`), when there is no state, the model changed, the
+account has its own fields, more than `MAX_CHANGED_SHARE` of the records changed, the rounded base size
+or a term-frequency total moved (drift), the blocking rules are not the stored keys, or the model weighs
+evidence or re-ranks with base-wide statistics this path does not compute yet (companies' conflict rule,
+a reviewers' re-ranker).
 """
 
 from __future__ import annotations
@@ -244,8 +250,10 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
 
 
 def _moved_values(store: Persistence, account_id: str, model: Model, spec: EntitySpec, changed: set[str],
-                  new: Mapping[str, list[str]], touched: Sequence[str], plan: _Plan) -> dict[str, list[str]]:
-    """Values the changed records hold or held whose counts moved a score: value -> its holders now.
+                  new: Mapping[str, list[str]], touched: Sequence[str],
+                  plan: _Plan) -> dict[str, tuple[list[str], bool]]:
+    """Values the changed records hold or held whose counts moved a score: value -> (its holders now, whether a
+    pair among them below the threshold may rise above it; else only their stored pairs are scored again).
 
     A phone's or email's count matters only through the rare/few classes (value_frequency.sql), a name's
     through its term frequency (rounded, linkage.tf_value). Counts come from the stored scan values: the
@@ -256,43 +264,62 @@ def _moved_values(store: Persistence, account_id: str, model: Model, spec: Entit
     after.update((r, set(v)) for r, v in new.items())
     name_tag = f"{spec.name_column}:"
     freq, tf_cols = set(spec.frequency_columns), set(tf_columns(model.settings))
+    wanted = set(touched)
 
-    def names(holders: Mapping[str, set[str]], tag: str) -> int:
-        return len({n for vals in holders.values() if tag in vals for n in vals if n.startswith(name_tag)})
+    def index(holders: Mapping[str, set[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r, vals in holders.items():
+            for v in vals & wanted:
+                out.setdefault(v, []).append(r)
+        return out
 
-    def count(holders: Mapping[str, set[str]], tag: str) -> int:
-        return sum(1 for vals in holders.values() if tag in vals)
+    def names(holders: Mapping[str, set[str]], ids: Sequence[str]) -> int:
+        return len({n for r in ids for n in holders[r] if n.startswith(name_tag)})
 
-    moved: dict[str, list[str]] = {}
+    by_before, by_after = index(before), index(after)
+    moved: dict[str, tuple[list[str], bool]] = {}
     for tag in touched:
         col = tag.split(":", 1)[0]
-        shift = False
+        was, now = by_before.get(tag, []), by_after.get(tag, [])
+        shift, rising = False, True
         if col in freq:
-            nb, na = names(before, tag), names(after, tag)
+            nb, na = names(before, was), names(after, now)
             shift = (nb <= RARE_MAX, nb <= FEW_MAX) != (na <= RARE_MAX, na <= FEW_MAX)
         if col in tf_cols and not shift:
-            total = plan.totals[col]
-            shift = tf_value(count(before, tag), int(plan.state["totals"][col])) != tf_value(count(after, tag), total)
+            tf_before = tf_value(len(was), int(plan.state["totals"][col]))
+            tf_after = tf_value(len(now), plan.totals[col])
+            # a commoner name weighs less: its pairs below the threshold stay below, only stored ones move
+            shift, rising = tf_before != tf_after, tf_after < tf_before
         if shift:
-            moved[tag] = sorted(r for r, vals in after.items() if tag in vals)
+            moved[tag] = (sorted(now), rising)
     return moved
 
 
 def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, candidates: set[tuple[str, str]],
-           moved: Mapping[str, Sequence[str]], plan: _Plan) -> tuple[pa.Table, set[tuple[str, str]]]:
+           moved: Mapping[str, tuple[list[str], bool]], plan: _Plan) -> tuple[pa.Table, set[tuple[str, str]]]:
     """The candidates, and the blocked pairs among the holders of each moved value, scored as Splink scores
     them in a full scan of the base; those at or above the review threshold in predict_pairs' shape (left_id,
     right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and the pairs among holders."""
-    ids = sorted({i for pair in candidates for i in pair} | {i for holders in moved.values() for i in holders})
-    rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
     among: set[tuple[str, str]] = set()
-    for holders in moved.values():
+    falling = {i for holders, rising in moved.values() if not rising for i in holders}
+    stored = {(p["left_id"], p["right_id"]) for p in store.pairs_touching(account_id, model.entity, sorted(falling))}
+    for holders, rising in moved.values():
+        if not rising:  # only the stored pairs among them move (down)
+            members = set(holders)
+            among |= {p for p in stored if p[0] in members and p[1] in members}
+    ids = sorted({i for pair in candidates | among for i in pair}
+                 | {i for holders, rising in moved.values() if rising for i in holders})
+    rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
+    for holders, rising in moved.values():
+        if not rising:
+            continue
         live = [h for h in holders if h in rows]
         for i, a in enumerate(live):
             for b in live[i + 1:]:
                 pair = (a, b) if a < b else (b, a)
                 if pair not in candidates and _share_key(rows[a], rows[b], spec.key_columns):
                     among.add(pair)
+    among -= candidates
     for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
         values = sorted({v for r in rows.values() for v in (r.get(col) or ()) if v is not None})
         names = store.names_per_key(account_id, spec, col, values)
