@@ -306,7 +306,7 @@ def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Link
     return Linker(sdf, settings, log_level=logging.ERROR)
 
 
-def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Table:
+def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: bool = True) -> pa.Table:
     """Score every blocked pair of `table` and keep those with match_probability >= threshold.
 
     Returns Arrow columns: left_id, right_id (left < right), match_weight, match_probability,
@@ -315,6 +315,11 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Tabl
     settings = model.settings_for_base(table.num_rows)
     if table.num_rows < 2:
         return _empty_pairs(model)
+    if prune:  # pairs that can never reach the threshold are not compared (resolver/pruning.py)
+        from resolver.pruning import narrowed_rules  # pruning imports blocking, which imports the store
+
+        floor = {col: tf_value(1, table.num_rows - table.column(col).null_count) for col in tf_columns(settings)}
+        settings["blocking_rules_to_generate_predictions"] = narrowed_rules(settings, threshold, floor)
     linker = _linker(table, settings)
     for col in tf_columns(settings):
         _register_tf(linker, table, col)
