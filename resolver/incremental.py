@@ -151,6 +151,22 @@ def incremental_scan(store: Persistence, *, account_id: str, model: Model, progr
     return _run(store, account_id, model, spec, plan, progress)
 
 
+class StepTimer:
+    """`step(name, i)` ends step `name` (its seconds into `seconds`) and reports progress `i` of `count`."""
+
+    def __init__(self, progress: Progress | None, count: int) -> None:
+        self.progress, self.count = progress, count
+        self.seconds: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def __call__(self, name: str, i: int) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._t0, 3)
+        self._t0 = now
+        if self.progress:
+            self.progress(i, self.count)
+
+
 class _Plan:
     """What changed since the last scan and the state to compare against."""
 
@@ -184,16 +200,8 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
 
     entity: Entity = model.entity
     started = datetime.now(UTC)
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def step(name: str, i: int) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[name] = round(now - t0, 3)
-        t0 = now
-        if progress:
-            progress(i, 4)
+    step = StepTimer(progress, 4)
+    seconds = step.seconds
 
     columns = value_columns(spec, model)
     changed = {r["unique_id"] for r in plan.changed}

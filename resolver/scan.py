@@ -9,7 +9,6 @@ optional `progress(done, total)` callbacks.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -27,7 +26,7 @@ from resolver.explain import contributions_json, explain_pairs, reviewers_contri
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
-from resolver.incremental import incremental_scan, scan_state, scan_vals_table, value_columns
+from resolver.incremental import StepTimer, incremental_scan, scan_state, scan_vals_table, value_columns
 from resolver.linkage import Model, Progress, predict_pairs, train_settings
 from resolver.pending import apply_pending
 from resolver.records import PLURAL, Entity, Record
@@ -136,17 +135,9 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     the caller's own to those. Decisions that arrive while the scan runs split its groups once saved.
     """
     spec = spec_for(model.entity)
-    steps, seconds = 5, {}
     started = datetime.now(UTC)
-    t0 = time.perf_counter()
-
-    def step(name: str, i: int) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[name] = round(now - t0, 3)
-        t0 = now
-        if progress:
-            progress(i, steps)
+    step = StepTimer(progress, 5)
+    seconds = step.seconds
 
     snapshot = store.scan_snapshot(account_id, model.entity)  # before the read: later writes are changes
     table, warnings = drop_common_identifiers(store.scan_input(account_id, spec, model.extras), model.extras)
