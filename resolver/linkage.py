@@ -318,7 +318,8 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: boo
     if prune:  # pairs that can never reach the threshold are not compared (resolver/pruning.py)
         from resolver.pruning import narrowed_rules  # pruning imports blocking, which imports the store
 
-        floor = {col: tf_value(1, table.num_rows - table.column(col).null_count) for col in tf_columns(settings)}
+        present = {col: table.num_rows - table.column(col).null_count for col in tf_columns(settings)}
+        floor = {col: tf_value(1, n) if n else 0.0 for col, n in present.items()}  # 0: no bound, nothing narrowed
         settings["blocking_rules_to_generate_predictions"] = narrowed_rules(settings, threshold, floor)
     linker = _linker(table, settings)
     for col in tf_columns(settings):
