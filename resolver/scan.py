@@ -9,11 +9,10 @@ optional `progress(done, total)` callbacks.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,7 @@ from resolver.explain import contributions_json, explain_pairs, reviewers_contri
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
+from resolver.incremental import StepTimer, incremental_scan, scan_state, scan_vals_table, value_columns
 from resolver.linkage import Model, Progress, predict_pairs, train_settings
 from resolver.pending import apply_pending
 from resolver.records import PLURAL, Entity, Record
@@ -50,6 +50,10 @@ class ScanResult:
     n_grouped_records: int
     seconds: dict[str, float]
     warnings: tuple[str, ...] = ()  # about the data, for the summary: an identifier field many records share
+    mode: str = "full"  # or "incremental" (resolver/incremental.py)
+    fallback: str | None = None  # an incremental scan asked for that ran as a full one: why
+    n_changed: int | None = None  # incremental: records written since the last scan
+    n_rescored: int | None = None  # incremental: pairs scored again (at or above the review threshold)
 
 
 def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequence[Record],
@@ -110,12 +114,15 @@ Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
 """
 
 
-def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None) -> ScanResult:
+def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None,
+                 incremental: bool = False) -> ScanResult:
     """Scan one entity (`model.entity`) of an account with `model`, the one the account is served.
 
     An account with its own fields (`Store.extra_fields`) first gets the model fitted on its data
     (`fit_model`) unless the served model was trained with exactly those fields (the account's champion
-    after `crm-dedup train`). Decisions in force always apply.
+    after `crm-dedup train`). Decisions in force always apply. `incremental`: score only what changed
+    since the last scan (resolver/incremental.py) when that gives the same result; the result says
+    which it was (`mode`, `fallback`).
     """
     steps = phase or _no_phase
     entity = model.entity
@@ -127,8 +134,14 @@ def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Ph
     if needs_fit:
         with steps(f"training {entity} model with {', '.join(e.name for e in extras)}", 0, count) as progress:
             model = fit_model(store, account_id=account_id, base=model, extras=extras, progress=progress)
+    if incremental and not extras:
+        with steps(f"scanning changed {PLURAL[entity]}", 0, 1) as progress:
+            return incremental_scan(store, account_id=account_id, model=model, progress=progress)
     with steps(f"scanning {PLURAL[entity]}", count - 1, count) as progress:
-        return scan(store, account_id=account_id, model=model, progress=progress)
+        result = scan(store, account_id=account_id, model=model, progress=progress)
+    if incremental:
+        return replace(result, fallback="the account has its own fields")
+    return result
 
 
 @contextmanager
@@ -163,18 +176,11 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     the caller's own to those. Decisions that arrive while the scan runs split its groups once saved.
     """
     spec = spec_for(model.entity)
-    steps, seconds = 5, {}
     started = datetime.now(UTC)
-    t0 = time.perf_counter()
+    step = StepTimer(progress, 5)
+    seconds = step.seconds
 
-    def step(name: str, i: int) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[name] = round(now - t0, 3)
-        t0 = now
-        if progress:
-            progress(i, steps)
-
+    snapshot = store.scan_snapshot(account_id, model.entity)  # before the read: later writes are changes
     table, warnings = drop_common_identifiers(store.scan_input(account_id, spec, model.extras), model.extras)
     separated, confirmed = store.links_in_force(account_id, model.entity)
     separated |= {ordered_pair(p) for p in cannot_link}
@@ -217,12 +223,17 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
         n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g.record_ids) for g in groups),
         seconds=seconds, warnings=tuple(warnings),
     )
-    store.save_scan(
-        account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,
-        scan={"scan_id": result.scan_id, "started_at": started, "finished_at": datetime.now(UTC),
-              "model_version": model.version, "review_threshold": model.review_threshold,
-              "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
-    )
+    # what the next incremental scan builds on (resolver/incremental.py), written with the results
+    vals = scan_vals_table(table, value_columns(spec, model))
+    with store.transaction():
+        store.save_scan(
+            account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,
+            scan={"scan_id": result.scan_id, "started_at": started, "finished_at": datetime.now(UTC),
+                  "model_version": model.version, "review_threshold": model.review_threshold,
+                  "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
+        )
+        store.save_scan_state(account_id, model.entity,
+                              scan_state(table, model, spec, scan_id=result.scan_id, snapshot=snapshot), vals)
     # a decision stored after the read above split the previous scan's groups, which were just
     # replaced: apply it to these (the feedback path and this one both run under the store's writer lock)
     late = split_separated_groups(store, account_id, model.entity)

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account", required=True)
     p.add_argument("--entity", choices=ENTITIES, help="default: both")
     p.add_argument("--threshold", type=probability, help="review threshold instead of the model's")
+    p.add_argument("--incremental", action="store_true",
+                   help="score only records written since the last scan (a full scan when that cannot give "
+                        "the same result; the summary says why)")
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("groups", parents=[common], help="the groups CSV of the last scan")

@@ -14,6 +14,7 @@ from api.cli.common import (
     extra_fields,
     progress_bar,
     read_normalized,
+    scan_model,
     scan_one,
     summary,
 )
@@ -21,7 +22,7 @@ from api.settings import Settings
 from resolver.entities import spec_for
 from resolver.errors import InputError
 from resolver.records import ENTITIES, Entity
-from resolver.scan import ingest, ingest_normalized
+from resolver.scan import ingest, ingest_normalized, scan_account
 from resolver.store import Store, open_store
 
 
@@ -68,9 +69,19 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
                     raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.store_name}; "
                                          "run `crm-dedup import` first")
                 continue
-            result = scan_one(store, settings, args.account, entity, threshold=args.threshold,
-                               show=not args.quiet)
+            if args.incremental:
+                model = scan_model(settings, entity, args.threshold, account=args.account)
+                result = scan_account(store, account_id=args.account, model=model, incremental=True,
+                                      phase=lambda label, i, n: progress_bar(label, not args.quiet))
+            else:
+                result = scan_one(store, settings, args.account, entity, threshold=args.threshold,
+                                   show=not args.quiet)
             summary(result, store.groups_export(args.account, entity), None, time.perf_counter() - t0)
+            if result.mode == "incremental":
+                err(f"incremental: {result.n_changed} records changed since the last scan, "
+                     f"{result.n_rescored} pairs scored again")
+            elif args.incremental:
+                err(f"full scan: {result.fallback}")
     return 0
 
 

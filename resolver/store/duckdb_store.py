@@ -31,6 +31,7 @@ from resolver.store.decisions import DecisionStore
 from resolver.store.jobs import JobStore
 from resolver.store.merges import MergeStore
 from resolver.store.results import ResultStore
+from resolver.store.scanstate import ScanStateStore
 
 __all__ = ["Store", "load_sql"]
 
@@ -61,7 +62,7 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
 
 
-class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeStore):
+class Store(DecisionStore, ResultStore, ScanStateStore, JobStore, AccountStore, AmoStore, MergeStore):
     """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
 
     One connection per store; a lock serialises writers and the cursors readers take, because a
