@@ -16,6 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -317,7 +318,9 @@ def _floor_m(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Linker:
-    db_api = DuckDBAPI()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # DuckDB's own bar on stderr: the CLI draws its own (or none)
+    db_api = DuckDBAPI(connection=con)
     sdf = db_api.register(table)
     # Splink warns about every level a training session cannot see; those are expected here
     return Linker(sdf, settings, log_level=logging.ERROR)
