@@ -98,6 +98,11 @@ def company_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
     return "different name cores"
 
 
+def _person_alike(a: str, b: str) -> bool:
+    # name words have no digits or place words; a short one may carry a typo too ("Кх" / "Кох")
+    return _alike(a, b) or (min(len(a), len(b)) >= 2 and DamerauLevenshtein.distance(a, b) <= 1)
+
+
 def _feminine(word: str) -> bool:
     # Russian feminine forms end in -a once transliterated: Гусева, Высоцкая, Александра, Евгения
     return word.endswith("a")
@@ -114,14 +119,15 @@ def _gender_forms(a: str | None, b: str | None) -> bool:
 def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str | None:
     """Why two contact records are two people whatever phone, email or company they share, or None.
 
-    One surname or first name in both genders (Гусев / Гусева, Александр / Александра); or names
-    that each have a word the other lacks (Ким Елизавета / Вебер Камиль): a department mailbox or an
-    office line links colleagues, not one person. Short forms are folded by the name parser (Саша =
-    Александр); a typo is no such word ("Иванов" / "Иавнов"), nor is a word one name adds ("Иван" /
-    "Иван Петров", initials dropped). A differing patronymic alone is left to its comparison and to
-    reviewers (a father and son of one name on one home phone).
+    One surname or first name in both genders (Гусев / Гусева, Александр / Александра); two first
+    names, or two surnames neither of which the other name has (Ким Елизавета / Вебер Камиль): a
+    department mailbox or an office line links colleagues, not one person. Short forms are folded by
+    the name parser (Саша = Александр); a typo is no such difference ("Иванов" / "Иавнов"), nor are
+    the halves of one name ("Заявка от «Алексей»" / "Сазонов А.", "Иван" / "Иван Петров"). A
+    differing patronymic alone is left to its comparison and to reviewers (a father and son of one
+    name on one home phone).
 
-    Reads the normalized column `name_tokens` (resolver/entities.py).
+    Reads the normalized columns `name_tokens`, `first_name`, `last_name` (resolver/entities.py).
     """
     tokens_l, tokens_r = list(left.get("name_tokens") or ()), list(right.get("name_tokens") or ())
     if not tokens_l or not tokens_r:
@@ -131,7 +137,17 @@ def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
         for b in tokens_r:
             if _gender_forms(a, b):
                 return f"one name in two genders: {a} / {b}"
-    only_l, only_r = _unmatched(tokens_l, tokens_r), _unmatched(tokens_r, tokens_l)
-    if only_l and only_r:
-        return f"different names: {' '.join(only_l)} / {' '.join(only_r)}"
+    if len(tokens_l) >= 2 and len(tokens_r) >= 2:  # two full names: each has a word the other lacks
+        only_l = [t for t in tokens_l if not any(_person_alike(t, o) for o in tokens_r)]
+        only_r = [t for t in tokens_r if not any(_person_alike(t, o) for o in tokens_l)]
+        return f"different names: {' '.join(only_l)} / {' '.join(only_r)}" if only_l and only_r else None
+    # a one-word name, by role: "Заявка от «Алексей»" / "Сазонов А." are one name's two halves
+    first_l, first_r = left.get("first_name"), right.get("first_name")
+    if first_l and first_r and not _person_alike(str(first_l), str(first_r)):
+        return f"different first names: {first_l} / {first_r}"
+    last_l, last_r = left.get("last_name"), right.get("last_name")
+    # looked for among all the other's words: an unknown first name may stand in the surname's place
+    if (last_l and last_r and not any(_person_alike(str(last_l), t) for t in tokens_r)
+            and not any(_person_alike(str(last_r), t) for t in tokens_l)):
+        return f"different surnames: {last_l} / {last_r}"
     return None

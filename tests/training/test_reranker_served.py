@@ -9,6 +9,7 @@ import pytest
 
 from resolver.candidates import Checker
 from resolver.entities import spec_for
+from resolver.evidence import guard_pairs
 from resolver.explain import REVIEWERS_FIELD
 from resolver.features import rerank
 from resolver.ingest import read_amocrm
@@ -82,7 +83,10 @@ def test_check_gives_the_scan_its_final_pairs_with_the_reviewers_term(taught):
     store, _, champion, _ = taught
     table = store.scan_input("acme", spec_for("contact"))
     low = replace(champion, review_threshold=0.2)
-    pairs = apply_reranker(table, predict_pairs(table, low, threshold=0.2), low).to_pylist()
+    # as the scan scores them: Splink, then conflicts (resolver/evidence.py), then the re-ranker
+    guarded = guard_pairs(table, predict_pairs(table, low, threshold=0.01), spec_for("contact"), threshold=0.2,
+                          comparisons=low.comparison_names)
+    pairs = apply_reranker(table, guarded, low).to_pylist()
     assert pairs, "no pairs to compare"
     checker = Checker(store, {"contact": champion})
     separated, _ = store.links_in_force("acme", "contact")
