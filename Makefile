@@ -46,12 +46,16 @@ format: install
 
 bench: install                    ## accuracy, speed, memory and hardening numbers (prints; never fails on them)
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_heldout.py
+	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_incremental.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_check.py
 	$(BIN)/python bench/bench_learning.py
 	$(BIN)/python bench/bench_hardening.py
 	$(BIN)/python bench/bench_postgres.py
 	$(BIN)/python bench/bench_amocrm.py
+	$(BIN)/python bench/bench_outside.py
 	$(BIN)/python bench/bench_widget.py
 	$(BIN)/python bench/bench_fuzz.py --minutes 10
 

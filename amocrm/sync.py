@@ -145,6 +145,9 @@ class AmoSync(ImportSteps, WriteBack):
         # queues an account's import job (the API's job runner); an import that failed (amoCRM down through
         # every retry) is queued again by the worker, and goes on from its last stored page
         self.submit_import: Callable[[str], object] | None = None
+        # queues an incremental scan of an account's entity (the API's job runner) after a webhook batch or a
+        # catch-up stored records of it, so a scanned base's groups follow amoCRM (resolver/incremental.py)
+        self.submit_scan: Callable[[str, Entity], object] | None = None
         self._next_import_check = 0.0
 
     # -- life -----------------------------------------------------------------------------------------
@@ -158,6 +161,7 @@ class AmoSync(ImportSteps, WriteBack):
     def stop(self, timeout: float = 30.0) -> None:
         """End the worker (after the batch in hand); nothing is queued to the job runner any more. Idempotent."""
         self.submit_import = None
+        self.submit_scan = None
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stopping.set()
@@ -326,6 +330,7 @@ class AmoSync(ImportSteps, WriteBack):
                         if gone not in found:
                             self.store.mark_deleted(account_id, entity, gone)
                     changed &= found
+                    self._queue_scan(account_id, entity)
                 for record_id in sorted(changed | rechecks):
                     self.write_back(client, account_id, entity, record_id)
             if from_webhook:
@@ -342,6 +347,13 @@ class AmoSync(ImportSteps, WriteBack):
         if records:
             self.store.upsert_records(account_id, spec_for(entity), records)
         return {r.record_id for r in records}
+
+    def _queue_scan(self, account_id: str, entity: Entity) -> None:
+        """An incremental scan of what was just stored, when the base was scanned before (else nothing to keep
+        current); one unfinished scan job per account and entity, so a burst of webhooks queues one."""
+        submit = self.submit_scan
+        if submit is not None and self.store.scan_state(account_id, entity) is not None:
+            submit(account_id, entity)
 
     def catch_up(self, account_id: str) -> int:
         """Read what changed since the last catch-up (`filter[updated_at][from]`); returns records read."""
@@ -360,6 +372,7 @@ class AmoSync(ImportSteps, WriteBack):
                     records = self._records(account_id, entity, str(conn["region"]), page.items)
                     if records:
                         self.store.upsert_records(account_id, spec_for(entity), records)
+                        self._queue_scan(account_id, entity)
                     pulled += len(records)
                     newest = max([newest, *(int(i.get("updated_at") or 0) for i in page.items)])
                     for record in records:

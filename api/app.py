@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             importer.start()
             amocrm.resume_imports(sync, importer)
             sync.submit_import = importer.submit_import
+            sync.submit_scan = importer.submit_incremental_scan
             if getattr(app.state, "crm_writers", None) is None:  # tests may set their own
                 app.state.crm_writers = amocrm_writers(_connected_client(sync))
             sync.start()

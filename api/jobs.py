@@ -131,6 +131,13 @@ class JobRunner:
         """
         return self._submit(account_id, "scan", entity)
 
+    def submit_incremental_scan(self, account_id: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
+        """Queue a scan of what changed since the last scan (resolver/incremental.py); as `submit_scan`.
+
+        Upsert batches and amoCRM webhook batches queue one; it runs as a full scan when it must.
+        """
+        return self._submit(account_id, "incremental_scan", entity)
+
     def submit_retrain(self, account_id: str, entity: Entity | None) -> tuple[dict[str, Any], bool]:
         """Queue a retrain of one entity's model (None: both) of the account; as `submit_scan`."""
         return self._submit(account_id, "retrain", entity)
@@ -178,7 +185,7 @@ class JobRunner:
             else:
                 store.update_job(job.account_id, job.job_id, status="running", percent=0.0)
                 result = self._retrain(store, job, progress) if job.kind == "retrain" else \
-                    self._scan(store, job, progress)
+                    self._scan(store, job, progress, incremental=job.kind == "incremental_scan")
         except CrmDedupError as exc:
             logger.warning("%s job %s of %s failed: %s", job.kind, job.job_id, job.account_id, exc)
             self._fail(store, job, progress.percent, str(exc))
@@ -195,10 +202,12 @@ class JobRunner:
         except CrmDedupError:
             logger.exception("cannot mark job %s failed", job.job_id)
 
-    def _scan(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any]:
+    def _scan(self, store: Persistence, job: _ScanJob, progress: _Progress, *,
+              incremental: bool = False) -> dict[str, Any]:
         t0 = time.perf_counter()
         entities: tuple[Entity, ...] = (job.entity,) if job.entity else ENTITIES
         totals = {"records": 0, "pairs": 0, "groups": 0}
+        fallbacks: list[str] = []
         for i, entity in enumerate(entities):
             # the account's champion from the registry, else the shipped default (training/serving.py)
             model: Model = self._services.model_for(job.account_id, entity)
@@ -209,11 +218,18 @@ class JobRunner:
                 yield progress.part(i * count + index, len(entities) * count)
 
             # scan_account applies the account's decisions in force itself: separated pairs never share a group
-            result = scan_account(store, account_id=job.account_id, model=model, phase=phase)
+            if incremental and store.count_records(job.account_id, entity) == 0:
+                continue  # nothing stored of this entity: nothing changed either
+            result = scan_account(store, account_id=job.account_id, model=model, phase=phase, incremental=incremental)
             totals["records"] += result.n_records
             totals["pairs"] += result.n_pairs
             totals["groups"] += result.n_groups
-        return {**totals, "seconds": round(time.perf_counter() - t0, 3)}
+            if result.fallback:
+                fallbacks.append(f"{entity}: {result.fallback}")
+        out: dict[str, Any] = {**totals, "seconds": round(time.perf_counter() - t0, 3)}
+        if incremental:
+            out.update(mode="full" if fallbacks else "incremental", fallback="; ".join(fallbacks) or None)
+        return out
 
 
     def _import(self, store: Persistence, job: _ScanJob, progress: _Progress) -> dict[str, Any] | None:

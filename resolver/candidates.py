@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
-from resolver.evidence import adjust_evidence
+from resolver.evidence import NAME_BASE_MIN, adjust_evidence
 from resolver.explain import EVIDENCE_FIELD, reviewers_contribution
 from resolver.features import FeatureSpace, rerank
 from resolver.linkage import Model
@@ -63,6 +63,12 @@ class _Snapshot:
         self.tf: dict[str, Counter[Any]] = {c: Counter() for c in self.tf_columns}
         self.tf_total: Counter[str] = Counter()  # non-null values per column
         self.seen: Any = None  # the newest ingested_at applied
+        # names per value of the columns resolver/evidence.py counts over the whole base and no key
+        # finds (a contact's employer: its staff, for the new-phone rule), and records per name
+        self.staff_columns = () if spec.discount_common_values else tuple(
+            c for cols in spec.shared_values.values() for c in cols if c not in spec.frequency_columns)
+        self.carriers: dict[Any, Counter[str]] = {}
+        self.names: Counter[Any] = Counter()
         self.version: int | None = None  # the store's records_version when last brought up to date
 
     def apply(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -77,6 +83,7 @@ class _Snapshot:
                     if row.get(col) is not None:
                         self.tf[col][row[col]] += 1
                         self.tf_total[col] += 1
+                self._count(row, 1)
             stamp = row.pop("ingested_at", None)
             if stamp is not None and (self.seen is None or stamp > self.seen):
                 self.seen = stamp
@@ -95,6 +102,41 @@ class _Snapshot:
             if old.get(col) is not None:
                 self.tf[col][old[col]] -= 1
                 self.tf_total[col] -= 1
+        self._count(old, -1)
+
+    def _count(self, row: dict[str, Any], step: int) -> None:
+        if not self.staff_columns:
+            return
+        name = row.get(self.spec.name_column)
+        if name is not None:
+            self.names[name] += step
+        who = name if name is not None else f"\0{row['unique_id']}"
+        for col in self.staff_columns:
+            value = row.get(col)
+            if value is None:
+                continue
+            carriers = self.carriers.setdefault(value, Counter())
+            carriers[who] += step
+            if carriers[who] <= 0:
+                del carriers[who]
+                if not carriers:
+                    del self.carriers[value]
+
+    def names_carrying(self, value: Any, probe: dict[str, Any], *, stored: bool) -> int:
+        """Names carrying `value` over the base, the probe counted as the scan would count it."""
+        carriers = self.carriers.get(value, Counter())
+        if stored:  # the probe's own row is counted already
+            return len(carriers)
+        name = probe.get(self.spec.name_column)
+        who = name if name is not None else f"\0{probe.get('unique_id')}"
+        carries = any(probe.get(c) == value for c in self.staff_columns)
+        return len(carriers) + (1 if carries and who not in carriers else 0)
+
+    def name_share(self, name: Any, probe: dict[str, Any], *, stored: bool) -> float:
+        """The share of the base's records named `name`, the probe counted as the scan would count it."""
+        extra = 0 if stored else 1
+        own = extra if probe.get(self.spec.name_column) == name else 0
+        return (self.names[name] + own) / max(len(self.rows) + extra, NAME_BASE_MIN)
 
 
 class Checker:
@@ -249,9 +291,11 @@ class Checker:
             if value is not None:
                 tf[col] = {value: (counts[value] + extra) / max(snap.tf_total[col] + extra, 1)}
         floor = model.review_threshold if threshold is None else threshold
-        # early cut: a candidate whose Splink weight cannot reach the floor leaves after the comparisons that
-        # tell (the evidence term below only ever lowers a weight, so it cannot bring one back)
-        floor_weight = math.log2(floor / (1 - floor)) - 1e-6 if 0 < floor < 1 else -math.inf
+        # early cut: a candidate whose Splink weight cannot reach the cut leaves after the comparisons that
+        # tell; the evidence term below lowers a weight except for the new-phone rescue, which only sees
+        # pairs above the entity's prediction floor (as the scan predicts them)
+        cut = min(floor, spec.prediction_floor) if spec.prediction_floor else floor
+        floor_weight = math.log2(cut / (1 - cut)) - 1e-6 if 0 < cut < 1 else -math.inf
         bounds = scorer.bounds(tf)
         out = []
         for cand in candidates:
@@ -260,8 +304,11 @@ class Checker:
                 continue
             weight, contributions = scored
             if spec.conflict is not None:  # conflicts and common values, as the scan weighs them
-                delta, reason = adjust_evidence(spec, probe, cand, {c.field: c.match_weight for c in contributions},
-                                                lambda v: _names_carrying(spec, v, probe, rows, ids_by_key, sharing))
+                delta, reason = adjust_evidence(
+                    spec, probe, cand, {c.field: c.match_weight for c in contributions},
+                    lambda v: max(_names_carrying(spec, v, probe, rows, ids_by_key, sharing),
+                                  float(snap.names_carrying(v, probe, stored=stored))),
+                    lambda v: snap.name_share(v, probe, stored=stored))
                 if delta:
                     weight += delta
                     contributions = [*contributions, FieldContribution(EVIDENCE_FIELD, reason or "", -1,

@@ -2,8 +2,10 @@
 
 Two companies are two, whatever phone, site or mail domain they share, when their INNs are valid
 and differ, or when each name has a word the other lacks: "ГК Ромашка" / "Ромашка Логистик", and
-the sibling sites "Ромашка-1" / "Ромашка-2", "Ромашка Север" / "Ромашка Юг". A typo is no such
-word ("Логистик" / "Логистика"), nor is a word one name adds ("Ромашка" / "ТД Ромашка").
+the sibling sites "Ромашка-1" / "Ромашка-2", "Ромашка Север" / "Ромашка Юг", or when one name adds
+only a number or a place word to the other (the head office "Ромашка" and its branch "Ромашка-Север").
+A typo is no such word ("Логистик" / "Логистика"), nor is any other word one name adds ("Ромашка" /
+"ТД Ромашка").
 """
 
 from __future__ import annotations
@@ -79,7 +81,12 @@ def company_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
     if not tokens_l or not tokens_r:
         return None
     only_l, only_r = _unmatched(tokens_l, tokens_r), _unmatched(tokens_r, tokens_l)
-    if not only_l or not only_r:  # the same words, or one name inside the other ("Ромашка" / "ТД Ромашка")
+    if not only_l and not only_r:
+        return None
+    if not only_l or not only_r:  # one name inside the other: "Ромашка" / "ТД Ромашка" is one company,
+        extension = only_l or only_r  # "Ромашка" / "Ромашка-Север" its branch
+        if all(_is_sibling_word(t) for t in extension):
+            return f"a branch: the name adds {' '.join(extension)}"
         return None
     if all(_is_sibling_word(t) for t in only_l + only_r):
         return f"sibling sites: the names differ only by {' / '.join(sorted(set(only_l + only_r)))}"
@@ -89,3 +96,42 @@ def company_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str |
             or DamerauLevenshtein.distance(core_l, core_r) <= 1):
         return None  # a typo: "Вега" / "Вгеа", "Ромашка Логистк" / "Ромашка Логистик"
     return "different name cores"
+
+
+def _feminine(word: str) -> bool:
+    # Russian feminine forms end in -a once transliterated: Гусева, Высоцкая, Александра, Евгения
+    return word.endswith("a")
+
+
+def _gender_forms(a: str | None, b: str | None) -> bool:
+    """Гусев / Гусева, Высоцкий / Высоцкая, Александр / Александра: one stem in both genders, so two people."""
+    if not a or not b or a == b or _feminine(a) == _feminine(b) or min(len(a), len(b)) < _MIN_FUZZY_TOKEN:
+        return False
+    masc, fem = (b, a) if _feminine(a) else (a, b)
+    return fem in (masc + "a", masc[:-1] + "aya", masc[:-1] + "aia", masc[:-2] + "aya", masc[:-2] + "aia")
+
+
+def contact_conflict(left: Mapping[str, Any], right: Mapping[str, Any]) -> str | None:
+    """Why two contact records are two people whatever phone, email or company they share, or None.
+
+    One surname or first name in both genders (Гусев / Гусева, Александр / Александра); or names
+    that each have a word the other lacks (Ким Елизавета / Вебер Камиль): a department mailbox or an
+    office line links colleagues, not one person. Short forms are folded by the name parser (Саша =
+    Александр); a typo is no such word ("Иванов" / "Иавнов"), nor is a word one name adds ("Иван" /
+    "Иван Петров", initials dropped). A differing patronymic alone is left to its comparison and to
+    reviewers (a father and son of one name on one home phone).
+
+    Reads the normalized column `name_tokens` (resolver/entities.py).
+    """
+    tokens_l, tokens_r = list(left.get("name_tokens") or ()), list(right.get("name_tokens") or ())
+    if not tokens_l or not tokens_r:
+        return None
+    # over all words: an unknown first name ("Станислава") is taken for the surname
+    for a in tokens_l:
+        for b in tokens_r:
+            if _gender_forms(a, b):
+                return f"one name in two genders: {a} / {b}"
+    only_l, only_r = _unmatched(tokens_l, tokens_r), _unmatched(tokens_r, tokens_l)
+    if only_l and only_r:
+        return f"different names: {' '.join(only_l)} / {' '.join(only_r)}"
+    return None

@@ -21,7 +21,7 @@ from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
-from resolver.conflicts import company_conflict
+from resolver.conflicts import company_conflict, contact_conflict
 from resolver.errors import InputError
 from resolver.normalize import (
     MAX_PARSED_CHARS,
@@ -39,10 +39,13 @@ from resolver.normalize import (
     transliterate,
     website_domain,
 )
+from resolver.normalize.addresses import SEPARATOR as ADDRESS_SEPARATOR
+from resolver.normalize.addresses import normalize_address
+from resolver.normalize.memo import memo_text
 from resolver.records import Entity, Record
 
-ExtraKind = Literal["text", "date", "identifier"]
-EXTRA_KINDS: tuple[ExtraKind, ...] = ("text", "date", "identifier")
+ExtraKind = Literal["text", "date", "identifier", "address"]
+EXTRA_KINDS: tuple[ExtraKind, ...] = ("text", "date", "identifier", "address")
 
 # Name blocks longer than this would cost more comparisons than they find duplicates; a single
 # first name ("Иван" from "Заявка от «Иван»") is such a block, so it links only by phone / email.
@@ -77,11 +80,23 @@ class ExtraField:
 
     @classmethod
     def parse(cls, text: str) -> ExtraField:
-        """Parse `NAME:KIND[:SOURCE]` as given on the command line (`address:text:Адрес`)."""
+        """Parse `HEADER=KIND` (`Address=address`: the field is named after its header) or
+        `NAME:KIND[:SOURCE]` (`address:text:Адрес`) as given on the command line."""
+        if "=" in text:
+            header, _, kind = text.rpartition("=")
+            header, kind = header.strip(), kind.strip()
+            if not header or kind not in EXTRA_KINDS:
+                raise InputError.one(f"extra field {text!r}: expected NAME:KIND[:SOURCE] or HEADER=KIND with KIND "
+                                     f"one of {', '.join(EXTRA_KINDS)}", field="--field")
+            name = re.sub(r"[^a-z0-9]+", "_", transliterate(header)).strip("_")[:40] if header else ""
+            if name and not name[0].isalpha():
+                name = f"f_{name}"[:40]
+            return cls(name or "field", kind, header)
         parts = [p.strip() for p in text.split(":", 2)]
         if len(parts) < 2 or not parts[0] or parts[1] not in EXTRA_KINDS:
             raise InputError.one(
-                f"extra field {text!r}: expected NAME:KIND[:SOURCE] with KIND one of {', '.join(EXTRA_KINDS)}",
+                f"extra field {text!r}: expected NAME:KIND[:SOURCE] or HEADER=KIND "
+                f"with KIND one of {', '.join(EXTRA_KINDS)}",
                 field="--field",
             )
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", parts[0]):
@@ -119,6 +134,12 @@ class EntitySpec:
     # `shared_values` (comparison -> columns holding the values it shares) read by resolver/evidence.py
     conflict: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None] | None = None
     shared_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # whether a shared value loses weight by how many names carry it (resolver/evidence.py); contacts'
+    # phones and emails have it in their levels already, and a company is shared by all its staff
+    discount_common_values: bool = True
+    # pairs Splink scores at least this likely reach resolver/evidence.py, which may raise them to the
+    # review threshold (contacts: the same person on a new phone); None: the review threshold
+    prediction_floor: float | None = None
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -135,8 +156,17 @@ def _phones(raw: Sequence[str]) -> list[str]:
 def _emails(raw: Sequence[str]) -> list[str]:
     out: list[str] = []
     for value in raw:
-        out.extend(normalize_emails(value))
+        out.extend(_emails_of(value))
     return _unique(out)
+
+
+@memo_text
+def _emails_of(value: str | None) -> tuple[str, ...]:
+    return tuple(normalize_emails(value))
+
+
+# each distinct company name is parsed once (resolver/normalize/memo.py)
+_company_of = memo_text(parse_company_name)
 
 
 def _or_none(values: list[str]) -> list[str] | None:
@@ -192,45 +222,62 @@ CONTACT_COLUMNS = (
 )
 
 
-def normalize_contact(record: Record) -> dict[str, Any]:
-    """Normalized contact columns; auto-created names give their phone/email, never a name to compare."""
-    raw_phones = list(record.phones)
-    raw_emails = list(record.emails)
-    company_text = record.company_name
-    name_text: str | None = None
-    name_source: str | None = None
-    auto = parse_autoname(record.name)
+@dataclass(frozen=True)
+class _ContactName:
+    """What a contact's name field gives, computed once per distinct field (`_contact_name`)."""
+
+    phones: tuple[str, ...]  # typed into the name, or an auto-created name's
+    emails: tuple[str, ...]
+    company: str | None  # a company typed after the name ("Иван Петров ООО Ромашка")
+    name_source: str | None
+    columns: tuple[tuple[str, Any], ...]  # the name's normalized columns
+
+
+@memo_text
+def _contact_name(name: str | None) -> _ContactName:
+    auto = parse_autoname(name)
+    company: str | None = None
     if auto is not None:
-        raw_phones += auto.phones
-        raw_emails += auto.emails
-        name_text = auto.name
-        name_source = f"auto:{auto.source}"
+        phones, emails = tuple(auto.phones), tuple(auto.emails)
+        name_text: str | None = auto.name
+        name_source: str | None = f"auto:{auto.source}"
     else:
-        parts = split_name_field(record.name)
-        raw_phones += parts.phones
-        raw_emails += parts.emails
+        parts = split_name_field(name)
+        phones, emails = tuple(parts.phones), tuple(parts.emails)
         name_text = parts.name
-        company_text = company_text or parts.company
+        company = parts.company
         name_source = "name" if name_text else None
     person = parse_person_name(name_text)
-    phones = _phones(raw_phones)
-    emails = _emails(raw_emails)
-    company = parse_company_name(company_text)
     tokens = list(person.tokens) if person else []
-    return {
-        "name_norm": person.key if person else None,
-        "name_tokens": _or_none(tokens),
-        "name_key": _name_key(tokens, _NAME_KEY_PREFIX),
-        "first_name": person.first if person else None,
-        "last_name": person.last if person else None,
-        "patronymic": person.patronymic if person else None,
+    columns = (
+        ("name_norm", person.key if person else None),
+        ("name_tokens", tuple(tokens) or None),
+        ("name_key", _name_key(tokens, _NAME_KEY_PREFIX)),
+        ("first_name", person.first if person else None),
+        ("last_name", person.last if person else None),
+        ("patronymic", person.patronymic if person else None),
+    )
+    return _ContactName(phones, emails, company, name_source if person else None, columns)
+
+
+def normalize_contact(record: Record) -> dict[str, Any]:
+    """Normalized contact columns; auto-created names give their phone/email, never a name to compare."""
+    name = _contact_name(record.name)
+    phones = _phones([*record.phones, *name.phones])
+    emails = _emails([*record.emails, *name.emails])
+    company = _company_of(record.company_name or name.company)
+    row = dict(name.columns)
+    tokens = row["name_tokens"]
+    row["name_tokens"] = list(tokens) if tokens else None  # a list of its own: rows are the caller's
+    row.update({
         "phones": _or_none(phones),
         "phone": phones[0] if phones else None,
         "emails": _or_none(emails),
         "email": emails[0] if emails else None,
         "company_core": company.core if company else None,
-        "name_source": name_source if person else None,
-    }
+        "name_source": name.name_source,
+    })
+    return row
 
 
 def _contact_comparisons() -> list[ComparisonCreator]:
@@ -302,6 +349,11 @@ CONTACT = EntitySpec(
     deterministic_rules=_contact_deterministic,
     em_rules=_contact_em,
     key_columns=("phones", "emails", "name_key"),
+    conflict=contact_conflict,
+    # a shared phone, email or employer links colleagues and families, not one person, when the names conflict
+    shared_values={"phone": ("phones",), "email": ("emails",), "company": ("company_core",)},
+    discount_common_values=False,
+    prediction_floor=0.01,
 )
 
 
@@ -324,7 +376,7 @@ COMPANY_COLUMNS = (
 
 def normalize_company(record: Record) -> dict[str, Any]:
     """Normalized company columns: name core without legal form, checked INN, site and mail domains."""
-    company = parse_company_name(record.name)
+    company = _company_of(record.name)
     phones = _phones(record.phones)
     emails = _emails(record.emails)
     corporate = [d for d in (email_domain(e) for e in emails) if not is_free_mail(d)]
@@ -448,6 +500,8 @@ def normalize_extra(kind: ExtraKind, value: str | None) -> str | None:
     if kind == "text":
         folded = _NON_WORD.sub(" ", transliterate(clip_words(text))).strip()
         return folded or None
+    if kind == "address":
+        return normalize_address(text)
     if kind == "identifier":
         if len(text) > MAX_PARSED_CHARS:
             return None
@@ -489,6 +543,8 @@ def extra_comparison(extra: ExtraField) -> ComparisonCreator:
             cll.AbsoluteDateDifferenceLevel(col, input_is_string=True, threshold=1, metric="year"),
             cll.ElseLevel(),
         ]
+    elif extra.kind == "address":
+        levels = _address_levels(col)
     else:
         levels = [
             cll.NullLevel(col),
@@ -499,8 +555,42 @@ def extra_comparison(extra: ExtraField) -> ComparisonCreator:
     return cl.CustomComparison(output_column_name=extra.name, comparison_levels=levels)
 
 
+def _address_part(col: str, side: str, index: int) -> str:
+    return f"split_part(\"{col}_{side}\", '{ADDRESS_SEPARATOR}', {index})"
+
+
+def _address_levels(col: str) -> list[ComparisonLevelCreator | dict[str, Any]]:
+    """`house|street|city` (resolver/normalize/addresses.py): the house number must agree, street and
+    city may differ by a typo; a city only one side names does not count against a pair."""
+    house_l, house_r = _address_part(col, "l", 1), _address_part(col, "r", 1)
+    street_l, street_r = _address_part(col, "l", 2), _address_part(col, "r", 2)
+    city_l, city_r = _address_part(col, "l", 3), _address_part(col, "r", 3)
+    same_house = f"{house_l} <> '' AND {house_l} = {house_r}"
+    city_fits = f"({city_l} = '' OR {city_r} = '' OR jaro_winkler_similarity({city_l}, {city_r}) >= 0.85)"
+
+    def street(jw: float) -> str:
+        return f"jaro_winkler_similarity({street_l}, {street_r}) >= {jw}"
+
+    return [
+        cll.NullLevel(col),
+        cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),  # a business centre's address weighs less
+        cll.CustomLevel(f"{same_house} AND {street(0.92)} AND {city_fits}",
+                        label_for_charts="same house, street alike"),
+        cll.CustomLevel(f"{same_house} AND {street(0.80)} AND {city_fits}",
+                        label_for_charts="same house, street similar"),
+        cll.CustomLevel(f"{house_l} = '' AND {house_r} = '' AND {street(0.92)} AND {city_fits}",
+                        label_for_charts="no house numbers, street alike"),
+        cll.ElseLevel(),
+    ]
+
+
 def extra_blocking(extra: ExtraField) -> list[BlockingRuleCreator]:
-    """Identifiers and dates are selective enough to block on; free text is not."""
+    """Identifiers and dates are selective enough to block on; free text is not; an address by its
+    house number and the first letters of its street."""
+    if extra.kind == "address":
+        col = extra.column
+        return [block_on(f"split_part({col}, '{ADDRESS_SEPARATOR}', 1)",
+                         f"substr(split_part({col}, '{ADDRESS_SEPARATOR}', 2), 1, 3)")]
     return [] if extra.kind == "text" else [block_on(extra.column)]
 
 
@@ -508,6 +598,6 @@ def extra_deterministic(extra: ExtraField, spec: EntitySpec) -> list[BlockingRul
     """Rules that (almost) only duplicates meet: the same identifier, or the same name and date."""
     if extra.kind == "identifier":
         return [block_on(extra.column)]
-    if extra.kind == "date":
+    if extra.kind in ("date", "address"):
         return [block_on(spec.name_column, extra.column)]
     return []

@@ -12,8 +12,16 @@ domain, would group as one company. This step runs after Splink and before the r
   log2(names) bits, and a value more than `RARE_MAX` names carry (a business centre's reception
   phone) counts for nothing.
 
+- contacts (`discount_common_values` off: their phone and email levels count names already): a conflict
+  (two names, or one name in two genders: resolver/conflicts.py) takes away a shared phone's, email's or
+  employer's positive weight: a department mailbox or an office line links colleagues, not one person;
+- the same person on a new phone: the same full name at the same company, with different phones and
+  no email on one side, loses nothing for the phones when a namesake there is unlikely (the name's
+  share of the base times the company's staff, in names, at most `NAMESAKES_MAX`; the company at most
+  `SMALL_COMPANY_MAX` names).
+
 The change is one more term of the pair's explanation (explain.py `EVIDENCE_FIELD`), so contributions still
-sum to the weight. Entities whose spec defines no `conflict` (contacts) are left as they are.
+sum to the weight. Entities whose spec defines no `conflict` are left as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +38,18 @@ import pyarrow.compute as pc
 from resolver.entities import RARE_MAX, EntitySpec, ExtraField
 
 logger = logging.getLogger(__name__)
+
+# Expected namesakes of a person at their company (the name's share of the base times the company's
+# staff in names) below which the same full name there on a new phone is the same person
+NAMESAKES_MAX = 0.05
+# A company carried by more names than this is a large employer: namesakes there are common
+SMALL_COMPANY_MAX = 20
+# A name's share is taken over at least this many records: in a small base every name looks common
+NAME_BASE_MIN = 10_000
+_RESCUE_COMPARISON = "phone"  # the comparison whose penalty a new phone does not deserve
+_RESCUE_COMPANY_COLUMN = "company_core"
+
+
 def _values(row: Mapping[str, Any], columns: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for col in columns:
@@ -48,8 +68,14 @@ class EvidenceGuard:
         self.spec = spec
         self.shared = spec.shared_values if spec.conflict is not None else {}
         self.names_per_value = self._names_per_value(table) if self.shared else {}
+        self.name_counts: dict[str, int] = {}
+        self.n_records = table.num_rows
+        if self.shared and spec.name_column in table.column_names:
+            counts = pc.value_counts(table.column(spec.name_column).drop_null()).to_pylist()
+            self.name_counts = {str(c["values"]): int(c["counts"]) for c in counts}
         rows = table if ids is None else table.filter(pc.is_in(table["unique_id"], pa.array(sorted(ids), pa.string())))
-        keep = [c for c in ("unique_id", "inn", "name_core", "name_tokens", *self._columns()) if c in rows.column_names]
+        keep = [c for c in ("unique_id", "inn", "name_core", "name_tokens", "name_norm", "first_name", "last_name",
+                            "emails", *self._columns()) if c in rows.column_names]
         self.rows = {r["unique_id"]: r for r in rows.select(keep).to_pylist()}
 
     def _columns(self) -> list[str]:
@@ -72,22 +98,51 @@ class EvidenceGuard:
                                "WHERE v IS NOT NULL GROUP BY v").fetchall()
         return {str(v): int(n) for v, n in rows}
 
-    def adjust(self, left_id: str, right_id: str, weights: Mapping[str, float]) -> tuple[float, str | None]:
+    def adjust(self, left_id: str, right_id: str, weights: Mapping[str, float], *,
+               places: Sequence[str] = ()) -> tuple[float, str | None]:
         """(change in weight, reason) for one pair; `weights` are its per-comparison weights."""
         return adjust_evidence(self.spec, self.rows[left_id], self.rows[right_id], weights,
-                               lambda v: float(self.names_per_value.get(v, 1)))
+                               lambda v: float(self.names_per_value.get(v, 1)),
+                               lambda v: self.name_counts.get(v, 1) / max(self.n_records, NAME_BASE_MIN),
+                               places=places)
+
+
+def _new_phone_rescue(left: Mapping[str, Any], right: Mapping[str, Any], weights: Mapping[str, float],
+                      names_carrying: Callable[[str], float], name_share: Callable[[str], float]) -> float:
+    """The phone penalty back for the same full name at one small company on a new phone (module doc)."""
+    penalty = weights.get(_RESCUE_COMPARISON, 0.0)
+    name, company = left.get("name_norm"), left.get(_RESCUE_COMPANY_COLUMN)
+    if (penalty >= 0 or not name or not company or not left.get("last_name") or not left.get("first_name")
+            or name != right.get("name_norm") or company != right.get(_RESCUE_COMPANY_COLUMN)
+            or (left.get("emails") and right.get("emails"))):
+        return 0.0
+    staff = names_carrying(str(company))
+    if staff > SMALL_COMPANY_MAX or name_share(str(name)) * staff > NAMESAKES_MAX:
+        return 0.0
+    return -penalty
 
 
 def adjust_evidence(spec: EntitySpec, left: Mapping[str, Any], right: Mapping[str, Any],
-                    weights: Mapping[str, float], names_carrying: Callable[[str], float]) -> tuple[float, str | None]:
+                    weights: Mapping[str, float], names_carrying: Callable[[str], float],
+                    name_share: Callable[[str], float] | None = None, *,
+                    places: Sequence[str] = ()) -> tuple[float, str | None]:
     """(change in log2 odds, reason) for one pair of normalized rows; the scan and the check both use it.
 
     `weights` are the pair's per-comparison weights (term frequency included); `names_carrying(value)`
-    says how many different names carry a shared value over the base.
+    says how many different names carry a shared value over the base; `name_share(name)` the share of
+    the base's records with that name (contacts' new-phone rule; None: the rule is off); `places` are
+    the pair's address comparisons (extra fields of kind address).
     """
     if spec.conflict is None or not spec.shared_values:
         return 0.0, None
     conflict = spec.conflict(left, right)
+    if conflict and _same_site(left, right, weights, places):
+        # one organisation's records name either the agency or the site ("Chicago Commons" / "St. Lucy
+        # School"): the same address and the same phone say one place, whatever the names say
+        conflict = None
+    if not conflict and not spec.discount_common_values:
+        rescue = _new_phone_rescue(left, right, weights, names_carrying, name_share) if name_share else 0.0
+        return (rescue, "the same name at the same small company on a new phone") if rescue else (0.0, None)
     delta, common = 0.0, []
     for comparison, columns in spec.shared_values.items():
         weight = weights.get(comparison, 0.0)
@@ -113,8 +168,17 @@ def adjust_evidence(spec: EntitySpec, left: Mapping[str, Any], right: Mapping[st
     return delta, None
 
 
+def _same_site(left: Mapping[str, Any], right: Mapping[str, Any], weights: Mapping[str, float],
+               places: Sequence[str]) -> bool:
+    """One address (an address comparison for) and one phone (a rare one: a business centre's reception
+    phone is many names') on both, and no two valid INNs that differ."""
+    if not places or (left.get("inn") and right.get("inn")):
+        return False
+    return weights.get("phone", 0.0) > 0 and any(weights.get(p, 0.0) > 0 for p in places)
+
+
 def guard_pairs(table: pa.Table, pairs: pa.Table, spec: EntitySpec, *, threshold: float,
-                comparisons: Sequence[str]) -> pa.Table:
+                comparisons: Sequence[str], places: Sequence[str] = ()) -> pa.Table:
     """Splink's pairs with conflicts and common shared values weighed (see the module doc).
 
     Adds `evidence_weight` (the change in log2 odds) and `evidence_reason`; pairs that fall below
@@ -130,7 +194,7 @@ def guard_pairs(table: pa.Table, pairs: pa.Table, spec: EntitySpec, *, threshold
     reasons: list[str | None] = []
     for i, (a, b) in enumerate(zip(left_ids, right_ids, strict=True)):
         weights = {c: float(mw[c][i] or 0.0) + float((tf[c][i] if c in tf else 0.0) or 0.0) for c in mw}
-        delta, reason = guard.adjust(a, b, weights)
+        delta, reason = guard.adjust(a, b, weights, places=places)
         deltas.append(round(delta, 3))
         reasons.append(reason)
     weight = pc.add(pairs.column("match_weight"), pa.array(deltas, pa.float64()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -76,7 +75,9 @@ def explain_pairs(pairs: pa.Table, model: Model) -> dict[tuple[str, str], list[F
 
 def contributions_json(contributions: Iterable[FieldContribution]) -> str:
     """Contributions as the store keeps them (a JSON list of objects)."""
-    return json.dumps([asdict(c) for c in contributions], ensure_ascii=False)
+    # a dict per item by hand: dataclasses.asdict deep-copies, 10x slower over a scan's tens of thousands of pairs
+    return json.dumps([{"field": c.field, "level": c.level, "gamma": c.gamma, "match_weight": c.match_weight}
+                       for c in contributions], ensure_ascii=False)
 
 
 def parse_contributions(rows: Sequence[Mapping[str, Any]]) -> list[FieldContribution]:

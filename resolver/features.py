@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import EntitySpec
-from resolver.linkage import Model, PairReranker
+from resolver.linkage import Model, PairReranker, tf_value
 from resolver.normalize import email_domain, is_free_mail
 from resolver.records import FieldContribution
 from resolver.scoring import PairScorer, probability
@@ -137,7 +137,7 @@ class FeatureBuilder:
         for col in self.scorer.tf_columns:
             counts = pc.value_counts(table[col].drop_null()).to_pylist()
             total = sum(c["counts"] for c in counts) or 1
-            out[col] = {c["values"]: c["counts"] / total for c in counts}
+            out[col] = {c["values"]: tf_value(c["counts"], total) for c in counts}  # as the scan's
         return out
 
     def _names_per_value(self, table: pa.Table) -> dict[str, dict[str, int]]:

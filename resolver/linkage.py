@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from splink import DuckDBAPI, Linker, SettingsCreator
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_creator import ComparisonCreator
@@ -45,6 +46,41 @@ FALLBACK_PRIOR = 1e-4
 MIN_POSITIVE_PAIRS = 200
 # A model file (Splink settings or meta JSON) is ~10 KB; anything this large is not one
 MAX_MODEL_FILE_BYTES = 4 * 1024 * 1024
+# From this many records on, the base size that scales the prior and the term-frequency denominators
+# are rounded to 1/64 of an octave (about 1.1 %): a few new records then leave every other pair's
+# score exactly as it was, so an incremental scan keeps those pairs and still equals a full scan
+# (resolver/incremental.py). Below it (a small base, a test) the exact counts are used.
+ROUND_BASE_FROM = 20_000
+_ROUND_STEPS = 64
+
+
+def rounded_base(n: int) -> int:
+    """`n` as the scoring uses it for a base size or a term-frequency denominator (see ROUND_BASE_FROM)."""
+    if n < ROUND_BASE_FROM:
+        return n
+    return int(round(2.0 ** (round(math.log2(n) * _ROUND_STEPS) / _ROUND_STEPS)))  # noqa: RUF046 (float ** gives Any)
+
+
+# In such a base, a value's count in a term frequency is rounded too, from this many records on and to
+# 1/16 of an octave (about 4 %): one more "Иван Иванов" among 1,500 then rarely moves the weight of the
+# other 1,500 x 1,500 pairs that share the name (at most 0.03 bits when it does), which an incremental
+# scan would otherwise score again.
+ROUND_COUNT_FROM = 64
+_COUNT_STEPS = 16
+
+
+def tf_value(count: int, total: int) -> float:
+    """A value's term frequency: `count` of the `total` non-null values, as the scan scores it."""
+    denominator = rounded_base(total)
+    if denominator >= ROUND_BASE_FROM and count >= ROUND_COUNT_FROM:
+        count = int(round(2.0 ** (round(math.log2(count) * _COUNT_STEPS) / _COUNT_STEPS)))  # noqa: RUF046
+    return count / float(denominator)
+
+
+def tf_columns(settings: dict[str, Any]) -> list[str]:
+    """The columns a model's levels adjust by term frequency."""
+    return sorted({lvl["tf_adjustment_column"] for comp in settings["comparisons"]
+                   for lvl in comp["comparison_levels"] if lvl.get("tf_adjustment_column")})
 
 
 class PairReranker(Protocol):
@@ -87,6 +123,7 @@ class Model:
         same way, so a name that two records share weighs alike in a base of 20k and of 300k.
         """
         settings = dict(self.settings, retain_matching_columns=True, retain_intermediate_calculation_columns=True)
+        n_records = rounded_base(n_records)
         trained = self.trained_on_records
         # Only scaled down: in a base smaller than the training set, "a phone at most 10 records
         # have" no longer means rare (ten teachers may be the whole file), so the prior stays put.
@@ -211,9 +248,10 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
     steps = 3 + len(em_rules)
     done = 0
 
-    def tick() -> None:
+    def tick(what: str) -> None:
         nonlocal done
         done += 1
+        logger.info("training step %d/%d: %s", done, steps, what)  # -v: one line per step, no reprs
         if progress:
             progress(done, steps)
 
@@ -226,21 +264,37 @@ def train_settings(table: pa.Table, spec: EntitySpec, extras: Sequence[ExtraFiel
     if not 0 < float(linker._settings_obj._probability_two_random_records_match) < 1:
         # no record pair meets any rule (a file without phones or emails): fall back to a prior
         linker._settings_obj._probability_two_random_records_match = FALLBACK_PRIOR
-    tick()
+    tick(f"prior {float(linker._settings_obj._probability_two_random_records_match):.3g} from "
+         f"{len(rules)} deterministic rules")
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=seed)
-    tick()
+    tick("u from random pairs")
     if not em_rules:
         labels = pa.table({"unique_id_l": [a for a, _ in positive_pairs], "unique_id_r": [b for _, b in positive_pairs],
                            "clerical_match_score": [1.0] * len(positive_pairs)})
         linker.training.estimate_m_from_pairwise_labels(linker._db_api.register(labels))
-    tick()
+    tick(f"m from {len(positive_pairs)} known duplicate pairs" if not em_rules else "m by EM, sessions follow")
     for rule in em_rules:
+        # A session filters the linker's own settings (drops the comparisons its rule uses, raises the
+        # prior for the block) and puts them back only when it succeeds: a failed one would leave a
+        # model without those comparisons and with a prior tens of times too high.
+        kept = linker._settings_obj.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            what = f"m by EM blocked on {_rule_sql(rule)}"
         except Exception as exc:
-            logger.warning("EM session on %s skipped: %s", rule, exc)
-        tick()
+            linker._settings_obj.core_model_settings = kept
+            logger.warning("EM session blocked on %s skipped: %s", _rule_sql(rule), _first_line(exc))
+            what = f"EM blocked on {_rule_sql(rule)} skipped"
+        tick(what)
     return _floor_m(linker.misc.save_model_to_json())
+
+
+def _rule_sql(rule: BlockingRuleCreator) -> str:
+    return rule.get_blocking_rule("duckdb").blocking_rule_sql
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0][:300]
 
 
 # A level no known duplicate reached (a completely different name) gets m near 0 and a weight
@@ -269,7 +323,7 @@ def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Link
     return Linker(sdf, settings, log_level=logging.ERROR)
 
 
-def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Table:
+def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: bool = True) -> pa.Table:
     """Score every blocked pair of `table` and keep those with match_probability >= threshold.
 
     Returns Arrow columns: left_id, right_id (left < right), match_weight, match_probability,
@@ -278,7 +332,15 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Tabl
     settings = model.settings_for_base(table.num_rows)
     if table.num_rows < 2:
         return _empty_pairs(model)
+    if prune:  # pairs that can never reach the threshold are not compared (resolver/pruning.py)
+        from resolver.pruning import narrowed_rules  # pruning imports blocking, which imports the store
+
+        present = {col: table.num_rows - table.column(col).null_count for col in tf_columns(settings)}
+        floor = {col: tf_value(1, n) if n else 0.0 for col, n in present.items()}  # 0: no bound, nothing narrowed
+        settings["blocking_rules_to_generate_predictions"] = narrowed_rules(settings, threshold, floor)
     linker = _linker(table, settings)
+    for col in tf_columns(settings):
+        _register_tf(linker, table, col)
     pairs = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     have = {c.unquote().name for c in pairs.columns}
     cols = ["match_weight", "match_probability"]
@@ -291,6 +353,19 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float) -> pa.Tabl
         f"{select} FROM {{this}} ORDER BY left_id, right_id").as_pyarrow_table()
     linker.table_management.delete_tables_created_by_splink_from_db()
     return out
+
+
+def _register_tf(linker: Linker, table: pa.Table, col: str) -> None:
+    """Splink's term-frequency table of `col` (count / non-null values) rounded as `tf_value` does; below
+    ROUND_BASE_FROM Splink computes the same table itself."""
+    counts = pc.value_counts(table.column(col).drop_null())
+    total = int(pc.sum(counts.field("counts")).as_py() or 0)
+    if rounded_base(total) < ROUND_BASE_FROM:
+        return
+    tf = pa.table({col: counts.field("values"),
+                   f"tf_{col}": pa.array([tf_value(n, total) for n in counts.field("counts").to_pylist()],
+                                         pa.float64())})
+    linker.table_management.register_term_frequency_lookup(linker._db_api.register(tf), col)
 
 
 def _empty_pairs(model: Model) -> pa.Table:

@@ -9,11 +9,10 @@ optional `progress(done, total)` callbacks.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,7 @@ from resolver.explain import contributions_json, explain_pairs, reviewers_contri
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups, ordered_pair
+from resolver.incremental import StepTimer, incremental_scan, scan_state, scan_vals_table, value_columns
 from resolver.linkage import Model, Progress, predict_pairs, train_settings
 from resolver.pending import apply_pending
 from resolver.records import PLURAL, Entity, Record
@@ -50,6 +50,10 @@ class ScanResult:
     n_grouped_records: int
     seconds: dict[str, float]
     warnings: tuple[str, ...] = ()  # about the data, for the summary: an identifier field many records share
+    mode: str = "full"  # or "incremental" (resolver/incremental.py)
+    fallback: str | None = None  # an incremental scan asked for that ran as a full one: why
+    n_changed: int | None = None  # incremental: records written since the last scan
+    n_rescored: int | None = None  # incremental: pairs scored again (at or above the review threshold)
 
 
 def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequence[Record],
@@ -66,6 +70,43 @@ def ingest(store: Persistence, *, account_id: str, entity: Entity, records: Sequ
     return written
 
 
+def ingest_batches(store: Persistence, *, account_id: str, entity: Entity, batches: Iterable[list[Record]],
+                   progress: Progress | None = None, workers: int = 0) -> int:
+    """Normalize and upsert a file's record batches (`ingest.iter_record_batches`) as one unit of work.
+
+    `workers` processes normalize while this one reads and writes (`ingest.pipeline`). As `ingest_normalized`.
+    """
+    from resolver.ingest.pipeline import normalized_batches
+
+    return ingest_normalized(store, account_id=account_id, entity=entity, progress=progress,
+                             batches=normalized_batches(batches, entity, workers=workers))
+
+
+def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
+                      batches: Iterable[tuple[list[Record], Mapping[str, Sequence[Any]]]],
+                      progress: Progress | None = None) -> int:
+    """Upsert (records, normalized columns) batches (`ingest.pipeline`) as one unit of work.
+
+    Memory holds a batch at a time, not the file. All batches go in one transaction: a bad record late in
+    the file (the readers raise after the last batch) or a failed write leaves the store as it was.
+    Returns the number of distinct records written or kept.
+    """
+    from resolver.ingest.pipeline import rows_of
+
+    spec = spec_for(entity)
+    seen: set[str] = set()
+    with store.transaction():
+        for records, columns in batches:
+            store.upsert_records(account_id, spec, records, columns)
+            if store.open_pending(account_id, entity, datetime.now(UTC)):  # rare: rows only when one waits
+                apply_pending(store, account_id, entity, records, rows_of(columns))
+            seen.update(r.record_id for r in records)
+            if progress:
+                progress(len(seen), len(seen))
+    store.records_written(len(seen))
+    return len(seen)
+
+
 Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
 """A step of `scan_account` starts: (label, index, count) -> a context giving that step's progress callback.
 
@@ -73,21 +114,34 @@ Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
 """
 
 
-def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None) -> ScanResult:
+def scan_account(store: Persistence, *, account_id: str, model: Model, phase: Phase | None = None,
+                 incremental: bool = False) -> ScanResult:
     """Scan one entity (`model.entity`) of an account with `model`, the one the account is served.
 
     An account with its own fields (`Store.extra_fields`) first gets the model fitted on its data
-    (`fit_model`): the served model knows only the standard ones. Decisions in force always apply.
+    (`fit_model`) unless the served model was trained with exactly those fields (the account's champion
+    after `crm-dedup train`). Decisions in force always apply. `incremental`: score only what changed
+    since the last scan (resolver/incremental.py) when that gives the same result; the result says
+    which it was (`mode`, `fallback`).
     """
     steps = phase or _no_phase
     entity = model.entity
     extras = store.extra_fields(account_id, entity)
-    count = 2 if extras else 1
-    if extras:
+    # a model trained on this account with these fields (its champion) is used as is: fitting it
+    # anew would drop what it learned from reviewers and its re-ranker
+    needs_fit = bool(extras) and set(extras) != set(model.extras)
+    count = 2 if needs_fit else 1
+    if needs_fit:
         with steps(f"training {entity} model with {', '.join(e.name for e in extras)}", 0, count) as progress:
             model = fit_model(store, account_id=account_id, base=model, extras=extras, progress=progress)
+    if incremental and not extras:
+        with steps(f"scanning changed {PLURAL[entity]}", 0, 1) as progress:
+            return incremental_scan(store, account_id=account_id, model=model, progress=progress)
     with steps(f"scanning {PLURAL[entity]}", count - 1, count) as progress:
-        return scan(store, account_id=account_id, model=model, progress=progress)
+        result = scan(store, account_id=account_id, model=model, progress=progress)
+    if incremental:
+        return replace(result, fallback="the account has its own fields")
+    return result
 
 
 @contextmanager
@@ -122,26 +176,21 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     the caller's own to those. Decisions that arrive while the scan runs split its groups once saved.
     """
     spec = spec_for(model.entity)
-    steps, seconds = 5, {}
     started = datetime.now(UTC)
-    t0 = time.perf_counter()
+    step = StepTimer(progress, 5)
+    seconds = step.seconds
 
-    def step(name: str, i: int) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[name] = round(now - t0, 3)
-        t0 = now
-        if progress:
-            progress(i, steps)
-
+    snapshot = store.scan_snapshot(account_id, model.entity)  # before the read: later writes are changes
     table, warnings = drop_common_identifiers(store.scan_input(account_id, spec, model.extras), model.extras)
     separated, confirmed = store.links_in_force(account_id, model.entity)
     separated |= {ordered_pair(p) for p in cannot_link}
     confirmed = (confirmed | {ordered_pair(p) for p in must_link}) - separated
     step("read", 1)
     # conflicts and values many share are weighed before reviewers' re-ranker (resolver/evidence.py)
-    guarded = guard_pairs(table, predict_pairs(table, model, threshold=model.review_threshold), spec,
-                          threshold=model.review_threshold, comparisons=model.comparison_names)
+    floor = min(model.review_threshold, spec.prediction_floor or model.review_threshold)
+    guarded = guard_pairs(table, predict_pairs(table, model, threshold=floor), spec,
+                          threshold=model.review_threshold, comparisons=model.comparison_names,
+                          places=[e.name for e in model.extras if e.kind == "address"])
     scored = apply_reranker(table, guarded, model)
     # separated pairs never group, but are stored (flagged) so that an undo regroups them at once
     is_separated = pa.array([k in separated for k in _keys(scored)], pa.bool_())
@@ -174,12 +223,17 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
         n_pairs=pairs.num_rows, n_groups=len(groups), n_grouped_records=sum(len(g.record_ids) for g in groups),
         seconds=seconds, warnings=tuple(warnings),
     )
-    store.save_scan(
-        account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,
-        scan={"scan_id": result.scan_id, "started_at": started, "finished_at": datetime.now(UTC),
-              "model_version": model.version, "review_threshold": model.review_threshold,
-              "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
-    )
+    # what the next incremental scan builds on (resolver/incremental.py), written with the results
+    vals = scan_vals_table(table, value_columns(spec, model))
+    with store.transaction():
+        store.save_scan(
+            account_id=account_id, entity=model.entity, pairs=pair_rows, groups=groups,
+            scan={"scan_id": result.scan_id, "started_at": started, "finished_at": datetime.now(UTC),
+                  "model_version": model.version, "review_threshold": model.review_threshold,
+                  "auto_merge_threshold": model.auto_merge_threshold, "n_records": table.num_rows},
+        )
+        store.save_scan_state(account_id, model.entity,
+                              scan_state(table, model, spec, scan_id=result.scan_id, snapshot=snapshot), vals)
     # a decision stored after the read above split the previous scan's groups, which were just
     # replaced: apply it to these (the feedback path and this one both run under the store's writer lock)
     late = split_separated_groups(store, account_id, model.entity)

@@ -6,6 +6,7 @@ import argparse
 import gc
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from api.cli.models import cmd_models_list, cmd_models_promote, cmd_train
 from api.cli.scans import cmd_dedupe, cmd_demo, cmd_groups, cmd_import, cmd_scan
 from api.cli.serve import cmd_serve
 from api.settings import Settings
+from resolver.entities import EXTRA_KINDS
 from resolver.errors import CrmDedupError, InputError
+from resolver.ingest import TARGET_KEYS
 from resolver.normalize.region import DEFAULT_REGION
 from resolver.records import ENTITIES
 from resolver.store import is_postgres_url
@@ -34,26 +37,32 @@ logger = logging.getLogger("crm_dedup.cli")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-dedup", description=__doc__)
-    common = argparse.ArgumentParser(add_help=False)
+    # `dedupe` works on a file alone: it gets every common option but the store's
+    no_store = argparse.ArgumentParser(add_help=False)
+    no_store.add_argument("--models-dir", help="model directory (default: the shipped models)")
+    no_store.add_argument("-q", "--quiet", action="store_true", help="nothing but errors on stderr")
+    no_store.add_argument("-v", "--verbose", action="store_true",
+                          help="log what happens on stderr (one line per training step)")
+    common = argparse.ArgumentParser(add_help=False, parents=[no_store])
     common.add_argument("--db", help="DuckDB store file or postgresql:// URL (default: env CRM_DEDUP_DATABASE_URL, "
                         "else CRM_DEDUP_DB, else var/crm-dedup.duckdb)")
-    common.add_argument("--models-dir", help="model directory (default: the shipped models)")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    common.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def file_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("file", help="amoCRM JSON (.json/.jsonl), CSV or XLSX")
+        # optional here only so that a file after `--map a=b` is found (_file_after_map); required in fact
+        p.add_argument("file", nargs="?", help="amoCRM JSON (.json/.jsonl), CSV or XLSX")
         p.add_argument("--entity", required=True, choices=ENTITIES)
         p.add_argument("--map", nargs="+", metavar="KEY=HEADER",
-                       help='column map, e.g. name="Полное имя" phone="Рабочий телефон" email="Рабочий email"')
-        p.add_argument("--field", action="append", metavar="NAME:KIND[:SOURCE]",
-                       help="an extra field to match on; KIND is text, date or identifier "
-                            "(e.g. birthday:date:'Дата рождения')")
+                       help=f'column map, e.g. name="Полное имя" phone="Рабочий телефон"; KEY is one of '
+                            f'{", ".join(TARGET_KEYS)} or an extra field\'s NAME')
+        p.add_argument("--field", action="append", metavar="HEADER=KIND",
+                       help=f"an extra field to match on, KIND one of {', '.join(EXTRA_KINDS)} "
+                            "(e.g. Address=address, 'Дата рождения=date'; or NAME:KIND[:SOURCE])")
         p.add_argument("--region", type=region, default=DEFAULT_REGION, metavar="XX",
-                       help="country of local phone numbers written without + (ISO 3166, e.g. KZ, BY; default RU)")
+                       help="country of local phone numbers written without + or area code (ISO 3166, e.g. US, "
+                            "KZ, BY; default RU)")
 
-    p = sub.add_parser("dedupe", parents=[common], help="find duplicate groups in a file alone")
+    p = sub.add_parser("dedupe", parents=[no_store], help="find duplicate groups in a file alone")
     file_args(p)
     p.add_argument("--out", help="groups CSV (default: stdout)")
     p.add_argument("--threshold", type=probability, help="review threshold (match probability) instead of the model's")
@@ -68,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account", required=True)
     p.add_argument("--entity", choices=ENTITIES, help="default: both")
     p.add_argument("--threshold", type=probability, help="review threshold instead of the model's")
+    p.add_argument("--incremental", action="store_true",
+                   help="score only records written since the last scan (a full scan when that cannot give "
+                        "the same result; the summary says why)")
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("groups", parents=[common], help="the groups CSV of the last scan")
@@ -153,18 +165,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_after_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`--map a=b FILE`: argparse gives FILE to --map (nargs="+"); an item without "=" at its end is the file."""
+    if not hasattr(args, "map") or args.file is not None:
+        return
+    if args.map and "=" not in args.map[-1]:
+        args.file = args.map.pop()
+    if args.file is None:
+        parser.error(f"{args.command}: the following arguments are required: file")
+
+
+def _logging(args: argparse.Namespace) -> None:
+    """-q: errors only, Splink's and Python's warnings too; -v: our INFO lines, Splink's warnings (its INFO
+    prints whole SQL and object reprs); neither: warnings."""
+    level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for noisy in ("splink", "py4j", "mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.WARNING)
+    if args.quiet:
+        warnings.simplefilter("ignore")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("splink", "py4j"):
-        logging.getLogger(noisy).setLevel(logging.INFO if args.verbose else logging.ERROR)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _file_after_map(parser, args)
+    _logging(args)
+    db = getattr(args, "db", None)  # `dedupe` has no store
     try:
         overrides: dict[str, Any] = {}
-        if args.db and is_postgres_url(args.db):
-            overrides["database_url"] = args.db
-        elif args.db:  # a file named on the command line wins over the environment's database
-            overrides.update(db=Path(args.db), database_url=None)
+        if db and is_postgres_url(db):
+            overrides["database_url"] = db
+        elif db:  # a file named on the command line wins over the environment's database
+            overrides.update(db=Path(db), database_url=None)
         if args.models_dir:
             overrides["models_dir"] = Path(args.models_dir)
         settings = Settings(**overrides)

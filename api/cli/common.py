@@ -15,7 +15,7 @@ from api.settings import Settings
 from resolver import csvsafe
 from resolver.entities import ExtraField
 from resolver.errors import InputError
-from resolver.ingest import parse_column_map, read_records
+from resolver.ingest import TARGET_KEYS, parse_column_map, read_records
 from resolver.linkage import Model, Progress, load_model
 from resolver.normalize.region import DEFAULT_REGION, check_region, localize_phones
 from resolver.records import PLURAL, Entity, Record
@@ -112,10 +112,27 @@ def extra_fields(items: Sequence[str] | None) -> list[ExtraField]:
 
 def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Record]:
     column_map = parse_column_map(args.map) if args.map else None
+    # a map key is a record field or an extra field's name (--field): anything else is a typo
+    unknown = [k for k in column_map or {} if k not in TARGET_KEYS and k not in {e.name for e in extras}]
+    if unknown:
+        raise InputError.one(f"unknown key {', '.join(map(repr, unknown))}; valid keys: "
+                             f"{', '.join(TARGET_KEYS + tuple(e.name for e in extras))} "
+                             "(or add the field first: --field HEADER=KIND)", field="--map")
     records = read_records(Path(args.file), entity, column_map=column_map,
                            extra_fields={e.name: e.source for e in extras} or None)
     # local numbers ("8 029 …") are read as `--region`'s (default RU, as phone normalization assumes)
     return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
+
+
+def read_normalized(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField], *,
+                    keep_raw: bool = True) -> Iterator[tuple[list[Record], Any]]:
+    """`read_file` as a stream of (records, normalized columns) batches for `scan.ingest_normalized`: the file
+    is never loaded whole, both cores work on a large one, problems come after the last batch."""
+    from resolver.ingest.pipeline import normalized_file_batches
+
+    column_map = parse_column_map(args.map) if args.map else None
+    return normalized_file_batches(Path(args.file), entity, column_map=column_map, keep_raw=keep_raw,
+                                   region=args.region, extra_fields={e.name: e.source for e in extras} or None)
 
 
 def scan_one(store: Store, settings: Settings, account: str, entity: Entity, *, threshold: float | None,

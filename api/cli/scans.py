@@ -7,12 +7,22 @@ import sys
 import time
 from typing import Any
 
-from api.cli.common import check_out, emit_groups, err, extra_fields, progress_bar, read_file, scan_one, summary
+from api.cli.common import (
+    check_out,
+    emit_groups,
+    err,
+    extra_fields,
+    progress_bar,
+    read_normalized,
+    scan_model,
+    scan_one,
+    summary,
+)
 from api.settings import Settings
 from resolver.entities import spec_for
 from resolver.errors import InputError
 from resolver.records import ENTITIES, Entity
-from resolver.scan import ingest
+from resolver.scan import ingest, ingest_normalized, scan_account
 from resolver.store import Store, open_store
 
 
@@ -22,10 +32,10 @@ def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
     check_out(args.out)
     entity: Entity = spec_for(args.entity).entity
     extras = extra_fields(args.field)
-    records = read_file(args, entity, extras)
+    batches = read_normalized(args, entity, extras, keep_raw=False)  # the store is thrown away: no raw objects
     with Store(":memory:") as store:
         with progress_bar("normalizing", not args.quiet) as progress:
-            ingest(store, account_id="file", entity=entity, records=records, progress=progress)
+            ingest_normalized(store, account_id="file", entity=entity, batches=batches, progress=progress)
         store.set_extra_fields("file", entity, extras)
         result = scan_one(store, settings, "file", entity, threshold=args.threshold, show=not args.quiet,
                            served=False)
@@ -38,10 +48,10 @@ def cmd_dedupe(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     entity: Entity = spec_for(args.entity).entity
     extras = extra_fields(args.field)
-    records = read_file(args, entity, extras)
+    batches = read_normalized(args, entity, extras)
     with open_store(settings.store_target) as store:
         with progress_bar("importing", not args.quiet) as progress:
-            n = ingest(store, account_id=args.account, entity=entity, records=records, progress=progress)
+            n = ingest_normalized(store, account_id=args.account, entity=entity, batches=batches, progress=progress)
         if extras:
             store.set_extra_fields(args.account, entity, extras)
         total = store.count_records(args.account, entity)
@@ -59,9 +69,19 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
                     raise InputError.one(f"account {args.account!r} has no {entity} records in {settings.store_name}; "
                                          "run `crm-dedup import` first")
                 continue
-            result = scan_one(store, settings, args.account, entity, threshold=args.threshold,
-                               show=not args.quiet)
+            if args.incremental:
+                model = scan_model(settings, entity, args.threshold, account=args.account)
+                result = scan_account(store, account_id=args.account, model=model, incremental=True,
+                                      phase=lambda label, i, n: progress_bar(label, not args.quiet))
+            else:
+                result = scan_one(store, settings, args.account, entity, threshold=args.threshold,
+                                   show=not args.quiet)
             summary(result, store.groups_export(args.account, entity), None, time.perf_counter() - t0)
+            if result.mode == "incremental":
+                err(f"incremental: {result.n_changed} records changed since the last scan, "
+                     f"{result.n_rescored} pairs scored again")
+            elif args.incremental:
+                err(f"full scan: {result.fallback}")
     return 0
 
 

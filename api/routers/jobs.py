@@ -64,7 +64,11 @@ def answer_for(job: dict[str, object], created: bool, response: Response) -> Job
 )
 def submit_scan(account: AccountDep, runner: JobRunnerDep, response: Response,
                 body: Annotated[ScanRequest | None, Body()] = None) -> JobOut:
-    job, created = runner.submit_scan(account, body.entity if body else None)
+    entity = body.entity if body else None
+    if body is not None and body.incremental:
+        job, created = runner.submit_incremental_scan(account, entity)
+    else:
+        job, created = runner.submit_scan(account, entity)
     return answer_for(job, created, response)
 
 

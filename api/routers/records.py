@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query, Request
 
 from api.deps import AccountDep, EntityDep, ServicesDep
+from api.routers.jobs import job_runner
 from api.schemas import (
     RECORD_EXAMPLES,
     BatchIn,
@@ -49,7 +50,7 @@ def put_record(entity: EntityDep, account: AccountDep, services: ServicesDep, re
 
 
 @router.post(
-    "/{entity:entity}:batch", response_model=BatchOut,
+    "/{entity:entity}:batch", response_model=BatchOut, response_model_exclude_unset=True,
     summary="Upsert a batch of records; malformed ones are rejected with their index, the rest stored",
     description="Up to `max_batch` records (10,000 by default), each in either shape. The valid ones are stored "
                 "in one transaction; `rejected` names the index, field and reason of every other (a string over "
@@ -58,7 +59,10 @@ def put_record(entity: EntityDep, account: AccountDep, services: ServicesDep, re
     responses=problem_responses(e413=_TOO_LARGE.format(limit=50_000_000),
                                 e422="at most 10000 records per batch, got 10001"),
 )
-def put_batch(entity: EntityDep, account: AccountDep, services: ServicesDep, body: BatchIn) -> BatchOut:
+def put_batch(entity: EntityDep, account: AccountDep, services: ServicesDep, body: BatchIn, request: Request,
+              scan: Annotated[bool, Query(description=(
+                  "queue an incremental scan of the entity (job kind `incremental_scan`) once the batch is "
+                  "stored, when the account's base was scanned before"))] = True) -> BatchOut:
     limit = services.settings.max_batch
     if len(body.records) > limit:
         raise InputError.one(f"at most {limit} records per batch, got {len(body.records)}", field="records")
@@ -73,8 +77,12 @@ def put_batch(entity: EntityDep, account: AccountDep, services: ServicesDep, bod
     region = services.region(account)  # an amoCRM account's country: its local numbers are read as its own
     records = [localize_phones(r, region) for r in records]
     ingest(services.store, account_id=account, entity=entity, records=records)
-    return BatchOut(stored=len(records),
-                    rejected=[Rejected(index=p.item, field=p.field, reason=p.reason) for p in problems])
+    out = BatchOut(stored=len(records),
+                   rejected=[Rejected(index=p.item, field=p.field, reason=p.reason) for p in problems])
+    if scan and services.store.scan_state(account, entity) is not None:  # keeps a scanned base's groups current
+        job, _ = job_runner(request, services).submit_incremental_scan(account, entity)
+        out.scan_job_id = str(job["job_id"])  # set only then: the answer shows it only then (exclude_unset)
+    return out
 
 
 @router.get(

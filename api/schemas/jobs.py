@@ -17,6 +17,9 @@ class ScanRequest(BaseModel):
                                                                               {"entity": None}]})
 
     entity: Entity | None = None
+    incremental: bool = Field(default=False, description=(
+        "score only records written since the last scan (job kind `incremental_scan`); it runs as a full "
+        "scan when that cannot give the same result, and its result says why"))
 
 
 class JobResult(BaseModel):
@@ -26,6 +29,14 @@ class JobResult(BaseModel):
     pairs: int
     groups: int
     seconds: float
+
+
+class IncrementalScanResult(JobResult):
+    """Counts of a finished incremental_scan job, and whether it could be incremental."""
+
+    mode: Literal["full", "incremental"] = Field(
+        description="incremental when every entity was scanned incrementally, else full")
+    fallback: str | None = Field(description="why an entity was scanned fully (no earlier scan, model changed, ...)")
 
 
 class ImportResult(JobResult):
@@ -45,11 +56,11 @@ class JobOut(BaseModel):
     }]})
 
     job_id: str
-    kind: Literal["scan", "retrain", "import"]
+    kind: Literal["scan", "incremental_scan", "retrain", "import"]
     entity: Entity | None
     status: Literal["queued", "running", "done", "failed"]
     percent: float = Field(ge=0, le=100)
     created_at: datetime
     finished_at: datetime | None
-    result: ImportResult | JobResult | None = Field(union_mode="left_to_right")
+    result: ImportResult | IncrementalScanResult | JobResult | None = Field(union_mode="left_to_right")
     error: str | None

@@ -190,6 +190,9 @@ class BatchOut(BaseModel):
 
     stored: int
     rejected: list[Rejected]
+    scan_job_id: str | None = Field(default=None, description=(
+        "the incremental scan queued for the batch (GET /v1/jobs/{job_id}); absent when none was (`scan=false`, "
+        "or the base was never scanned)"))
 
 
 class RecordOut(BaseModel):

@@ -140,19 +140,23 @@ def _read_jsonl(
 def _jsonl_entities(text: str, entity: Entity, problems: _Problems) -> Iterator[tuple[int, object]]:
     """(line, entity) pairs; lazy, so that problems stay in line order with the entities' own."""
     for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            entities = _flatten(item, entity, top_level=False)
-        except json.JSONDecodeError as exc:
-            problems.add(f"invalid JSON: {exc.msg}", line_no, str(exc.colno))
-            continue
-        except ValueError as exc:
-            problems.add(str(exc), line_no)
-            continue
-        for obj in entities:
+        for obj in _jsonl_line(line, line_no, entity, problems):
             yield line_no, obj
+
+
+def _jsonl_line(line: str, line_no: int, entity: Entity, problems: _Problems) -> list[object]:
+    """The entities of one JSONL line (an entity or a page); [] and a problem for a bad line."""
+    if not line.strip():
+        return []
+    try:
+        return _flatten(json.loads(line), entity, top_level=False)
+    except json.JSONDecodeError as exc:
+        problems.add(f"invalid JSON: {exc.msg}", line_no, str(exc.colno))
+    except RecursionError:
+        problems.add("invalid JSON: nested too deeply", line_no)
+    except ValueError as exc:
+        problems.add(str(exc), line_no)
+    return []
 
 
 def _read_entities(
@@ -288,7 +292,7 @@ class _CustomValues:
 
 
 def _parse_entity(
-    obj: object, entity: Entity, line: int, problems: _Problems, matcher: _ExtraMatcher
+    obj: object, entity: Entity, line: int, problems: _Problems, matcher: _ExtraMatcher, *, keep_raw: bool = True
 ) -> Record | None:
     if not isinstance(obj, Mapping):
         problems.add(f"expected a {entity} object, got {_describe(obj)}", line)
@@ -330,7 +334,7 @@ def _parse_entity(
         updated_at=updated_at,
         deleted=bool(deleted),
         extra={key: _EXTRA_SEPARATOR.join(values) for key, values in custom.extra.items() if values},
-        raw=obj if isinstance(obj, dict) else dict(obj),
+        raw=(obj if isinstance(obj, dict) else dict(obj)) if keep_raw else {},
     )
 
 
@@ -344,15 +348,14 @@ def _read_custom_fields(
         problems.add(f"expected a list, got {_describe(value)}", line, "custom_fields_values")
         return custom
     for i, cf in enumerate(value):
-        where = f"custom_fields_values[{i}]"
         if not isinstance(cf, Mapping):
-            problems.add(f"expected an object, got {_describe(cf)}", line, where)
+            problems.add(f"expected an object, got {_describe(cf)}", line, f"custom_fields_values[{i}]")
             continue
         code = cf.get("field_code")
         code = code.strip().upper() if isinstance(code, str) and code.strip() else None
         field_name = cf.get("field_name")
         field_name = field_name.strip() if isinstance(field_name, str) else None
-        extra_names = matcher.config_names(cf.get("field_id"), field_name)
+        extra_names = matcher.config_names(cf.get("field_id"), field_name) if matcher.names else ()
         targets: list[list[str]] = [custom.extra.setdefault(name, []) for name in extra_names]
         if code == _PHONE:
             targets.append(custom.phones)
@@ -370,30 +373,35 @@ def _read_custom_fields(
             # Fields we do not read are not checked: amoCRM has field types whose values are
             # objects (legal_entity, catalog items), and they must not reject a whole import.
             continue
-        for text in _read_values(cf.get("values"), where, line, problems, allow_bool=bool(extra_names)):
+        for text in _read_values(cf.get("values"), i, line, problems, allow_bool=bool(extra_names)):
             for target in targets:
                 target.append(text)
     return custom
 
 
 def _read_values(
-    values: object, where: str, line: int, problems: _Problems, *, allow_bool: bool
+    values: object, i: int, line: int, problems: _Problems, *, allow_bool: bool
 ) -> list[str]:
+    """The texts of custom_fields_values[i].values (field paths are formatted only for a problem)."""
     if values is None:
         return []
+    where = "custom_fields_values[{}].values"
     if not isinstance(values, list):
-        problems.add(f"expected a list, got {_describe(values)}", line, f"{where}.values")
+        problems.add(f"expected a list, got {_describe(values)}", line, where.format(i))
         return []
     texts = []
     for j, entry in enumerate(values):
         if not isinstance(entry, Mapping):
-            problems.add(f"expected an object, got {_describe(entry)}", line, f"{where}.values[{j}]")
+            problems.add(f"expected an object, got {_describe(entry)}", line, f"{where.format(i)}[{j}]")
             continue
         value = entry.get("value")
-        if allow_bool and isinstance(value, bool):
+        if value.__class__ is str:  # the common case, as _read_text has it
+            text: str | None = value.strip() or None
+        elif allow_bool and isinstance(value, bool):
             texts.append("true" if value else "false")  # checkbox fields carry JSON booleans
             continue
-        text = _read_text(value, f"{where}.values[{j}].value", line, problems)
+        else:
+            text = _read_text(value, f"{where.format(i)}[{j}].value", line, problems)
         if text:
             texts.append(text)
     return texts

@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
@@ -21,7 +21,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from resolver.errors import InputError, InputProblem
 from resolver.records import Entity, Record
 
-__all__ = ["DEFAULT_COLUMN_MAP", "TARGET_KEYS", "parse_column_map", "read_table"]
+__all__ = ["DEFAULT_COLUMN_MAP", "TARGET_KEYS", "iter_table_batches", "parse_column_map", "read_table"]
 
 # Keys a column can be mapped to; any other key in a map names an extra field (Record.extra).
 TARGET_KEYS = (
@@ -71,6 +71,7 @@ _TRUE = frozenset({"1", "true", "yes", "y", "да", "д", "удален", "уд�
 _FALSE = frozenset({"0", "false", "no", "n", "нет", "н"})
 _DELIMITERS = (",", ";", "\t")  # tie order: comma first, as RFC 4180 has it
 _SNIFF_CHARS = 64 * 1024
+_CHECK_BYTES = 1 << 20
 _MAP_HINT = '--map name="Полное имя" phone="Рабочий телефон" email="Рабочий email"'
 
 
@@ -124,6 +125,22 @@ def read_table(
     Raises:
         InputError: every problem found, each naming the file, the line and the column header.
     """
+    batches = iter_table_batches(path, entity, column_map=column_map, extra_fields=extra_fields, tz=tz)
+    return [record for batch in batches for record in batch]
+
+
+def iter_table_batches(
+    path: Path,
+    entity: Entity,
+    *,
+    column_map: Mapping[str, Sequence[str]] | None = None,
+    extra_fields: Mapping[str, str] | None = None,
+    tz: str = "Europe/Moscow",
+    batch_size: int = 20_000,
+) -> Iterator[list[Record]]:
+    """`read_table` as batches of at most `batch_size` records, the file read row by row (memory holds a
+    batch, not the file). Problems are raised together after the last batch (InputError), so a caller
+    writes the batches as one unit."""
     source = path.name
     zone = _zone(tz)
     rows = _xlsx_rows(path) if path.suffix.lower() in {".xlsx", ".xlsm"} else _csv_rows(path)
@@ -136,7 +153,7 @@ def read_table(
             raise InputError.one("the file is empty", source=source) from None
         except _Unreadable as exc:
             raise InputError.one(exc.reason, source=source, line=exc.line) from exc
-        plan = _plan_columns(header, header_line, column_map, extra_fields, source)
+        plan = _plan_columns(header, header_line, column_map, extra_fields, source, entity)
         seen_ids: dict[str, int] = {}
         try:
             for line, cells in rows:
@@ -145,11 +162,15 @@ def read_table(
                     record = row.to_record(entity, seen_ids)
                     if record is not None:
                         records.append(record)
+                        if len(records) >= batch_size:
+                            yield records
+                            records = []
         except _Unreadable as exc:
             problems.append(InputProblem(exc.reason, source, exc.line))
+    if records:
+        yield records
     if problems:
         raise InputError(problems)
-    return records
 
 
 # --- columns ----------------------------------------------------------------------------------
@@ -172,6 +193,7 @@ def _plan_columns(
     column_map: Mapping[str, Sequence[str]] | None,
     extra_fields: Mapping[str, str] | None,
     source: str,
+    entity: Entity = "contact",
 ) -> _ColumnPlan:
     headers = tuple(_cell_text(cell) or "" for cell in header)
     folded = [_fold(h) for h in headers]
@@ -203,11 +225,24 @@ def _plan_columns(
         columns = _columns_for([_fold(header_name)], folded, taken=set())
         if columns:
             extra[config_name] = tuple(dict.fromkeys([*extra.get(config_name, ()), *columns]))
+        elif config_name not in extra:  # neither the header nor a --map item for it is in the file
+            problems.append(InputProblem(f"no column {header_name!r} for the extra field {config_name!r}; "
+                                         f"headers found: {_list_headers(headers)}", source, header_line))
+    if problems:
+        raise InputError(problems)
 
     if not any(key in targets for key in _IDENTIFYING_KEYS):
         raise InputError.one(
             f"no name, phone or email column among the headers {_list_headers(headers)}; "
             f"say which columns to read, e.g. {_MAP_HINT}",
+            source=source,
+            line=header_line,
+        )
+    if not any(key in targets for key in ("name", *_NAME_FALLBACK[entity])):
+        # phones alone would run, and find nothing a person could check: say so instead
+        raise InputError.one(
+            f"no column is read as the {entity}'s name among the headers {_list_headers(headers)}; "
+            f'say which one, e.g. --map name="{_first_header(headers)}"',
             source=source,
             line=header_line,
         )
@@ -236,6 +271,12 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     return text
+
+
+def _first_header(headers: Sequence[str]) -> str:
+    """The header most likely to hold a name, for the hint: one saying name, else the first but an id."""
+    named = [h for h in headers if any(w in h.casefold() for w in ("name", "назв", "имя", "наимен"))]
+    return next(iter(named), next((h for h in headers if h and h.casefold() != "id"), "Name"))
 
 
 def _list_headers(headers: Sequence[str]) -> str:
@@ -436,39 +477,50 @@ class _Unreadable(Exception):
 
 
 def _csv_rows(path: Path) -> Generator[tuple[int, list[object]], None, None]:
-    """Rows of a delimited text file with their line numbers (header = 1)."""
-    text = _decode(_read_bytes(path))
-    delimiter = _sniff_delimiter(text[:_SNIFF_CHARS].lstrip("\r\n"))  # the header, past blank lines
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    line = 0
+    """Rows of a delimited text file with their line numbers (header = 1), read as a stream."""
+    encoding = _encoding(path)
     try:
-        for line, row in enumerate(reader, start=1):
-            yield line, list(row)
-    except csv.Error as exc:
-        raise _Unreadable(f"cannot read CSV: {exc}", line + 1) from exc
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
+        fh = io.TextIOWrapper(path.open("rb"), encoding=encoding, newline="")
     except OSError as exc:
         raise _Unreadable(f"cannot read file: {exc.strerror or exc}") from exc
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else cp1251."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings: tuple[str, ...] = ("utf-16",)
-    elif data.startswith(codecs.BOM_UTF8):
-        encodings = ("utf-8-sig",)
-    else:  # strict UTF-8 first: cp1251 decodes almost any bytes, so it can only be the fallback
-        encodings = ("utf-8", "cp1251")
-    for encoding in encodings:
+    with fh:
+        delimiter = _sniff_delimiter(fh.read(_SNIFF_CHARS).lstrip("\r\n"))  # the header, past blank lines
+        fh.seek(0)
+        reader = csv.reader(fh, delimiter=delimiter)
+        line = 0
         try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            error = exc
-    line = data[: error.start].count(b"\n") + 1
+            for line, row in enumerate(reader, start=1):
+                yield line, list(row)
+        except csv.Error as exc:
+            raise _Unreadable(f"cannot read CSV: {exc}", line + 1) from exc
+
+
+def _encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else cp1251: the whole file is
+    checked in chunks, without holding it."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+            if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                encodings: tuple[str, ...] = ("utf-16",)
+            elif head.startswith(codecs.BOM_UTF8):
+                encodings = ("utf-8-sig",)
+            else:  # strict UTF-8 first: cp1251 decodes almost any bytes, so it can only be the fallback
+                encodings = ("utf-8", "cp1251")
+            for encoding in encodings:
+                fh.seek(0)
+                decoder = codecs.getincrementaldecoder(encoding)()
+                newlines = 0
+                try:
+                    while chunk := fh.read(_CHECK_BYTES):
+                        decoder.decode(chunk)
+                        newlines += chunk.count(b"\n")
+                    decoder.decode(b"", final=True)
+                    return encoding
+                except UnicodeDecodeError as exc:
+                    line = newlines + chunk[: max(exc.start, 0)].count(b"\n") + 1
+    except OSError as exc:
+        raise _Unreadable(f"cannot read file: {exc.strerror or exc}") from exc
     raise _Unreadable(f"cannot decode the text as {' or '.join(encodings)}", line)
 
 

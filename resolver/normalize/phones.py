@@ -50,6 +50,9 @@ _CACHED_CHARS = 64
 # A subscriber number (the last 7 digits) of one repeated digit is a placeholder: 000-00-00.
 _SUBSCRIBER_DIGITS = 7
 _ASCENDING = "01234567890123456789"
+# A local number (no area code) under a named region: "local:US:3865286" (_local_number)
+LOCAL_PREFIX = "local:"
+_LOCAL = re.compile(r"local:[A-Z]{2}:\d{4,15}")
 _DESCENDING = _ASCENDING[::-1]
 
 
@@ -113,6 +116,8 @@ def _normalize_cached(text: str, region: str) -> tuple[str, ...]:
 
 
 def _normalize(text: str, region: str) -> tuple[str, ...]:
+    if text.startswith(LOCAL_PREFIX) and _LOCAL.fullmatch(text):  # read once under its region already
+        return (text,)
     if region == "RU":
         # The common case, one Russian number and nothing else, skips the regexes below.
         compact = text.translate(_NUMBER_PUNCTUATION)
@@ -203,10 +208,24 @@ def _parse_with_phonenumbers(digits: str, plus: bool, region: str) -> str | None
     except NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
-        return None
+        return _local_number(number, plus, region)
     if _is_placeholder(phonenumbers.national_significant_number(number)):
         return None
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _local_number(number: phonenumbers.PhoneNumber, plus: bool, region: str) -> str | None:
+    """A number dialled without its area code ("386-5286" in a US file): `local:US:3865286`, or None.
+
+    Only under a region the user named (`--region`): Russian files write the city code, and a bare
+    7-digit run there is more often a fragment. Two records with one local number share this key.
+    """
+    if plus or region == "RU":
+        return None
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        return None
+    nsn = phonenumbers.national_significant_number(number)
+    return None if _is_placeholder(nsn) else f"{LOCAL_PREFIX}{region}:{nsn}"
 
 
 def _russian_shape(digits: str, plus: bool) -> str | None:

@@ -31,6 +31,7 @@ from resolver.store.decisions import DecisionStore
 from resolver.store.jobs import JobStore
 from resolver.store.merges import MergeStore
 from resolver.store.results import ResultStore
+from resolver.store.scanstate import ScanStateStore
 
 __all__ = ["Store", "load_sql"]
 
@@ -61,7 +62,7 @@ _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 _ARROW_TYPES = {"VARCHAR": pa.string(), "VARCHAR[]": pa.list_(pa.string())}
 
 
-class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeStore):
+class Store(DecisionStore, ResultStore, ScanStateStore, JobStore, AccountStore, AmoStore, MergeStore):
     """One DuckDB file (or `:memory:`) holding records, decisions and scan results.
 
     One connection per store; a lock serialises writers and the cursors readers take, because a
@@ -224,13 +225,14 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
     # -- records --------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins.
 
         An `updated_at` more than MAX_FUTURE_SKEW ahead of now is stored as now (a stored one that
         far ahead of this write, from before that rule, counts as unknown), so no record is frozen.
 
-        `normalized` are the spec's columns per record (computed here when not given). Returns the
+        `normalized` are the spec's columns per record (computed here when not given), or the same as
+        column -> values in the records' order (a normalizing worker's batch). Returns the
         number of records written or kept. The whole batch is one transaction.
         """
         if not records:
@@ -261,6 +263,9 @@ class Store(DecisionStore, ResultStore, JobStore, AccountStore, AmoStore, MergeS
         except duckdb.Error as exc:
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
         return len(records)
+
+    def records_written(self, rows: int) -> None:
+        """Nothing to do: DuckDB keeps no planner statistics to refresh."""
 
     def count_records(self, account_id: str, entity: Entity) -> int:
         row = self._execute(
@@ -423,7 +428,7 @@ def _record_keys_sql(spec: EntitySpec) -> str:
 
 
 def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
-                   rows: Sequence[dict[str, Any]]) -> pa.Table:
+                   rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]]) -> pa.Table:
     now = datetime.now(UTC)
     latest = now + MAX_FUTURE_SKEW
     n = len(records)
@@ -440,14 +445,25 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
         "updated_at": [_not_after(r.updated_at, latest, now) for r in records],
         "deleted": [r.deleted for r in records],
         "ingested_at": [now] * n,
-        "raw": [json.dumps(r.raw, ensure_ascii=False, default=str) if r.raw else None for r in records],
+        "raw": list(rows[RAW_COLUMN]) if isinstance(rows, Mapping) and RAW_COLUMN in rows else [
+            raw_json(r.raw) for r in records],
         "extra": [list(r.extra.items()) for r in records],
     }
     fields = list(_BASE_COLUMNS)
     for col in spec.columns:
-        data[col.name] = [row.get(col.name) for row in rows]
+        # rows as columns (a worker's batch, ingest.pipeline) go in as they are; dicts are turned around
+        data[col.name] = list(rows[col.name]) if isinstance(rows, Mapping) else [row.get(col.name) for row in rows]
         fields.append((col.name, _ARROW_TYPES[col.sql_type]))
     return pa.Table.from_pydict(data, schema=pa.schema(fields))
+
+
+RAW_COLUMN = "__raw__"
+"""In normalized columns (`upsert_records`): the records' raw objects as JSON text already (a worker's)."""
+
+
+def raw_json(raw: dict[str, Any]) -> str | None:
+    """A record's raw object as the store keeps it."""
+    return json.dumps(raw, ensure_ascii=False, default=str) if raw else None
 
 
 def _not_after(value: datetime | None, latest: datetime, now: datetime) -> datetime | None:

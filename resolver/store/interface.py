@@ -10,7 +10,7 @@ Rows are dicts by column name where the docstrings say so (typed values are reso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,8 +46,13 @@ class Persistence(Protocol):
     # -- records -----------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins."""
+        ...
+
+    def records_written(self, rows: int) -> None:
+        """After a bulk write of `rows` records committed (`scan.ingest_batches`): refresh what the store
+        keeps about its tables (PostgreSQL's planner statistics, skipped inside the write's transaction)."""
         ...
 
     def count_records(self, account_id: str, entity: Entity) -> int:
@@ -184,6 +189,55 @@ class Persistence(Protocol):
 
     def last_scan(self, account_id: str, entity: Entity) -> dict[str, Any] | None:
         """The `scans` row of the account's last scan of the entity, or None."""
+        ...
+
+    # -- incremental scans (resolver/incremental.py; store part scanstate.py) ------------------------
+
+    def scan_snapshot(self, account_id: str, entity: Entity) -> datetime | None:
+        """The newest `ingested_at` of the account's records: later stamps are changes."""
+        ...
+
+    def scan_state(self, account_id: str, entity: Entity) -> dict[str, Any] | None:
+        """The state the last scan left (scan_id, snapshot, model_key, n_base, totals), or None."""
+        ...
+
+    def save_scan_state(self, account_id: str, entity: Entity, state: dict[str, Any], vals: pa.Table, *,
+                        replace: Sequence[str] | None = None) -> None:
+        """Store a scan's state and its records' values (`vals`: record_id, vals); `replace`: only these."""
+        ...
+
+    def scan_vals(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> dict[str, list[str]]:
+        """record_id -> its values as the last scan stored them."""
+        ...
+
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
+        """record_id -> stored scan values, of the records whose stored values include any of `vals`."""
+        ...
+
+    def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Pairs of live records sharing a blocking key with one of `record_ids`."""
+        ...
+
+    def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The spec's normalized columns of the live ones of `record_ids` (`unique_id` + columns)."""
+        ...
+
+    def names_per_key(self, account_id: str, spec: EntitySpec, column: str, values: Sequence[str]) -> dict[str, int]:
+        """value -> distinct names of the live records holding it in the key column `column`."""
+        ...
+
+    def value_totals(self, account_id: str, entity: Entity, column: str,
+                     values: Sequence[str]) -> tuple[dict[str, int], int]:
+        """(value -> live records holding it in `column`, live records with `column` set)."""
+        ...
+
+    def replace_pairs_of(self, account_id: str, entity: Entity, record_ids: Sequence[str], pairs: pa.Table, *,
+                         scan: dict[str, Any], drop: Sequence[tuple[str, str]] = ()) -> None:
+        """Replace the stored pairs touching `record_ids`, and the pairs `drop`, with `pairs`; record the scan."""
+        ...
+
+    def pairs_touching(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored pairs with either record in `record_ids` (contributions as JSON, separated flag)."""
         ...
 
     def groups_page(self, account_id: str, *, entity: Entity | None = None, min_score: float | None = None,

@@ -258,7 +258,7 @@ class PostgresStore(JobQueue, Store):
     # -- records --------------------------------------------------------------------------------
 
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
-                       normalized: Sequence[dict[str, Any]] | None = None) -> int:
+                       normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """As `Store.upsert_records`: the batch is COPied into a staging table, then the shared steps run."""
         if not records:
             return 0
@@ -284,6 +284,9 @@ class PostgresStore(JobQueue, Store):
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
         self._analyze(len(records), "records", "record_keys")
         return len(records)
+
+    def records_written(self, rows: int) -> None:
+        self._analyze(rows, "records", "record_keys")
 
     def save_scan(self, *, account_id: str, entity: Entity, scan: dict[str, Any], pairs: pa.Table,
                   groups: Sequence[Group]) -> None:

@@ -150,6 +150,27 @@ def test_import_scan_groups_give_what_dedupe_gives(capsys, tmp_path, db, people_
     assert parse_groups(out)[1] == PEOPLE_GROUPS
 
 
+def test_scan_incremental_scores_what_changed_and_equals_a_full_scan(capsys, tmp_path, db, people_csv):
+    cli(capsys, "import", people_csv, "--entity", "contact", "--account", "acme", "--db", db, *MAP)
+    code, out, err = cli(capsys, "scan", "--account", "acme", "--entity", "contact", "--incremental", "--db", db)
+    assert (code, out) == (0, ""), err
+    assert "full scan: no earlier scan to build on" in err
+
+    # the namesake 4 gets the phone of 1 and 2 (a later edit): it joins their group
+    changed = write_csv(tmp_path / "changed.csv", [PEOPLE[0], ["4", "Иван Петров", "+7 916 123-45-67", "", "",
+                                                               "05.03.2024 10:00"]])
+    cli(capsys, "import", changed, "--entity", "contact", "--account", "acme", "--db", db, *MAP)
+    code, out, err = cli(capsys, "scan", "--account", "acme", "--entity", "contact", "--incremental", "--db", db)
+    assert (code, out) == (0, ""), err
+    assert "incremental: 1 records changed since the last scan" in err
+    _, incremental, _ = cli(capsys, "groups", "--account", "acme", "--entity", "contact", "--db", db)
+    assert frozenset({"1", "2", "3", "4"}) in parse_groups(incremental)[1]
+
+    cli(capsys, "scan", "--account", "acme", "--entity", "contact", "--db", db)
+    _, full, _ = cli(capsys, "groups", "--account", "acme", "--entity", "contact", "--db", db)
+    assert incremental == full
+
+
 @pytest.mark.parametrize(
     ("bad_row", "message"),
     [
@@ -238,7 +259,8 @@ def test_extra_fields_are_kept_per_account_and_used_by_scan(capsys, tmp_path, db
 @pytest.mark.parametrize(
     ("field", "reason"),
     [
-        ("birthday", "extra field 'birthday': expected NAME:KIND[:SOURCE] with KIND one of text, date, identifier"),
+        ("birthday", "extra field 'birthday': expected NAME:KIND[:SOURCE] or HEADER=KIND with KIND one of text, date, "
+                     "identifier, address"),
         ("Birthday:date", "extra field name 'Birthday': use lowercase latin letters, digits and _"),
     ],
     ids=["no-kind", "uppercase-name"],

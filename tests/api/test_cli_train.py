@@ -2,6 +2,7 @@
 
 import pytest
 
+from resolver.entities import ExtraField
 from resolver.store import Store
 from tests.api.conftest import cli
 from tests.training.test_retrain import labeled_store
@@ -44,3 +45,22 @@ def test_scan_after_train_uses_the_accounts_champion(tmp_path, capsys):
     # what was learned applies: the champion (retrained weights, its re-ranker) scores the pairs anew
     assert after != before
 
+
+
+def test_scan_after_train_uses_the_champion_trained_with_the_accounts_own_fields(tmp_path, capsys):
+    db = tmp_path / "store.duckdb"
+    store = labeled_store(db)
+    store.set_extra_fields("acme", "contact", [ExtraField("city", "text", "Город")])
+    store.close()
+    code, _, err = cli(capsys, "scan", "--db", db, "--account", "acme", "--entity", "contact")
+    assert code == 0, err
+    fitted, _ = last_scan(db)
+    assert fitted == "default-1+fitted:city"  # the shipped model knows no city: fitted on the account first
+
+    code, _, err = cli(capsys, "train", "--db", db, "--account", "acme", "--entity", "contact")
+    assert code == 0, err
+    code, _, err = cli(capsys, "scan", "--db", db, "--account", "acme", "--entity", "contact")
+    assert code == 0, err
+    champion, _ = last_scan(db)
+    # the champion was trained with the city field: used as is, not fitted anew (which would drop its re-ranker)
+    assert champion == "crm-dedup-acme-contact@v1" and err.rstrip().endswith("model crm-dedup-acme-contact@v1")

@@ -40,6 +40,37 @@ def test_scan_job_is_accepted_then_runs_to_done_with_counts(api, acme):
     assert job["result"]["seconds"] > 0
 
 
+def test_an_upsert_batch_after_a_scan_queues_an_incremental_scan(api, acme):
+    api.upsert(acme, PEOPLE)
+    response = api.client.post("/v1/contacts:batch", json={"records": PEOPLE[:1]}, headers=acme)
+    assert "scan_job_id" not in response.json()  # never scanned: nothing to keep current
+    api.wait(api.client.post("/v1/jobs/scan", json={"entity": "contact"}, headers=acme).json()["job_id"], acme)
+
+    # the namesake 104 gets the phone of 101 and 102 (a later edit): it joins their group
+    moved = flat("104", "Иван Петров", ["+7 916 123-45-67"], updated_at="2024-06-01T10:00:00Z")
+    response = api.client.post("/v1/contacts:batch", json={"records": [moved]}, headers=acme)
+
+    assert response.status_code == 200, response.text
+    job = api.wait(response.json()["scan_job_id"], acme)
+    assert (job["kind"], job["status"], job["result"]["mode"], job["result"]["fallback"]) == (
+        "incremental_scan", "done", "incremental", None)
+    groups = api.client.get("/v1/groups?entity=contacts", headers=acme).json()["items"]
+    assert {"101", "102", "103", "104"} in [set(g["record_ids"]) for g in groups]
+    quiet = api.client.post("/v1/contacts:batch?scan=false", json={"records": [moved]}, headers=acme)
+    assert "scan_job_id" not in quiet.json()
+
+
+def test_an_incremental_scan_job_without_an_earlier_scan_runs_a_full_one(api, acme):
+    api.upsert(acme, PEOPLE)
+
+    response = api.client.post("/v1/jobs/scan", json={"entity": "contact", "incremental": True}, headers=acme)
+
+    assert response.status_code == 202, response.text
+    job = api.wait(response.json()["job_id"], acme)
+    assert (job["kind"], job["result"]["mode"], job["result"]["groups"]) == ("incremental_scan", "full", 2)
+    assert job["result"]["fallback"] == "contact: no earlier scan to build on"
+
+
 @pytest.mark.parametrize("body", [{"entity": None}, {}, None], ids=["null-entity", "empty-object", "no-body"])
 def test_scan_without_an_entity_scans_contacts_and_companies(api, acme, body):
     api.upsert(acme, PEOPLE)

@@ -364,3 +364,19 @@ def test_a_company_list_with_only_a_company_column_gives_company_names(tmp_path)
     path.write_text("Компания;ИНН\nООО «Ромашка»;7707083893\n", encoding="utf-8")
     (record,) = read_table(path, "company")
     assert (record.name, record.inn, record.company_name) == ("ООО «Ромашка»", "7707083893", "ООО «Ромашка»")
+
+
+def test_a_file_with_phones_but_no_name_column_says_so(tmp_path):
+    path = _write_csv(tmp_path / "c.csv", [["Site name", "Phone"], ["Ellington", "5346361"]])
+    with pytest.raises(InputError) as caught:
+        read_table(path, "company")
+    assert str(caught.value) == ("c.csv, line 1: no column is read as the company's name among the headers "
+                                 "'Site name', 'Phone'; say which one, e.g. --map name=\"Site name\"")
+
+
+def test_an_extra_field_whose_header_is_not_in_the_file(tmp_path):
+    path = _write_csv(tmp_path / "c.csv", [["Name", "Address"], ["Ellington", "224 N. Central"]])
+    with pytest.raises(InputError) as caught:
+        read_table(path, "company", extra_fields={"adres": "Adres"})
+    assert str(caught.value) == ("c.csv, line 1: no column 'Adres' for the extra field 'adres'; "
+                                 "headers found: 'Name', 'Address'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from resolver.normalize.phones import normalize_phones
 from resolver.normalize.region import check_region, localize_phones, region_for_country
 from resolver.records import Record
 
@@ -31,3 +32,21 @@ def test_check_region_names_what_it_accepts():
     assert check_region("by") == "BY"
     with pytest.raises(ValueError, match="ISO 3166"):
         check_region("Belarus")
+
+
+@pytest.mark.parametrize(("raw", "region", "expected"), [
+    ("386-5286", "US", ["local:US:3865286"]),            # dialled without the area code
+    ("(773) 386-5286", "US", ["+17733865286"]),          # with it: E.164
+    ("2262649, 773 226 2649", "US", ["local:US:2262649", "+17732262649"]),
+    ("123-4567", "US", []),                              # a placeholder stays nothing
+    ("386-5286", "RU", []),                              # Russian files write the city code
+    ("local:US:3865286", "RU", ["local:US:3865286"]),    # already read under its region
+])
+def test_local_numbers_under_a_named_region(raw, region, expected):
+    assert normalize_phones(raw, region) == expected
+
+
+def test_records_of_one_local_number_share_it():
+    a = localize_phones(Record("company", "1", name="x", phones=("386 5286",)), "US")
+    b = localize_phones(Record("company", "2", name="y", phones=("3865286",)), "US")
+    assert a.phones == b.phones == ("local:US:3865286",)

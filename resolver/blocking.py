@@ -1,0 +1,47 @@
+"""Blocking outside Splink: the pairs a whole-base scan's blocking rules make that touch given records.
+
+The store keeps every record's blocking keys (`record_keys`: "<column>:<value>" for the spec's key
+columns, written with the record), so the pairs of a few changed records against the whole base are
+an index lookup, not a pass over the base. That equals Splink's blocking only while the model's rules
+are plain equalities on those key columns (list columns exploded): `rules_are_keys` checks it, and an
+incremental scan falls back to a full one when they are not (an account's own fields add rules).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Any
+
+from resolver.entities import EntitySpec
+from resolver.records import Entity
+from resolver.store.interface import Persistence
+
+_EQUALITY = re.compile(r'l\."(\w+)" = r\."(\w+)"')
+
+
+def rule_columns(settings: dict[str, Any]) -> list[str] | None:
+    """The column each blocking rule of `settings` joins on, or None if a rule is not one equality."""
+    out = []
+    for rule in settings.get("blocking_rules_to_generate_predictions", []):
+        text = rule["blocking_rule"] if isinstance(rule, dict) else str(rule)
+        m = _EQUALITY.fullmatch(text.strip())
+        if not m or m.group(1) != m.group(2):
+            return None
+        exploded = rule.get("arrays_to_explode") if isinstance(rule, dict) else None
+        if exploded not in (None, [], [m.group(1)]):
+            return None
+        out.append(m.group(1))
+    return out
+
+
+def rules_are_keys(settings: dict[str, Any], spec: EntitySpec) -> bool:
+    """Whether the blocking rules join on exactly the spec's key columns (what `record_keys` holds)."""
+    columns = rule_columns(settings)
+    return columns is not None and set(columns) == set(spec.key_columns)
+
+
+def pairs_touching(store: Persistence, account_id: str, entity: Entity,
+                   record_ids: Collection[str]) -> list[tuple[str, str]]:
+    """Pairs (left < right) of live records the blocking rules make with any of `record_ids`, over the whole base."""
+    return store.blocked_with(account_id, entity, sorted(record_ids))

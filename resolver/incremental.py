@@ -1,0 +1,521 @@
+"""Incremental scans: score only the pairs that touch new or changed records, regroup only what they affect.
+
+After a full scan (resolver/scan.py) the store keeps its state: the newest write stamp it read, the
+model, the base size, the term-frequency totals and every record's count-sensitive values
+(`scan_records`: its phones, emails and name). A pair's score depends on its two records and on counts
+over the base: how many names carry a phone or email (the `*_rare`/`*_few` classes), how often a name
+occurs (term frequency) and, for the prior, the base size. So an incremental scan scores again
+
+- every pair the blocking rules make with a changed record (written since the snapshot: `ingested_at`),
+  against the whole base, from the blocking keys the store keeps (resolver/blocking.py);
+- the pairs among the holders of a value a changed record holds or held, when that value's count moved
+  its class or its (rounded) term frequency;
+
+and keeps every other stored pair. Base size, term-frequency totals and large counts are rounded
+(linkage.rounded_base, tf_value), so a few changes leave the other pairs exactly as a full scan scores
+them. Groups are rebuilt only for the connected components (over the scored pairs) holding a record whose
+pairs were scored again; group ids follow the same rule as a full scan's.
+
+The result is identical to a full scan of the same base (tests/resolver/test_incremental_scan.py). A full
+scan runs instead, and the result says why (`fallback`), when there is no state, the model changed, the
+account has its own fields, more than `MAX_CHANGED_SHARE` of the records changed, the rounded base size
+or a term-frequency total moved (drift), the blocking rules are not the stored keys, or the model weighs
+evidence or re-ranks with base-wide statistics this path does not compute yet (companies' conflict rule,
+a reviewers' re-ranker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from resolver.blocking import pairs_touching, rules_are_keys
+from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
+from resolver.explain import contributions_json, explain_pairs, parse_contributions
+from resolver.feedback import split_separated_groups
+from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
+from resolver.linkage import Model, Progress, rounded_base, tf_columns, tf_value
+from resolver.records import Entity, FieldContribution
+from resolver.scoring import PairScorer, probability
+from resolver.store.interface import Persistence
+
+if TYPE_CHECKING:  # scan imports this module
+    from resolver.scan import ScanResult
+
+logger = logging.getLogger(__name__)
+
+MAX_CHANGED_SHARE = 0.20  # more changed records than this: a full scan is as cheap and simpler
+
+
+def model_key(model: Model) -> str:
+    """What identifies a model's scores: its version, settings, thresholds and whether it re-ranks."""
+    blob = json.dumps([model.settings, model.review_threshold, model.auto_merge_threshold,
+                       model.reranker is not None, [e.name for e in model.extras]], sort_keys=True, default=str)
+    return f"{model.version}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def value_columns(spec: EntitySpec, model: Model) -> list[str]:
+    """The columns whose values' counts over the base move a pair's score (see the module doc)."""
+    cols = {*spec.frequency_columns, spec.name_column, *tf_columns(model.settings)}
+    for shared in spec.shared_values.values():
+        cols.update(shared)
+    known = {c.name for c in spec.columns}
+    return sorted(c for c in cols if c in known)
+
+
+def vals_of(row: Mapping[str, Any], columns: Sequence[str]) -> list[str]:
+    """A record's count-sensitive values as "<column>:<value>" (as `scan_vals_table` makes them)."""
+    out: list[str] = []
+    for col in columns:
+        value = row.get(col)
+        if isinstance(value, list | tuple):
+            out += [f"{col}:{v}" for v in value if v is not None]
+        elif value is not None:
+            out.append(f"{col}:{value}")
+    return sorted(set(out))
+
+
+def scan_vals_table(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """(record_id, vals) for every record of a scan input, vectorised; the same values `vals_of` gives."""
+    parts = []
+    for col in columns:
+        if pa.types.is_list(table.schema.field(col).type):
+            parts.append(f"list_transform(list_filter(coalesce(\"{col}\", []), lambda v: v IS NOT NULL), "
+                         f"lambda v: '{col}:' || v)")
+        else:
+            parts.append(f"CASE WHEN \"{col}\" IS NULL THEN []::VARCHAR[] ELSE ['{col}:' || \"{col}\"] END")
+    expr = "list_sort(list_distinct(" + ("list_concat(" + ", ".join(parts) + ")" if len(parts) > 1 else parts[0]) + "))"
+    with duckdb.connect() as con:
+        con.register("base", table.select(["unique_id", *columns]))
+        sql = f"SELECT unique_id AS record_id, coalesce({expr}, []::VARCHAR[]) AS vals FROM base"
+        return con.sql(sql).to_arrow_table()
+
+
+def scan_state(table: pa.Table, model: Model, spec: EntitySpec, *, scan_id: str,
+               snapshot: datetime | None) -> dict[str, Any]:
+    """The state a full scan of `table` leaves for the next incremental one."""
+    totals = {col: table.num_rows - table.column(col).null_count for col in tf_columns(model.settings)}
+    return {"scan_id": scan_id, "snapshot": snapshot, "model_key": model_key(model), "n_base": table.num_rows,
+            "totals": totals}
+
+
+def full_scan_reason(store: Persistence, account_id: str, model: Model) -> str | None:
+    """Why this account and model cannot be scanned incrementally at all (before looking at changes)."""
+    spec = spec_for(model.entity)
+    state = store.scan_state(account_id, model.entity)
+    if state is None or state["snapshot"] is None:
+        return "no earlier scan to build on"
+    if state["model_key"] != model_key(model):
+        return "the model changed since the last scan"
+    if model.extras or store.extra_fields(account_id, model.entity):
+        return "the account has its own fields"
+    if not rules_are_keys(model.settings, spec):
+        return "the model's blocking rules are not the stored blocking keys"
+    if spec.conflict is not None:
+        return f"{model.entity} evidence rules need base-wide counts an incremental scan does not compute yet"
+    if model.reranker is not None:
+        return "the model's re-ranker needs base-wide features an incremental scan does not compute yet"
+    return None
+
+
+def incremental_scan(store: Persistence, *, account_id: str, model: Model, progress: Progress | None = None,
+                     max_changed_share: float = MAX_CHANGED_SHARE) -> ScanResult:
+    """Scan `model.entity` of the account incrementally, or fully when that is not possible.
+
+    Returns resolver.scan.ScanResult with `mode` "incremental" or "full" and, for a full one, `fallback`:
+    why it was not incremental.
+    """
+    from resolver.scan import scan  # scan imports this module
+
+    entity = model.entity
+    spec = spec_for(entity)
+    reason = full_scan_reason(store, account_id, model)
+    plan: _Plan | None = None
+    if reason is None:
+        plan, reason = _plan(store, account_id, model, spec, max_changed_share)
+    if plan is None:
+        logger.info("scan of %s/%s is a full one: %s", account_id, entity, reason)
+        result = scan(store, account_id=account_id, model=model, progress=progress)
+        return replace(result, mode="full", fallback=reason)
+    return _run(store, account_id, model, spec, plan, progress)
+
+
+class StepTimer:
+    """`step(name, i)` ends step `name` (its seconds into `seconds`) and reports progress `i` of `count`."""
+
+    def __init__(self, progress: Progress | None, count: int) -> None:
+        self.progress, self.count = progress, count
+        self.seconds: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def __call__(self, name: str, i: int) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._t0, 3)
+        self._t0 = now
+        if self.progress:
+            self.progress(i, self.count)
+
+
+class _Plan:
+    """What changed since the last scan and the state to compare against."""
+
+    def __init__(self, state: dict[str, Any], snapshot: datetime | None, changed: list[dict[str, Any]],
+                 n_base: int, totals: dict[str, int]) -> None:
+        self.state, self.snapshot, self.changed, self.n_base, self.totals = state, snapshot, changed, n_base, totals
+
+
+def _plan(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
+          max_share: float) -> tuple[_Plan | None, str | None]:
+    state = store.scan_state(account_id, model.entity)
+    assert state is not None
+    snapshot = store.scan_snapshot(account_id, model.entity)  # before reading: a later write is a later change
+    changed = store.records_changed_since(account_id, spec, state["snapshot"])
+    n_base = store.count_records(account_id, model.entity)
+    if len(changed) > max_share * max(n_base, 1):
+        return None, f"{len(changed)} of {n_base} records changed (more than {max_share:.0%})"
+    if rounded_base(n_base) != rounded_base(int(state["n_base"])):
+        return None, f"the base size moved from {state['n_base']} to {n_base} (drift)"
+    totals = {}
+    for col in tf_columns(model.settings):
+        _, totals[col] = store.value_totals(account_id, model.entity, col, [])
+        if rounded_base(totals[col]) != rounded_base(int(state["totals"].get(col, -1))):
+            return None, f"the values of {col} moved from {state['totals'].get(col)} to {totals[col]} (drift)"
+    return _Plan(state, snapshot, changed, n_base, totals), None
+
+
+def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, plan: _Plan,
+         progress: Progress | None) -> ScanResult:
+    from resolver.scan import ScanResult
+
+    entity: Entity = model.entity
+    started = datetime.now(UTC)
+    step = StepTimer(progress, 4)
+    seconds = step.seconds
+
+    columns = value_columns(spec, model)
+    changed = {r["unique_id"] for r in plan.changed}
+    live_changed = [r for r in plan.changed if not r.get("deleted") and r.get("merged_into") is None]
+    old = store.scan_vals(account_id, entity, sorted(changed))
+    new = {r["unique_id"]: vals_of(r, columns) for r in live_changed}
+    touched = {v for vs in (*old.values(), *new.values()) for v in vs}
+    moved = _moved_values(store, account_id, model, spec, changed, new, sorted(touched), plan)
+    candidates = set(pairs_touching(store, account_id, entity, changed))
+    step("read", 1)
+
+    scored, among = _score(store, account_id, model, spec, candidates, moved, plan)
+    rescored = candidates | among
+    separated, confirmed = store.links_in_force(account_id, entity)
+    keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
+    is_separated = pa.array([k in separated for k in keys], pa.bool_())
+    explained = explain_pairs(scored, model)
+    step("predict", 2)
+
+    scan_id = uuid.uuid4().hex
+    groups, removed, dropped = _regroup(store, account_id, model, changed, rescored, scored,
+                                        is_separated.to_pylist(), explained, separated, confirmed)
+    step("group", 3)
+    pair_rows = pa.table({
+        "left_id": scored.column("left_id"), "right_id": scored.column("right_id"),
+        "match_weight": scored.column("match_weight"), "match_probability": scored.column("match_probability"),
+        "contributions": pa.array([contributions_json(explained[k]) for k in keys], pa.string()),
+        "separated": is_separated,
+    })
+    scan_row = {"scan_id": scan_id, "started_at": started, "finished_at": datetime.now(UTC),
+                "model_version": model.version, "review_threshold": model.review_threshold,
+                "auto_merge_threshold": model.auto_merge_threshold, "n_records": plan.n_base}
+    state = {"scan_id": scan_id, "snapshot": plan.snapshot, "model_key": model_key(model), "n_base": plan.n_base,
+             "totals": plan.totals}
+    vals = pa.table({"record_id": pa.array(sorted(new), pa.string()),
+                     "vals": pa.array([new[r] for r in sorted(new)], pa.list_(pa.string()))})
+    with store.transaction():
+        store.replace_pairs_of(account_id, entity, sorted(changed), pair_rows, scan=scan_row, drop=sorted(dropped))
+        store.replace_groups(account_id, entity, scan_id, sorted(removed), groups)
+        store.save_scan_state(account_id, entity, state, vals, replace=sorted(changed))
+    late = split_separated_groups(store, account_id, entity)
+    step("save", 4)
+    last = store.last_scan(account_id, entity) or {}
+    result = ScanResult(
+        scan_id=scan_id, entity=entity, model_version=model.version, n_records=plan.n_base,
+        n_pairs=int(last.get("n_pairs") or 0), n_groups=int(last.get("n_groups") or 0),
+        n_grouped_records=sum(len(g.record_ids) for g in groups), seconds=seconds, mode="incremental",
+        n_changed=len(changed), n_rescored=scored.num_rows)
+    logger.info("incremental scan %s of %s/%s: %d changed, %d values whose counts moved, %d pairs scored again, "
+                "%d at or above the threshold, %d groups rebuilt in %s%s", scan_id, account_id, entity, len(changed),
+                len(moved), len(rescored), scored.num_rows, len(groups), seconds,
+                f"; {late} split by decisions made meanwhile" if late else "")
+    return result
+
+
+def _moved_values(store: Persistence, account_id: str, model: Model, spec: EntitySpec, changed: set[str],
+                  new: Mapping[str, list[str]], touched: Sequence[str],
+                  plan: _Plan) -> dict[str, tuple[list[str], bool]]:
+    """Values the changed records hold or held whose counts moved a score: value -> (its holders now, whether a
+    pair among them below the threshold may rise above it; else only their stored pairs are scored again).
+
+    A phone's or email's count matters only through the rare/few classes (value_frequency.sql), a name's
+    through its term frequency (rounded, linkage.tf_value). Counts come from the stored scan values: the
+    last scan's, with the changed records' new ones in place of their old.
+    """
+    before = {r: set(v) for r, v in store.scan_holders(account_id, model.entity, touched).items()}
+    after = {r: v for r, v in before.items() if r not in changed}
+    after.update((r, set(v)) for r, v in new.items())
+    name_tag = f"{spec.name_column}:"
+    freq, tf_cols = set(spec.frequency_columns), set(tf_columns(model.settings))
+    wanted = set(touched)
+
+    def index(holders: Mapping[str, set[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for r, vals in holders.items():
+            for v in vals & wanted:
+                out.setdefault(v, []).append(r)
+        return out
+
+    def names(holders: Mapping[str, set[str]], ids: Sequence[str]) -> int:
+        return len({n for r in ids for n in holders[r] if n.startswith(name_tag)})
+
+    by_before, by_after = index(before), index(after)
+    moved: dict[str, tuple[list[str], bool]] = {}
+    for tag in touched:
+        col = tag.split(":", 1)[0]
+        was, now = by_before.get(tag, []), by_after.get(tag, [])
+        shift, rising = False, True
+        if col in freq:
+            nb, na = names(before, was), names(after, now)
+            shift = (nb <= RARE_MAX, nb <= FEW_MAX) != (na <= RARE_MAX, na <= FEW_MAX)
+        if col in tf_cols and not shift:
+            tf_before = tf_value(len(was), int(plan.state["totals"][col]))
+            tf_after = tf_value(len(now), plan.totals[col])
+            # a commoner name weighs less: its pairs below the threshold stay below, only stored ones move
+            shift, rising = tf_before != tf_after, tf_after < tf_before
+        if shift:
+            moved[tag] = (sorted(now), rising)
+    return moved
+
+
+def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, candidates: set[tuple[str, str]],
+           moved: Mapping[str, tuple[list[str], bool]], plan: _Plan) -> tuple[pa.Table, set[tuple[str, str]]]:
+    """The candidates, and the blocked pairs among the holders of each moved value, scored as Splink scores
+    them in a full scan of the base; those at or above the review threshold in predict_pairs' shape (left_id,
+    right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and the pairs among holders."""
+    among: set[tuple[str, str]] = set()
+    falling = {i for holders, rising in moved.values() if not rising for i in holders}
+    stored = {(p["left_id"], p["right_id"]) for p in store.pairs_touching(account_id, model.entity, sorted(falling))}
+    for holders, rising in moved.values():
+        if not rising:  # only the stored pairs among them move (down)
+            members = set(holders)
+            among |= {p for p in stored if p[0] in members and p[1] in members}
+    ids = sorted({i for pair in candidates | among for i in pair}
+                 | {i for holders, rising in moved.values() if rising for i in holders})
+    rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
+    for holders, rising in moved.values():
+        if not rising:
+            continue
+        live = [h for h in holders if h in rows]
+        for i, a in enumerate(live):
+            for b in live[i + 1:]:
+                pair = (a, b) if a < b else (b, a)
+                if pair not in candidates and _share_key(rows[a], rows[b], spec.key_columns):
+                    among.add(pair)
+    among -= candidates
+    for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
+        values = sorted({v for r in rows.values() for v in (r.get(col) or ()) if v is not None})
+        names = store.names_per_key(account_id, spec, col, values)
+        for r in rows.values():
+            held = [v for v in (r.get(col) or ()) if v is not None]
+            r[f"{col}_rare"] = sorted(v for v in held if names.get(v, 0) <= RARE_MAX) or None
+            r[f"{col}_few"] = sorted(v for v in held if names.get(v, 0) <= FEW_MAX) or None
+    tf: dict[str, dict[Any, float]] = {}
+    for col in tf_columns(model.settings):
+        counts, _ = store.value_totals(account_id, model.entity, col,
+                                       sorted({r[col] for r in rows.values() if r.get(col) is not None}))
+        tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
+    scorer = PairScorer(model.settings_for_base(plan.n_base))
+    return _scored_table(scorer, model, rows, sorted(candidates | among), tf), among
+
+
+def _share_key(left: Mapping[str, Any], right: Mapping[str, Any], columns: Sequence[str]) -> bool:
+    """Whether the blocking rules (equalities on `columns`, lists exploded) pair these two rows."""
+    for col in columns:
+        a, b = left.get(col), right.get(col)
+        if a is None or b is None:
+            continue
+        if isinstance(a, list | tuple):
+            if set(v for v in a if v is not None) & set(v for v in b if v is not None):
+                return True
+        elif a == b:
+            return True
+    return False
+
+
+class _BoundedScorer:
+    """PairScorer's weights, with the pairs that cannot reach the review threshold left early.
+
+    Most candidates of a changed record share only a name key with it (a common name): their phones
+    and emails differ. Comparisons are evaluated cheapest first, and a pair stops as soon as its weight
+    so far plus the most every remaining comparison could add stays below the threshold: exact, since
+    a level never weighs more than its comparison's maximum (term-frequency levels bounded by the rarest
+    name among the candidates). Weights are summed in the model's order, as PairScorer sums them.
+    """
+
+    _CHEAP_FIRST = ("phone", "email", "company", "patronymic")
+
+    def __init__(self, scorer: PairScorer, tf: Mapping[str, Mapping[Any, float]], threshold: float) -> None:
+        self.scorer = scorer
+        self.tf = tf
+        self.floor = math.log2(threshold / (1 - threshold)) - 1e-6 if 0 < threshold < 1 else -math.inf
+        comps = list(scorer._comparisons)
+        rank = {name: i for i, name in enumerate(self._CHEAP_FIRST)}
+        self.order = sorted(range(len(comps)), key=lambda i: rank.get(comps[i].name, len(rank)))
+        best = []
+        for comp in comps:
+            top = 0.0  # the null level weighs 0
+            for lvl in comp.levels:
+                w = lvl.log2_bf
+                if lvl.tf_column and lvl.tf_weight:
+                    freqs = [f for f in tf.get(lvl.tf_column, {}).values() if f > 0]
+                    rarest = max(min(freqs), lvl.tf_min_u) if freqs else lvl.tf_min_u
+                    w += lvl.tf_weight * (lvl.log2_u_exact - math.log2(rarest)) if rarest > 0 else math.inf
+                top = max(top, w)
+            best.append(top)
+        # the most the comparisons after the k-th (in evaluation order) could still add
+        self.rest = [sum(best[j] for j in self.order[k + 1:]) for k in range(len(self.order))]
+
+    def score(self, left: Mapping[str, Any], right: Mapping[str, Any]
+              ) -> tuple[float, list[tuple[int, float, float]]] | None:
+        """(weight, per comparison (gamma, mw, mw_tf_adj)) in the model's order; None: below the threshold."""
+        comps = self.scorer._comparisons
+        parts: list[tuple[int, float, float]] = [(-1, 0.0, 0.0)] * len(comps)
+        so_far = self.scorer.prior
+        for k, i in enumerate(self.order):
+            comp = comps[i]
+            if comp.null is None or not comp.null(left, right):
+                level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
+                tf_w = 0.0
+                if level.tf_column and level.tf_weight:
+                    freqs = self.tf.get(level.tf_column, {})
+                    values = [f for f in (freqs.get(left.get(level.tf_column)),
+                                          freqs.get(right.get(level.tf_column))) if f is not None]
+                    if values:
+                        tf_w = level.tf_weight * (level.log2_u_exact - math.log2(max(*values, level.tf_min_u)))
+                parts[i] = (level.gamma, level.log2_bf, tf_w)
+                so_far += level.log2_bf + tf_w
+            if so_far + self.rest[k] < self.floor:
+                return None
+        weight = self.scorer.prior
+        for _, mw, tf_w in parts:
+            weight += mw + tf_w
+        return weight, parts
+
+
+def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[str, Any]],
+                  candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]]) -> pa.Table:
+    names = model.comparison_names
+    with_tf = {c.name for c in scorer._comparisons for lvl in c.levels if lvl.tf_column}
+    order = [c.name for c in scorer._comparisons]
+    bounded = _BoundedScorer(scorer, tf, model.review_threshold)
+    out: dict[str, list[Any]] = {"left_id": [], "right_id": [], "match_weight": [], "match_probability": []}
+    for name in names:
+        out[f"gamma_{name}"], out[f"mw_{name}"] = [], []
+        if name in with_tf:
+            out[f"mw_tf_adj_{name}"] = []
+    for a, b in candidates:
+        left, right = rows.get(a), rows.get(b)
+        if left is None or right is None:
+            continue
+        scored = bounded.score(left, right)
+        if scored is None:
+            continue
+        weight, parts = scored
+        p = probability(weight)
+        if p < model.review_threshold:
+            continue
+        by_name = dict(zip(order, parts, strict=True))
+        out["left_id"].append(a)
+        out["right_id"].append(b)
+        out["match_weight"].append(weight)
+        out["match_probability"].append(p)
+        for name in names:
+            gamma, mw, mw_tf = by_name[name]
+            out[f"gamma_{name}"].append(gamma)
+            out[f"mw_{name}"].append(mw)
+            if name in with_tf:
+                out[f"mw_tf_adj_{name}"].append(mw_tf)
+    return pa.table(out)
+
+
+def _regroup(store: Persistence, account_id: str, model: Model, changed: set[str], rescored: set[tuple[str, str]],
+             scored: pa.Table, separated_flags: Sequence[bool],
+             explained: dict[tuple[str, str], list[FieldContribution]], separated: set[tuple[str, str]],
+             confirmed: set[tuple[str, str]]) -> tuple[list[Any], set[str], set[tuple[str, str]]]:
+    """New groups for the connected components holding a record whose pairs were scored again, the old
+    groups they replace, and the stored pairs scored again that do not touch a changed record (to drop)."""
+    entity = model.entity
+    new_edges: dict[str, list[Edge]] = {}
+    for a, b, p, sep in zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(),
+                            scored.column("match_probability").to_pylist(), separated_flags, strict=True):
+        if not sep:
+            e = Edge(a, b, p)
+            new_edges.setdefault(a, []).append(e)
+            new_edges.setdefault(b, []).append(e)
+    live_confirmed: dict[str, list[Edge]] = {}
+    confirmed_ids = sorted({i for pair in confirmed for i in pair})
+    live = store.live_record_ids(account_id, entity, confirmed_ids) if confirmed_ids else set()
+    for a, b in sorted(confirmed):
+        if a in live and b in live:
+            e = Edge(a, b, CONFIRMED_PROBABILITY)
+            live_confirmed.setdefault(a, []).append(e)
+            live_confirmed.setdefault(b, []).append(e)
+    # seeds: the records whose pairs were scored again and the members of the groups they were in
+    touched = changed | {i for pair in rescored for i in pair}
+    old_rows = store.groups_of_records(account_id, entity, sorted(touched))
+    seeds = touched | {r["record_id"] for r in old_rows}
+    dropped: set[tuple[str, str]] = set()
+    # the components (over kept stored pairs, new pairs and confirmed links) holding a seed
+    component: set[str] = set()
+    edges: dict[tuple[str, str, float], Edge] = {}  # a confirmed link and a scored pair may join the same two
+    frontier = set(seeds)
+    while frontier:
+        component |= frontier
+        found: list[Edge] = []
+        for row in store.pairs_touching(account_id, entity, sorted(frontier)):
+            a, b = row["left_id"], row["right_id"]
+            if a in changed or b in changed:
+                continue  # replaced by the newly scored ones
+            if (a, b) in rescored:
+                dropped.add((a, b))
+                continue
+            if row["separated"] or (a, b) in separated:
+                continue
+            if (a, b) not in explained:
+                explained[(a, b)] = list(parse_contributions(json.loads(row["contributions"])))
+            found.append(Edge(a, b, float(row["match_probability"])))
+        for r in frontier:
+            found += new_edges.get(r, []) + live_confirmed.get(r, [])
+        nxt: set[str] = set()
+        for e in found:
+            if e.match_probability < model.review_threshold:
+                continue
+            edges[(e.left_id, e.right_id, e.match_probability)] = e
+            nxt |= {e.left_id, e.right_id} - component
+        frontier = nxt
+    more_old = store.groups_of_records(account_id, entity, sorted(component - seeds)) if component - seeds else []
+    removed = {r["group_id"] for r in (*old_rows, *more_old)}
+    previous = {r["record_id"]: r["group_id"] for r in (*old_rows, *more_old)}
+    components = build_groups(edges.values(), threshold=model.review_threshold, cannot_link=separated,
+                              strong=model.auto_merge_threshold)
+    ids = assign_group_ids(entity, components, previous)
+    details = store.record_details(account_id, entity, [m for c in components for m in c.members])
+    groups = describe_groups(entity, components, ids, details, explained,
+                             auto_merge_threshold=model.auto_merge_threshold)
+    return groups, removed, dropped

@@ -1,0 +1,94 @@
+"""Score less: leave out of a blocking rule the pairs that can never reach the review threshold.
+
+At 318,000 contacts the name-key rule makes 16 million pairs (a common name is a block of 1,500), the
+phone and email rules about 100,000; Splink compares every one of them and keeps about 37,000. A pair
+the name-key rule adds shares no phone and no email (Splink leaves out of a rule the pairs an earlier
+rule made), so when both records have phones, both their phone comparison is at its "different" level;
+the same for emails, and for a comparison of one value by equality (the company). The most such a pair
+can weigh is then known without comparing names: the prior, those levels, and every other comparison
+at its best level (a name at its rarest). Where that stays below the threshold, the rule leaves the
+pair out. Exact: no pair that could reach the threshold is left out, so the scan's pairs are the same.
+
+Only rules after the phone and email rules are narrowed, and only when the model's levels have the
+shapes this reasons about (checked here); otherwise the rules stay as they are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from typing import Any
+
+from resolver.blocking import rule_columns
+from resolver.scoring import PairScorer
+
+_NULL = re.compile(r'"(\w+)_l" IS NULL OR "\1_r" IS NULL')
+_EQUAL = re.compile(r'"(\w+)_l" = "\1_r"')
+_INTERSECT = re.compile(r'array_length\(list_intersect\("(\w+)_l", "\1_r"\)\) >= 1')
+_MARGIN = 1e-6  # bits: the bound is compared with room for the last bits of a float sum
+
+
+def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[str, float]) -> list[Any]:
+    """The settings' blocking rules, later ones narrowed as the module doc says.
+
+    `settings` are the base-size scaled ones the scan predicts with; `tf_floor`: column -> the smallest term
+    frequency a value of it can have in this base (one record of the base's non-null values).
+    """
+    rules = list(settings.get("blocking_rules_to_generate_predictions", []))
+    columns = rule_columns(settings)
+    if columns is None or not 0 < threshold < 1:
+        return rules
+    floor = math.log2(threshold / (1 - threshold)) - _MARGIN
+    scorer = PairScorer(settings)
+    comps = {c["output_column_name"]: c for c in settings["comparisons"]}
+    states: list[list[tuple[str, float]]] = []  # per cheap comparison: (SQL of a state, its exact weight)
+    best_rest = 0.0
+    shared: list[str] = []
+    for comp in scorer._comparisons:
+        raw = [lvl for lvl in comps[comp.name]["comparison_levels"] if not lvl.get("is_null_level")]
+        null = next((lvl for lvl in comps[comp.name]["comparison_levels"] if lvl.get("is_null_level")), None)
+        null_col = _NULL.fullmatch(null["sql_condition"].strip()) if null else None
+        conds = [lvl["sql_condition"].strip() for lvl in raw[:-1]]
+        else_w = comp.levels[-1].log2_bf if comp.levels and comp.levels[-1].predicate is None else None
+        col = null_col.group(1) if null_col else None
+        intersect = [_INTERSECT.fullmatch(c) for c in conds]
+        if col and else_w is not None and conds and all(intersect) and col in columns:
+            # a shared-value comparison whose column an earlier exploding rule joins on: "different" or missing
+            cols = {m.group(1) for m in intersect if m}
+            if cols <= {col, f"{col}_rare", f"{col}_few"}:
+                shared.append(col)
+                states.append([(f'(l."{col}" IS NULL OR r."{col}" IS NULL)', 0.0),
+                               (f'(l."{col}" IS NOT NULL AND r."{col}" IS NOT NULL)', else_w)])
+                continue
+        equal = _EQUAL.fullmatch(conds[0]) if len(conds) == 1 else None
+        if col and else_w is not None and equal and equal.group(1) == col and not comp.levels[0].tf_column:
+            states.append([(f'(l."{col}" IS NULL OR r."{col}" IS NULL)', 0.0),
+                           (f'(l."{col}" <> r."{col}")', else_w),
+                           (f'(l."{col}" = r."{col}")', comp.levels[0].log2_bf)])
+            continue
+        top = 0.0
+        for lvl in comp.levels:
+            w = lvl.log2_bf
+            if lvl.tf_column and lvl.tf_weight:
+                rarest = max(tf_floor.get(lvl.tf_column, 0.0), lvl.tf_min_u)
+                if rarest <= 0:
+                    return rules
+                w += lvl.tf_weight * (lvl.log2_u_exact - math.log2(rarest))
+            top = max(top, w)
+        best_rest += top
+    if not shared:
+        return rules
+    hopeless = [" AND ".join(sql for sql, _ in combo) for combo in itertools.product(*states)
+                if scorer.prior + best_rest + sum(w for _, w in combo) < floor]
+    if not hopeless:
+        return rules
+    prune = " OR ".join(f"({c})" for c in hopeless)
+    out = []
+    for i, rule in enumerate(rules):
+        # narrowed only after every shared-value rule: those made (and so took out of later rules) the
+        # pairs that share a value
+        if i > max(columns.index(c) for c in shared) and isinstance(rule, dict):
+            rule = dict(rule, blocking_rule=f"({rule['blocking_rule']}) AND NOT ({prune})")
+        out.append(rule)
+    return out

@@ -1,0 +1,51 @@
+"""Score less (resolver/pruning.py): narrowed blocking rules leave out only pairs that cannot reach the threshold."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from resolver.entities import spec_for
+from resolver.linkage import load_model, predict_pairs, tf_value
+from resolver.pruning import narrowed_rules
+from resolver.scan import ingest
+from resolver.store import Store
+from tests.resolver.golden_scan import FIXTURE, records
+
+
+@pytest.fixture(scope="module")
+def table():
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    with Store(":memory:") as store:
+        ingest(store, account_id="g", entity="contact", records=records(data["records"]["contact"], "contact"))
+        return store.scan_input("g", spec_for("contact"))
+
+
+def _pairs(t):
+    return [(a, b, round(p, 9)) for a, b, p in zip(t.column("left_id").to_pylist(), t.column("right_id").to_pylist(),
+                                                  t.column("match_probability").to_pylist(), strict=True)]
+
+
+@pytest.mark.parametrize("prior_scale", [1.0, 0.05, 0.001], ids=["as-shipped", "large-base", "huge-base"])
+def test_narrowed_rules_give_the_same_pairs(table, prior_scale):
+    model = load_model("contact")
+    # a smaller prior is what a larger base gives (Model.settings_for_base): more of the name-key block is hopeless
+    settings = dict(model.settings, probability_two_random_records_match=(
+        model.settings["probability_two_random_records_match"] * prior_scale))
+    model = replace(model, settings=settings)
+    for threshold in (model.review_threshold, 0.5):
+        pruned = predict_pairs(table, model, threshold=threshold)
+        full = predict_pairs(table, model, threshold=threshold, prune=False)
+        assert _pairs(pruned) == _pairs(full)
+        assert pruned.num_rows > 0
+
+
+def test_only_the_rules_after_the_phone_and_email_ones_are_narrowed():
+    model = load_model("contact")
+    settings = model.settings_for_base(318_000)
+    rules = narrowed_rules(settings, model.review_threshold, {"name_norm": tf_value(1, 270_000)})
+    before = settings["blocking_rules_to_generate_predictions"]
+    assert rules[:2] == before[:2]
+    assert rules[2]["blocking_rule"].startswith('(l."name_key" = r."name_key") AND NOT (')
+    # a threshold no pair can miss: nothing is hopeless, nothing is narrowed
+    assert narrowed_rules(settings, 1e-12, {"name_norm": tf_value(1, 270_000)}) == before
