@@ -135,7 +135,7 @@ def _wait_ready(url: str, key: str, body: dict, server: subprocess.Popen[str], w
 
 
 def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: dict[str, str],
-        profile: str | None = None) -> dict[str, float]:
+        profile: str | None = None, database_pid: int | None = None) -> dict[str, float]:
     """Serve `db`, let `clients` processes share `probes`; latency percentiles, checks/s, server CPU per check.
 
     `profile`: write py-spy's flat profile of the server over the window there (py-spy must be on PATH).
@@ -164,17 +164,23 @@ def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: 
                                         "record", "--pid", str(server.pid), "--subprocesses", "--format", "raw",
                                         "--rate", "200", "--output", profile, "--nonblocking"],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            db0 = _cpu_seconds(database_pid) if database_pid else (0.0, 0.0)
             cpu0, t0 = _cpu_seconds(server.pid), time.time()
             for p in procs:
                 out, _ = p.communicate(timeout=1800)
                 results.append(json.loads(out.strip().splitlines()[-1]))
             cpu1, t1 = _cpu_seconds(server.pid), time.time()
+            db1 = _cpu_seconds(database_pid) if database_pid else (0.0, 0.0)
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait(timeout=60)
         finally:
             server.terminate()
-            server.wait(timeout=60)
+            try:
+                server.wait(timeout=180)  # workers still loading their index finish that first
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
     lat = sorted(x for r in results for x in r["latencies"])
     start, end = min(r["start"] for r in results), max(r["end"] for r in results)
 
@@ -185,13 +191,14 @@ def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: 
             "found": sum(r["found"] for r in results), "p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99),
             "mean": statistics.mean(lat), "per_s": len(lat) / (end - start),
             "cpu_ms": 1000 * (sum(cpu1) - sum(cpu0)) / len(lat), "sys_ms": 1000 * (cpu1[1] - cpu0[1]) / len(lat),
-            "window": t1 - t0}
+            "db_ms": 1000 * (sum(db1) - sum(db0)) / len(lat), "window": t1 - t0}
 
 
 def _print(label: str, r: dict[str, float]) -> None:
     print(f"  {label}: {r['n']:.0f} checks ({r['ok']:.0f} ok, {r['found']:.0f} with matches)  "
           f"p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms  p99 {r['p99']:.1f} ms  mean {r['mean']:.1f} ms  "
-          f"{r['per_s']:.0f} checks/s  server CPU {r['cpu_ms']:.2f} ms/check ({r['sys_ms']:.2f} in the kernel)")
+          f"{r['per_s']:.0f} checks/s  server CPU {r['cpu_ms']:.2f} ms/check ({r['sys_ms']:.2f} in the kernel)"
+          + (f" + PostgreSQL {r['db_ms']:.2f} ms" if r.get("db_ms") else ""))
 
 
 def main() -> None:
@@ -202,6 +209,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of the DuckDB case (each printed)")
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached store under var/bench/")
     parser.add_argument("--postgres", action="store_true", help="also a throwaway PostgreSQL with --workers")
+    parser.add_argument("--only-postgres", action="store_true", help="skip the DuckDB case")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API workers on PostgreSQL")
     parser.add_argument("--profile", help="py-spy raw profile of the (first) DuckDB run's server to this file")
     parser.add_argument("--client", nargs=4, metavar=("URL", "KEY", "PROBES", "START"), help=argparse.SUPPRESS)
@@ -216,6 +224,8 @@ def main() -> None:
     print(f"check with {args.n:,} contacts stored, real uvicorn, {args.clients} client processes sending "
           f"{len(probes)} checks in all, one after another each (cores: {os.cpu_count()}):")
     with tempfile.TemporaryDirectory() as d:  # a copy: serving writes key use times, the cache stays as built
+        if args.only_postgres:
+            args.repeat = 0
         db = Path(d) / "store.duckdb"
         shutil.copyfile(where / "store.duckdb", db)
         for i in range(args.repeat):
@@ -232,8 +242,10 @@ def main() -> None:
             _cli("import", str(page), "--entity", "contact", "--account", "bench", "--db", url, "-q")
             pg_key = _cli("accounts", "create", "bench", "--db", url).strip().splitlines()[-1]
             print(f"  (PostgreSQL: imported in {time.perf_counter() - t0:.0f} s)")
+            postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
             for workers in args.workers:
-                _print(f"PostgreSQL, {workers} API worker(s)", run(url, pg_key, probes, args.clients, workers, _env()))
+                _print(f"PostgreSQL, {workers} API worker(s)",
+                       run(url, pg_key, probes, args.clients, workers, _env(), database_pid=postmaster))
         finally:
             pg.stop()
 

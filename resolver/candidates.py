@@ -390,13 +390,14 @@ def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[s
             if not stored and own_name is not None:
                 names.add(own_name)  # the scan would count the probe too
             counts[key] = len(names)
-    for r in [probe, *rows.values()]:
-        for col in spec.frequency_columns:
-            values = [v for v in (r.get(col) or []) if f"{col}:{v}" in counts]
-            rare = [v for v in values if counts[f"{col}:{v}"] <= RARE_MAX]
-            few = [v for v in values if counts[f"{col}:{v}"] <= FEW_MAX]
-            r[f"{col}_rare"] = rare or None
-            r[f"{col}_few"] = few or None
+    for col in spec.frequency_columns:
+        # `counts` holds the probe's values only: a row's other values never meet the probe's
+        known = {v: counts[f"{col}:{v}"] for v in probe.get(col) or []}
+        rare_column, few_column = f"{col}_rare", f"{col}_few"
+        for r in [probe, *rows.values()]:
+            values = [v for v in (r.get(col) or ()) if v in known] if known else []
+            r[rare_column] = [v for v in values if known[v] <= RARE_MAX] or None
+            r[few_column] = [v for v in values if known[v] <= FEW_MAX] or None
     return counts
 
 
