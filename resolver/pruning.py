@@ -74,9 +74,11 @@ def hopeless(settings: dict[str, Any], threshold: float, tf_floor: dict[str, flo
         equal = _EQUAL.fullmatch(conds[0]) if len(conds) == 1 else None
         if col and else_w is not None and equal and equal.group(1) == col and not comp.levels[0].tf_column:
             kinds.append(("equal", col))
+            # null-safe: a NULL inside NOT (...) would make the whole rule NULL, and drop the pair
+            both = f'l."{col}" IS NOT NULL AND r."{col}" IS NOT NULL'
             states.append([(f'(l."{col}" IS NULL OR r."{col}" IS NULL)', 0.0),
-                           (f'(l."{col}" <> r."{col}")', else_w),
-                           (f'(l."{col}" = r."{col}")', comp.levels[0].log2_bf)])
+                           (f'({both} AND l."{col}" <> r."{col}")', else_w),
+                           (f'({both} AND l."{col}" = r."{col}")', comp.levels[0].log2_bf)])
             continue
         top = 0.0
         for lvl in comp.levels:
@@ -110,7 +112,7 @@ def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[st
     if found is None or not found.sql or columns is None:
         return rules
     shared = [col for kind, col in found.comparisons if kind == "shared"]
-    prune = " OR ".join(f"({c})" for c in found.sql)
+    prune = " OR ".join(f"coalesce(({c}), false)" for c in found.sql)
     out = []
     for i, rule in enumerate(rules):
         # narrowed only after every shared-value rule: those made (and so took out of later rules) the
