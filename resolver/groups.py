@@ -101,7 +101,7 @@ def build_groups(edges: Iterable[Edge], *, threshold: float,
     ds = _DisjointSets()
     tree: dict[str, list[Edge]] = {}
     ordered = sorted((e for e in edges if e.match_probability >= threshold),
-                     key=lambda e: (-e.match_probability, e.left_id, e.right_id))
+                     key=lambda e: (-_tie(e.match_probability), e.left_id, e.right_id))
     linked: dict[str, set[str]] = {}
     if strong is not None:
         for e in ordered:
@@ -127,8 +127,14 @@ def build_groups(edges: Iterable[Edge], *, threshold: float,
         Component(members=tuple(sorted(ds.members[root])), score=min(e.match_probability for e in t), tree=tuple(t))
         for root, t in tree.items()
     ]
-    out.sort(key=lambda c: (-c.score, c.members))
+    out.sort(key=lambda c: (-_tie(c.score), c.members))
     return out
+
+
+def _tie(p: float) -> float:
+    # equal scores up to the last bits of a float sum (Splink's SQL and resolver/scoring.py add the same
+    # weights in another order) order by ids, so an incremental scan builds the same trees as a full one
+    return round(p, 9)
 
 
 def _one_weak_hop(group_a: set[str], group_b: set[str], core_a: frozenset[str], core_b: frozenset[str],

@@ -46,6 +46,7 @@ from resolver.explain import contributions_json, explain_pairs, parse_contributi
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
 from resolver.linkage import Model, Progress, rounded_base, tf_columns, tf_value
+from resolver.pruning import Hopeless, hopeless, state_of
 from resolver.records import Entity, FieldContribution
 from resolver.scoring import PairScorer, probability
 from resolver.store.interface import Persistence
@@ -340,8 +341,10 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
         counts, _ = store.value_totals(account_id, model.entity, col,
                                        sorted({r[col] for r in rows.values() if r.get(col) is not None}))
         tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
-    scorer = PairScorer(model.settings_for_base(plan.n_base))
-    return _scored_table(scorer, model, rows, sorted(candidates | among), tf), among
+    settings = model.settings_for_base(plan.n_base)
+    hope = hopeless(settings, model.review_threshold,
+                    {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()})
+    return _scored_table(PairScorer(settings), model, rows, sorted(candidates | among), tf, hope), among
 
 
 def _share_key(left: Mapping[str, Any], right: Mapping[str, Any], columns: Sequence[str]) -> bool:
@@ -419,7 +422,8 @@ class _BoundedScorer:
 
 
 def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[str, Any]],
-                  candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]]) -> pa.Table:
+                  candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]],
+                  hope: Hopeless | None) -> pa.Table:
     names = model.comparison_names
     with_tf = {c.name for c in scorer._comparisons for lvl in c.levels if lvl.tf_column}
     order = [c.name for c in scorer._comparisons]
@@ -433,6 +437,8 @@ def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[s
         left, right = rows.get(a), rows.get(b)
         if left is None or right is None:
             continue
+        if hope is not None and state_of(hope, left, right) in hope.combos:
+            continue  # the pruned blocking rule's test (resolver/pruning.py): it cannot reach the threshold
         scored = bounded.score(left, right)
         if scored is None:
             continue

@@ -18,6 +18,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from resolver.blocking import rule_columns
@@ -29,22 +31,30 @@ _INTERSECT = re.compile(r'array_length\(list_intersect\("(\w+)_l", "\1_r"\)\) >=
 _MARGIN = 1e-6  # bits: the bound is compared with room for the last bits of a float sum
 
 
-def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[str, float]) -> list[Any]:
-    """The settings' blocking rules, later ones narrowed as the module doc says.
+@dataclass(frozen=True)
+class Hopeless:
+    """The cheap comparisons' states and which combinations of them can never reach the threshold.
 
-    `settings` are the base-size scaled ones the scan predicts with; `tf_floor`: column -> the smallest term
-    frequency a value of it can have in this base (one record of the base's non-null values).
+    `comparisons[k]` is (kind, column): kind "shared" (states: 0 missing on a side, 1 present on both and
+    no value shared) or "equal" (0 missing, 1 different, 2 equal). `combos` holds the hopeless state tuples.
     """
-    rules = list(settings.get("blocking_rules_to_generate_predictions", []))
+
+    comparisons: tuple[tuple[str, str], ...]
+    combos: frozenset[tuple[int, ...]]
+    sql: tuple[str, ...]  # per hopeless combo, its condition on a blocking rule's l./r. columns
+
+
+def hopeless(settings: dict[str, Any], threshold: float, tf_floor: dict[str, float]) -> Hopeless | None:
+    """The hopeless combinations of the model's cheap comparisons (None: the model's shapes do not fit)."""
     columns = rule_columns(settings)
     if columns is None or not 0 < threshold < 1:
-        return rules
+        return None
     floor = math.log2(threshold / (1 - threshold)) - _MARGIN
     scorer = PairScorer(settings)
     comps = {c["output_column_name"]: c for c in settings["comparisons"]}
+    kinds: list[tuple[str, str]] = []
     states: list[list[tuple[str, float]]] = []  # per cheap comparison: (SQL of a state, its exact weight)
     best_rest = 0.0
-    shared: list[str] = []
     for comp in scorer._comparisons:
         raw = [lvl for lvl in comps[comp.name]["comparison_levels"] if not lvl.get("is_null_level")]
         null = next((lvl for lvl in comps[comp.name]["comparison_levels"] if lvl.get("is_null_level")), None)
@@ -57,15 +67,18 @@ def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[st
             # a shared-value comparison whose column an earlier exploding rule joins on: "different" or missing
             cols = {m.group(1) for m in intersect if m}
             if cols <= {col, f"{col}_rare", f"{col}_few"}:
-                shared.append(col)
+                kinds.append(("shared", col))
                 states.append([(f'(l."{col}" IS NULL OR r."{col}" IS NULL)', 0.0),
                                (f'(l."{col}" IS NOT NULL AND r."{col}" IS NOT NULL)', else_w)])
                 continue
         equal = _EQUAL.fullmatch(conds[0]) if len(conds) == 1 else None
         if col and else_w is not None and equal and equal.group(1) == col and not comp.levels[0].tf_column:
+            kinds.append(("equal", col))
+            # null-safe: a NULL inside NOT (...) would make the whole rule NULL, and drop the pair
+            both = f'l."{col}" IS NOT NULL AND r."{col}" IS NOT NULL'
             states.append([(f'(l."{col}" IS NULL OR r."{col}" IS NULL)', 0.0),
-                           (f'(l."{col}" <> r."{col}")', else_w),
-                           (f'(l."{col}" = r."{col}")', comp.levels[0].log2_bf)])
+                           (f'({both} AND l."{col}" <> r."{col}")', else_w),
+                           (f'({both} AND l."{col}" = r."{col}")', comp.levels[0].log2_bf)])
             continue
         top = 0.0
         for lvl in comp.levels:
@@ -73,17 +86,33 @@ def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[st
             if lvl.tf_column and lvl.tf_weight:
                 rarest = max(tf_floor.get(lvl.tf_column, 0.0), lvl.tf_min_u)
                 if rarest <= 0:
-                    return rules
+                    return None
                 w += lvl.tf_weight * (lvl.log2_u_exact - math.log2(rarest))
             top = max(top, w)
         best_rest += top
-    if not shared:
+    if not any(kind == "shared" for kind, _ in kinds):
+        return None
+    combos, sql = set(), []
+    for combo in itertools.product(*(list(enumerate(s)) for s in states)):
+        if scorer.prior + best_rest + sum(w for _, (_, w) in combo) < floor:
+            combos.add(tuple(i for i, _ in combo))
+            sql.append(" AND ".join(text for _, (text, _) in combo))
+    return Hopeless(tuple(kinds), frozenset(combos), tuple(sql))
+
+
+def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[str, float]) -> list[Any]:
+    """The settings' blocking rules, later ones narrowed as the module doc says.
+
+    `settings` are the base-size scaled ones the scan predicts with; `tf_floor`: column -> the smallest term
+    frequency a value of it can have in this base (one record of the base's non-null values).
+    """
+    rules = list(settings.get("blocking_rules_to_generate_predictions", []))
+    found = hopeless(settings, threshold, tf_floor)
+    columns = rule_columns(settings)
+    if found is None or not found.sql or columns is None:
         return rules
-    hopeless = [" AND ".join(sql for sql, _ in combo) for combo in itertools.product(*states)
-                if scorer.prior + best_rest + sum(w for _, w in combo) < floor]
-    if not hopeless:
-        return rules
-    prune = " OR ".join(f"({c})" for c in hopeless)
+    shared = [col for kind, col in found.comparisons if kind == "shared"]
+    prune = " OR ".join(f"coalesce(({c}), false)" for c in found.sql)
     out = []
     for i, rule in enumerate(rules):
         # narrowed only after every shared-value rule: those made (and so took out of later rules) the
@@ -92,3 +121,20 @@ def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[st
             rule = dict(rule, blocking_rule=f"({rule['blocking_rule']}) AND NOT ({prune})")
         out.append(rule)
     return out
+
+
+def state_of(hope: Hopeless, left: Mapping[str, Any], right: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The pair's cheap states as `Hopeless.combos` holds them; None when it shares a value (then none apply)."""
+    out = []
+    for kind, col in hope.comparisons:
+        a, b = left.get(col), right.get(col)
+        if kind == "shared":
+            if a is None or b is None:
+                out.append(0)
+            elif set(a) & set(b):
+                return None
+            else:
+                out.append(1)
+        else:
+            out.append(0 if a is None or b is None else 2 if a == b else 1)
+    return tuple(out)

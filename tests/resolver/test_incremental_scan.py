@@ -39,12 +39,18 @@ def _changed(r: Record, **kw) -> Record:
     return replace(r, updated_at=_LATER, **kw)
 
 
+def _export(store):
+    return sorted((r["group_id"], r["record_id"], tuple(r["review_reasons"] or ()), r["is_survivor"])
+                  for r in store.groups_export(ACCOUNT, "contact"))
+
+
 def _same_as_full(store, model):
-    got = outcome(store, "contact", ACCOUNT)
+    got, got_rows = outcome(store, "contact", ACCOUNT), _export(store)
     scan(store, account_id=ACCOUNT, model=model)
     want = outcome(store, "contact", ACCOUNT)
     assert got["pairs"] == want["pairs"]
     assert got["groups"] == want["groups"]
+    assert got_rows == _export(store)  # review reasons too: the same trees
 
 
 def _setup(store, model, base=_BASE):

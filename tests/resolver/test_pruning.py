@@ -49,3 +49,21 @@ def test_only_the_rules_after_the_phone_and_email_ones_are_narrowed():
     assert rules[2]["blocking_rule"].startswith('(l."name_key" = r."name_key") AND NOT (')
     # a threshold no pair can miss: nothing is hopeless, nothing is narrowed
     assert narrowed_rules(settings, 1e-12, {"name_norm": tf_value(1, 270_000)}) == before
+
+
+def test_a_pair_with_missing_values_is_kept_by_the_narrowed_rule():
+    # SQL's NULL: "company differs" on two records without a company is unknown, not false; inside NOT (...)
+    # it once dropped such pairs (same name, patronymic, no phone on one side) from a 318,000-record scan
+    import duckdb
+
+    model = load_model("contact")
+    rule = narrowed_rules(model.settings_for_base(318_000), model.review_threshold,
+                          {"name_norm": tf_value(1, 270_000)})[2]["blocking_rule"]
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('k', ['+79794731071'], NULL, NULL, 'a'), "
+                    "('k', NULL, NULL, NULL, 'b'), ('k', ['+79000000000'], ['x@y.ru'], 'acme', 'c'), "
+                    "('k', ['+79000000001'], ['z@y.ru'], 'other', 'd')) "
+                    "AS v(name_key, phones, emails, company_core, id)")
+        kept = con.execute(f"SELECT l.id, r.id FROM t AS l JOIN t AS r ON l.id < r.id AND {rule}").fetchall()
+    assert ("a", "b") in kept  # nothing known against them: compared
+    assert ("c", "d") not in kept  # different phones, emails and companies: hopeless at this base size
