@@ -7,7 +7,8 @@ import gc
 import logging
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -175,23 +176,37 @@ def _file_after_map(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"{args.command}: the following arguments are required: file")
 
 
-def _logging(args: argparse.Namespace) -> None:
+@contextmanager
+def _logging(args: argparse.Namespace) -> Iterator[None]:
     """-q: errors only, Splink's and Python's warnings too; -v: our INFO lines, Splink's warnings (its INFO
-    prints whole SQL and object reprs); neither: warnings."""
+    prints whole SQL and object reprs); neither: warnings. The levels are put back afterwards: main() also
+    runs inside other processes (tests, the API's jobs)."""
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    names = ("", "splink", "py4j", "mlflow", "alembic")
+    before = {name: logging.getLogger(name).level for name in names}
     logging.getLogger().setLevel(level)
-    for noisy in ("splink", "py4j", "mlflow", "alembic"):
+    for noisy in names[1:]:
         logging.getLogger(noisy).setLevel(logging.ERROR if not args.verbose else logging.WARNING)
-    if args.quiet:
-        warnings.simplefilter("ignore")
+    try:
+        with warnings.catch_warnings():
+            if args.quiet:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, old in before.items():
+            logging.getLogger(name).setLevel(old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _file_after_map(parser, args)
-    _logging(args)
+    with _logging(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     db = getattr(args, "db", None)  # `dedupe` has no store
     try:
         overrides: dict[str, Any] = {}
