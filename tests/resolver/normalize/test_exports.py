@@ -5,5 +5,5 @@ import resolver.normalize as normalize
 
 def test_all_names_are_exported_and_public():
     exported = {name for name in dir(normalize) if not name.startswith("_")}
-    modules = {"autonames", "companies", "emails", "junk", "names", "phones", "region"}
+    modules = {"addresses", "autonames", "companies", "emails", "junk", "memo", "names", "phones", "region"}
     assert set(normalize.__all__) == exported - modules
