@@ -110,15 +110,19 @@ def extra_fields(items: Sequence[str] | None) -> list[ExtraField]:
     return [ExtraField.parse(item) for item in items or []]
 
 
-def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Record]:
-    column_map = parse_column_map(args.map) if args.map else None
-    # a map key is a record field or an extra field's name (--field): anything else is a typo
-    unknown = [k for k in column_map or {} if k not in TARGET_KEYS and k not in {e.name for e in extras}]
+def column_map(args: argparse.Namespace, extras: Sequence[ExtraField]) -> dict[str, list[str]] | None:
+    """`--map`, checked: a map key is a record field or an extra field's name (--field); anything else is a typo."""
+    parsed = parse_column_map(args.map) if args.map else None
+    unknown = [k for k in parsed or {} if k not in TARGET_KEYS and k not in {e.name for e in extras}]
     if unknown:
         raise InputError.one(f"unknown key {', '.join(map(repr, unknown))}; valid keys: "
                              f"{', '.join(TARGET_KEYS + tuple(e.name for e in extras))} "
                              "(or add the field first: --field HEADER=KIND)", field="--map")
-    records = read_records(Path(args.file), entity, column_map=column_map,
+    return parsed
+
+
+def read_file(args: argparse.Namespace, entity: Entity, extras: Sequence[ExtraField]) -> list[Record]:
+    records = read_records(Path(args.file), entity, column_map=column_map(args, extras),
                            extra_fields={e.name: e.source for e in extras} or None)
     # local numbers ("8 029 …") are read as `--region`'s (default RU, as phone normalization assumes)
     return [localize_phones(r, args.region) for r in records] if args.region != DEFAULT_REGION else records
@@ -130,8 +134,7 @@ def read_normalized(args: argparse.Namespace, entity: Entity, extras: Sequence[E
     is never loaded whole, both cores work on a large one, problems come after the last batch."""
     from resolver.ingest.pipeline import normalized_file_batches
 
-    column_map = parse_column_map(args.map) if args.map else None
-    return normalized_file_batches(Path(args.file), entity, column_map=column_map, keep_raw=keep_raw,
+    return normalized_file_batches(Path(args.file), entity, column_map=column_map(args, extras), keep_raw=keep_raw,
                                    region=args.region, extra_fields={e.name: e.source for e in extras} or None)
 
 

@@ -13,32 +13,26 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from resolver.entities import spec_for
-from resolver.errors import InputProblem
-from resolver.ingest.amocrm import _Problems
 from resolver.ingest.files import check_file
-from resolver.ingest.jsonstream import add_problems, iter_located_batches, parse_batch, raise_problems
+from resolver.ingest.jsonstream import iter_amocrm_batches
 from resolver.ingest.tabular import iter_table_batches
 from resolver.normalize.region import DEFAULT_REGION, localize_phones
 from resolver.records import Entity, Record
-from resolver.store.duckdb_store import RAW_COLUMN, raw_json
 
 __all__ = [
-    "PARALLEL_MIN_BYTES", "Columns", "amocrm_file_batches", "default_workers", "normalized_batches",
+    "PARALLEL_MIN_BYTES", "Columns", "default_workers", "normalized_batches",
     "normalized_file_batches", "rows_of",
 ]
 
 # Below this a worker's start costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-# batches in flight per worker: enough to keep it busy, few enough to bound memory (each holds its
-# entities as objects here until the worker's answer is back)
+# batches in flight per worker: enough to keep it busy, few enough to bound memory
 _AHEAD = 1
-WORKER_BATCH = 10_000
 
 _Inputs = tuple[str | None, tuple[str, ...], tuple[str, ...], str | None, str | None, str | None]
 
@@ -65,24 +59,6 @@ def normalized_batches(batches: Iterable[list[Record]], entity: Entity, *,
     yield from _in_order(((batch, [_inputs(r) for r in batch]) for batch in batches), work, workers)
 
 
-def amocrm_file_batches(path: Path, entity: Entity, *, extra_fields: Mapping[str, str] | None = None,
-                        keep_raw: bool = True, region: str = DEFAULT_REGION, workers: int = 0,
-                        batch_size: int = WORKER_BATCH) -> Iterator[tuple[list[Record], Columns]]:
-    """An amoCRM .json / .jsonl file as (records, normalized columns) batches: this process only finds the
-    entities (the C decoder); the workers turn them into records and normalize them. Problems are raised
-    after the last batch, as `iter_amocrm_batches` raises them."""
-    problems = _Problems(path.name, by_line=path.suffix.lower() == ".jsonl")
-    work = partial(_parse_and_normalize, entity, source=path.name, by_line=problems.by_line,
-                   extra_fields=dict(extra_fields or {}), keep_raw=keep_raw, region=region)
-    located = iter_located_batches(path, entity, problems, batch_size=batch_size)
-    for _, (records, columns, found) in _in_order(((None, batch) for batch in located), work, workers):
-        if add_problems(problems, found):
-            break
-        if records:
-            yield records, columns
-    raise_problems(problems)
-
-
 def normalized_file_batches(path: Path, entity: Entity, *, column_map: Mapping[str, Sequence[str]] | None = None,
                             extra_fields: Mapping[str, str] | None = None, keep_raw: bool = True,
                             region: str = DEFAULT_REGION,
@@ -92,11 +68,11 @@ def normalized_file_batches(path: Path, entity: Entity, *, column_map: Mapping[s
     is_json = check_file(path, column_map)
     if workers is None:
         workers = default_workers(path.stat().st_size)
-    if is_json:
-        return amocrm_file_batches(path, entity, extra_fields=extra_fields, keep_raw=keep_raw, region=region,
-                                   workers=workers)
-    batches: Iterable[list[Record]] = iter_table_batches(path, entity, column_map=column_map,
-                                                         extra_fields=extra_fields)
+    # JSON is parsed here, not in the workers: sending them the decoded objects costs this process as much
+    # as parsing them (measured), and the workers would spend more on top
+    batches: Iterable[list[Record]] = (
+        iter_amocrm_batches(path, entity, extra_fields=extra_fields, keep_raw=keep_raw) if is_json
+        else iter_table_batches(path, entity, column_map=column_map, extra_fields=extra_fields))
     if region != DEFAULT_REGION:
         batches = ([localize_phones(r, region) for r in batch] for batch in batches)
     return normalized_batches(batches, entity, workers=workers)
@@ -130,28 +106,12 @@ def _in_order(items: Iterable[tuple[Any, Any]], work: Callable[[Any], Any], work
 
 def rows_of(columns: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The batch's rows as one dict per record (what `EntitySpec.normalize` gives)."""
-    names = [name for name in columns if name != RAW_COLUMN]
-    return [dict(zip(names, values, strict=True)) for values in zip(*(columns[n] for n in names), strict=True)]
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _inputs(r: Record) -> _Inputs:
     return (r.name, r.phones, r.emails, r.company_name, r.inn, r.website)
-
-
-def _parse_and_normalize(entity: Entity, located: list[tuple[int, object]], *, source: str, by_line: bool,
-                         extra_fields: dict[str, str], keep_raw: bool,
-                         region: str) -> tuple[list[Record], Columns, list[InputProblem]]:
-    """In a worker: located entities -> records, their normalized columns and the problems found."""
-    records, problems = parse_batch(located, entity, source=source, by_line=by_line, extra_fields=extra_fields,
-                                    keep_raw=keep_raw)
-    if region != DEFAULT_REGION:
-        records = [localize_phones(r, region) for r in records]
-    columns = _normalize_records(entity, [_inputs(r) for r in records])
-    if keep_raw:
-        # the objects travel back as the JSON text the store keeps (RAW_COLUMN), not as dicts to pickle
-        columns[RAW_COLUMN] = [raw_json(r.raw) for r in records]
-        records = [replace(r, raw={}) for r in records]
-    return records, columns, problems
 
 
 def _normalize_records(entity: Entity, inputs: list[_Inputs]) -> Columns:

@@ -445,8 +445,7 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
         "updated_at": [_not_after(r.updated_at, latest, now) for r in records],
         "deleted": [r.deleted for r in records],
         "ingested_at": [now] * n,
-        "raw": list(rows[RAW_COLUMN]) if isinstance(rows, Mapping) and RAW_COLUMN in rows else [
-            raw_json(r.raw) for r in records],
+        "raw": [raw_json(r.raw) for r in records],
         "extra": [list(r.extra.items()) for r in records],
     }
     fields = list(_BASE_COLUMNS)
@@ -455,10 +454,6 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
         data[col.name] = list(rows[col.name]) if isinstance(rows, Mapping) else [row.get(col.name) for row in rows]
         fields.append((col.name, _ARROW_TYPES[col.sql_type]))
     return pa.Table.from_pydict(data, schema=pa.schema(fields))
-
-
-RAW_COLUMN = "__raw__"
-"""In normalized columns (`upsert_records`): the records' raw objects as JSON text already (a worker's)."""
 
 
 def raw_json(raw: dict[str, Any]) -> str | None:

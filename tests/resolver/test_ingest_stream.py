@@ -11,7 +11,7 @@ import pytest
 from resolver.entities import CONTACT
 from resolver.errors import InputError
 from resolver.ingest import iter_record_batches, read_records
-from resolver.ingest.pipeline import amocrm_file_batches, normalized_file_batches
+from resolver.ingest.pipeline import normalized_file_batches
 from resolver.scan import ingest, ingest_batches, ingest_normalized
 from resolver.store import open_store
 
@@ -43,7 +43,7 @@ def _rows(store, account: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-workers"])
-@pytest.mark.parametrize("how", ["records", "file"], ids=["record-batches", "parsed-in-workers"])
+@pytest.mark.parametrize("how", ["records", "file"], ids=["record-batches", "file-batches"])
 def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, workers, how):
     entities = [_contact(i) for i in range(57)]
     entities += [_contact(3, name="Иванов Пётр новый", updated_at=1_800_000_000), _contact(4, updated_at=1)]
@@ -54,7 +54,7 @@ def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, worker
                            batches=iter_record_batches(path, "contact", batch_size=10))
     else:
         n = ingest_normalized(store, account_id="streamed", entity="contact",
-                              batches=amocrm_file_batches(path, "contact", workers=workers, batch_size=10))
+                              batches=normalized_file_batches(path, "contact", workers=workers))
     ingest(store, account_id="whole", entity="contact", records=read_records(path, "contact"))
 
     assert n == 57
@@ -64,7 +64,7 @@ def test_batches_store_what_the_whole_file_ingest_stores(store, tmp_path, worker
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-workers"])
-def test_parsed_in_workers_problems_are_the_readers(tmp_path, workers):
+def test_file_batches_problems_are_the_readers(tmp_path, workers):
     lines = [json.dumps(_contact(1)), "{oops", json.dumps({"id": "два"}),
              json.dumps({"_embedded": {"contacts": [_contact(4), {"id": 5, "is_deleted": 1}]}}), "[1]"]
     path = tmp_path / "contacts.jsonl"
@@ -73,7 +73,7 @@ def test_parsed_in_workers_problems_are_the_readers(tmp_path, workers):
     with pytest.raises(InputError) as expected:
         read_records(path, "contact")
     with pytest.raises(InputError) as caught:
-        list(amocrm_file_batches(path, "contact", workers=workers, batch_size=2))
+        list(normalized_file_batches(path, "contact", workers=workers))
 
     assert caught.value.problems == expected.value.problems
 
