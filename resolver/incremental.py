@@ -10,6 +10,10 @@ occurs (term frequency) and, for the prior, the base size. So an incremental sca
   against the whole base, from the blocking keys the store keeps (resolver/blocking.py);
 - the pairs among the holders of a value a changed record holds or held, when that value's count moved
   its class or its (rounded) term frequency;
+- with evidence rules (resolver/evidence.py: contacts), the pairs of namesakes at one company where a
+  changed record holds or held the name or the company: the new-phone rule weighs them with the name's
+  records and the company's distinct names over the base (`_EvidenceCounts`). Pairs are scored down to
+  the spec's prediction floor, weighed as `guard_pairs` weighs them, then cut at the review threshold;
 
 and keeps every other stored pair. Base size, term-frequency totals and large counts are rounded
 (linkage.rounded_base, tf_value), so a few changes leave the other pairs exactly as a full scan scores
@@ -19,9 +23,10 @@ pairs were scored again; group ids follow the same rule as a full scan's.
 The result is identical to a full scan of the same base (tests/resolver/test_incremental_scan.py). A full
 scan runs instead, and the result says why (`fallback`), when there is no state, the model changed, the
 account has its own fields, more than `MAX_CHANGED_SHARE` of the records changed, the rounded base size
-or a term-frequency total moved (drift), the blocking rules are not the stored keys, or the model weighs
-evidence or re-ranks with base-wide statistics this path does not compute yet (companies' conflict rule,
-a reviewers' re-ranker).
+or a term-frequency total moved (drift), the base size moved past `evidence.NAME_BASE_MIN` records (the
+new-phone rule's name shares are over the exact size there), the blocking rules are not the stored keys, or
+the model weighs evidence or re-ranks with base-wide statistics this path does not compute yet (companies'
+discount of values many names share, a reviewers' re-ranker).
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ def test_random_changes_give_the_full_scan(tmp_path_factory, default_models, mon
         changes, deleted = [], set()
         for k in range(n):
             r, donor = rng.choice(_SMALL), rng.choice(_SMALL)
-            kind = rng.randrange(5)
+            kind = rng.randrange(6)
             if kind == 0:
                 changes.append(_changed(r, phones=donor.phones))
             elif kind == 1:
@@ -215,9 +215,11 @@ def test_random_changes_give_the_full_scan(tmp_path_factory, default_models, mon
                 changes.append(_changed(r, name=donor.name))
             elif kind == 3:
                 deleted.add(r.record_id)
+            elif kind == 4:  # another employer: its staff and the namesakes at it move (the new-phone rule)
+                changes.append(_changed(r, company_name=donor.company_name, name=donor.name if k % 2 else r.name))
             else:
                 changes.append(Record("contact", f"8{k:05d}", name=donor.name, phones=donor.phones[:1],
-                                      emails=donor.emails, updated_at=_LATER))
+                                      emails=donor.emails, company_name=donor.company_name, updated_at=_LATER))
         ingest(store, account_id=ACCOUNT, entity="contact", records=changes)
         for rid in sorted(deleted):
             store.mark_deleted(ACCOUNT, "contact", rid)
