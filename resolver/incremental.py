@@ -67,9 +67,11 @@ MAX_CHANGED_SHARE = 0.20  # more changed records than this: a full scan is as ch
 
 
 def model_key(model: Model) -> str:
-    """What identifies a model's scores: its version, settings, thresholds and whether it re-ranks."""
+    """What identifies a model's scores: its version, settings, thresholds and whether it re-ranks, and the
+    values the stored state keeps per record (a state that lacks some cannot count them: a full scan first)."""
     blob = json.dumps([model.settings, model.review_threshold, model.auto_merge_threshold,
-                       model.reranker is not None, [e.name for e in model.extras]], sort_keys=True, default=str)
+                       model.reranker is not None, [e.name for e in model.extras],
+                       value_columns(spec_for(model.entity), model)], sort_keys=True, default=str)
     return f"{model.version}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
