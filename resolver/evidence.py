@@ -47,7 +47,7 @@ SMALL_COMPANY_MAX = 20
 # A name's share is taken over at least this many records: in a small base every name looks common
 NAME_BASE_MIN = 10_000
 _RESCUE_COMPARISON = "phone"  # the comparison whose penalty a new phone does not deserve
-_RESCUE_COMPANY_COLUMN = "company_core"
+RESCUE_COMPANY_COLUMN = "company_core"  # the new-phone rule: the same name (name_norm) at this company
 
 
 def _values(row: Mapping[str, Any], columns: Sequence[str]) -> set[str]:
@@ -77,6 +77,23 @@ class EvidenceGuard:
         keep = [c for c in ("unique_id", "inn", "name_core", "name_tokens", "name_norm", "first_name", "last_name",
                             "emails", *self._columns()) if c in rows.column_names]
         self.rows = {r["unique_id"]: r for r in rows.select(keep).to_pylist()}
+
+    @classmethod
+    def from_counts(cls, spec: EntitySpec, rows: Mapping[str, Mapping[str, Any]], names_per_value: Mapping[str, int],
+                    name_counts: Mapping[str, int], n_records: int) -> EvidenceGuard:
+        """The guard a scan of the whole base builds, from counts taken elsewhere (an incremental scan's):
+        `rows` by unique_id, distinct names per shared value and records per name over the base, its size."""
+        guard = cls.__new__(cls)
+        guard.spec = spec
+        guard.shared = spec.shared_values if spec.conflict is not None else {}
+        guard.names_per_value, guard.name_counts = dict(names_per_value), dict(name_counts)
+        guard.n_records = n_records
+        guard.rows = {k: dict(r) for k, r in rows.items()}
+        return guard
+
+    def shared_columns(self) -> list[str]:
+        """The columns whose values count names (`names_per_value`: one value space over all of them)."""
+        return self._columns()
 
     def _columns(self) -> list[str]:
         return sorted({c for cols in self.shared.values() for c in cols})
@@ -111,9 +128,9 @@ def _new_phone_rescue(left: Mapping[str, Any], right: Mapping[str, Any], weights
                       names_carrying: Callable[[str], float], name_share: Callable[[str], float]) -> float:
     """The phone penalty back for the same full name at one small company on a new phone (module doc)."""
     penalty = weights.get(_RESCUE_COMPARISON, 0.0)
-    name, company = left.get("name_norm"), left.get(_RESCUE_COMPANY_COLUMN)
+    name, company = left.get("name_norm"), left.get(RESCUE_COMPANY_COLUMN)
     if (penalty >= 0 or not name or not company or not left.get("last_name") or not left.get("first_name")
-            or name != right.get("name_norm") or company != right.get(_RESCUE_COMPANY_COLUMN)
+            or name != right.get("name_norm") or company != right.get(RESCUE_COMPANY_COLUMN)
             or (left.get("emails") and right.get("emails"))):
         return 0.0
     staff = names_carrying(str(company))
@@ -186,8 +203,15 @@ def guard_pairs(table: pa.Table, pairs: pa.Table, spec: EntitySpec, *, threshold
     """
     if spec.conflict is None or pairs.num_rows == 0:
         return pairs
+    ids = set(pairs.column("left_id").to_pylist()) | set(pairs.column("right_id").to_pylist())
+    return apply_guard(EvidenceGuard(table, spec, ids=ids), pairs, threshold=threshold, comparisons=comparisons,
+                       places=places)
+
+
+def apply_guard(guard: EvidenceGuard, pairs: pa.Table, *, threshold: float, comparisons: Sequence[str],
+                places: Sequence[str] = ()) -> pa.Table:
+    """`guard_pairs` with the guard given (a full scan builds it from the base, an incremental one from counts)."""
     left_ids, right_ids = pairs.column("left_id").to_pylist(), pairs.column("right_id").to_pylist()
-    guard = EvidenceGuard(table, spec, ids=set(left_ids) | set(right_ids))
     mw = {c: pairs.column(f"mw_{c}").to_pylist() for c in comparisons if f"mw_{c}" in pairs.column_names}
     tf = {c: pairs.column(f"mw_tf_adj_{c}").to_pylist() for c in comparisons if f"mw_tf_adj_{c}" in pairs.column_names}
     deltas: list[float] = []

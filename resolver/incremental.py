@@ -10,6 +10,10 @@ occurs (term frequency) and, for the prior, the base size. So an incremental sca
   against the whole base, from the blocking keys the store keeps (resolver/blocking.py);
 - the pairs among the holders of a value a changed record holds or held, when that value's count moved
   its class or its (rounded) term frequency;
+- with evidence rules (resolver/evidence.py: contacts), the pairs of namesakes at one company where a
+  changed record holds or held the name or the company: the new-phone rule weighs them with the name's
+  records and the company's distinct names over the base (`_EvidenceCounts`). Pairs are scored down to
+  the spec's prediction floor, weighed as `guard_pairs` weighs them, then cut at the review threshold;
 
 and keeps every other stored pair. Base size, term-frequency totals and large counts are rounded
 (linkage.rounded_base, tf_value), so a few changes leave the other pairs exactly as a full scan scores
@@ -19,9 +23,10 @@ pairs were scored again; group ids follow the same rule as a full scan's.
 The result is identical to a full scan of the same base (tests/resolver/test_incremental_scan.py). A full
 scan runs instead, and the result says why (`fallback`), when there is no state, the model changed, the
 account has its own fields, more than `MAX_CHANGED_SHARE` of the records changed, the rounded base size
-or a term-frequency total moved (drift), the blocking rules are not the stored keys, or the model weighs
-evidence or re-ranks with base-wide statistics this path does not compute yet (companies' conflict rule,
-a reviewers' re-ranker).
+or a term-frequency total moved (drift), the base size moved past `evidence.NAME_BASE_MIN` records (the
+new-phone rule's name shares are over the exact size there), the blocking rules are not the stored keys, or
+the model weighs evidence or re-ranks with base-wide statistics this path does not compute yet (companies'
+discount of values many names share, a reviewers' re-ranker).
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from resolver import evidence
 from resolver.blocking import pairs_touching, rules_are_keys
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
+from resolver.evidence import RESCUE_COMPANY_COLUMN, EvidenceGuard, apply_guard
 from resolver.explain import contributions_json, explain_pairs, parse_contributions
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
@@ -60,9 +67,11 @@ MAX_CHANGED_SHARE = 0.20  # more changed records than this: a full scan is as ch
 
 
 def model_key(model: Model) -> str:
-    """What identifies a model's scores: its version, settings, thresholds and whether it re-ranks."""
+    """What identifies a model's scores: its version, settings, thresholds and whether it re-ranks, and the
+    values the stored state keeps per record (a state that lacks some cannot count them: a full scan first)."""
     blob = json.dumps([model.settings, model.review_threshold, model.auto_merge_threshold,
-                       model.reranker is not None, [e.name for e in model.extras]], sort_keys=True, default=str)
+                       model.reranker is not None, [e.name for e in model.extras],
+                       value_columns(spec_for(model.entity), model)], sort_keys=True, default=str)
     return f"{model.version}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
@@ -123,7 +132,7 @@ def full_scan_reason(store: Persistence, account_id: str, model: Model) -> str |
         return "the account has its own fields"
     if not rules_are_keys(model.settings, spec):
         return "the model's blocking rules are not the stored blocking keys"
-    if spec.conflict is not None:
+    if spec.conflict is not None and spec.discount_common_values:
         return f"{model.entity} evidence rules need base-wide counts an incremental scan does not compute yet"
     if model.reranker is not None:
         return "the model's re-ranker needs base-wide features an incremental scan does not compute yet"
@@ -187,6 +196,10 @@ def _plan(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
         return None, f"{len(changed)} of {n_base} records changed (more than {max_share:.0%})"
     if rounded_base(n_base) != rounded_base(int(state["n_base"])):
         return None, f"the base size moved from {state['n_base']} to {n_base} (drift)"
+    before = int(state["n_base"])
+    if spec.conflict is not None and n_base != before and max(n_base, before) > evidence.NAME_BASE_MIN:
+        # the evidence rules' name shares are over the exact base size from NAME_BASE_MIN records on
+        return None, f"the base size moved from {before} to {n_base} (drift of the evidence rules' name shares)"
     totals = {}
     for col in tf_columns(model.settings):
         _, totals[col] = store.value_totals(account_id, model.entity, col, [])
@@ -214,7 +227,8 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     candidates = set(pairs_touching(store, account_id, entity, changed))
     step("read", 1)
 
-    scored, among = _score(store, account_id, model, spec, candidates, moved, plan)
+    scored, among = _score(store, account_id, model, spec, candidates, moved, plan,
+                           _EvidenceCounts(store, account_id, spec, changed, new, touched))
     rescored = candidates | among
     separated, confirmed = store.links_in_force(account_id, entity)
     keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
@@ -305,7 +319,8 @@ def _moved_values(store: Persistence, account_id: str, model: Model, spec: Entit
 
 
 def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, candidates: set[tuple[str, str]],
-           moved: Mapping[str, tuple[list[str], bool]], plan: _Plan) -> tuple[pa.Table, set[tuple[str, str]]]:
+           moved: Mapping[str, tuple[list[str], bool]], plan: _Plan,
+           base_counts: _EvidenceCounts) -> tuple[pa.Table, set[tuple[str, str]]]:
     """The candidates, and the blocked pairs among the holders of each moved value, scored as Splink scores
     them in a full scan of the base; those at or above the review threshold in predict_pairs' shape (left_id,
     right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and the pairs among holders."""
@@ -316,9 +331,12 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
         if not rising:  # only the stored pairs among them move (down)
             members = set(holders)
             among |= {p for p in stored if p[0] in members and p[1] in members}
-    ids = sorted({i for pair in candidates | among for i in pair}
+    namesakes = base_counts.namesakes()
+    ids = sorted({i for pair in candidates | among | namesakes for i in pair}
                  | {i for holders, rising in moved.values() if rising for i in holders})
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
+    among |= {(a, b) for a, b in namesakes
+              if a in rows and b in rows and _share_key(rows[a], rows[b], spec.key_columns)}
     for holders, rising in moved.values():
         if not rising:
             continue
@@ -342,9 +360,77 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
                                        sorted({r[col] for r in rows.values() if r.get(col) is not None}))
         tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
     settings = model.settings_for_base(plan.n_base)
-    hope = hopeless(settings, model.review_threshold,
-                    {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()})
-    return _scored_table(PairScorer(settings), model, rows, sorted(candidates | among), tf, hope), among
+    # as a full scan: Splink's pairs down to the prediction floor, the evidence rules, then the review threshold
+    floor = model.review_threshold
+    if spec.conflict is not None:
+        floor = min(floor, spec.prediction_floor or floor)
+    hope = hopeless(settings, floor, {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()})
+    scored = _scored_table(PairScorer(settings), model, rows, sorted(candidates | among), tf, hope, floor)
+    if spec.conflict is not None and scored.num_rows:
+        guard = base_counts.guard(rows, plan.n_base)
+        scored = apply_guard(guard, scored, threshold=model.review_threshold, comparisons=model.comparison_names)
+    return scored, among
+
+
+class _EvidenceCounts:
+    """The base-wide counts resolver/evidence.py weighs a pair with, as they are now, from the stored scan
+    values (`scan_records`: the last scan's, with the changed records' new ones in their place).
+
+    The new-phone rule weighs the same name at the same company with the name's records and the company's
+    distinct names over the base: when a changed record holds or held a name or a company, the pairs
+    among the other holders with the same name and company (`namesakes`) are weighed again.
+    """
+
+    def __init__(self, store: Persistence, account_id: str, spec: EntitySpec, changed: set[str],
+                 new: Mapping[str, list[str]], touched: Iterable[str]) -> None:
+        self.store, self.account_id, self.spec, self.changed, self.new = store, account_id, spec, changed, new
+        self.name_tag, self.company_tag = f"{spec.name_column}:", f"{RESCUE_COMPANY_COLUMN}:"
+        self.touched = sorted(t for t in touched if t.startswith((self.name_tag, self.company_tag)))
+        self.active = spec.conflict is not None and not spec.discount_common_values
+
+    def _holders(self, tags: Sequence[str]) -> dict[str, set[str]]:
+        """record_id -> its values now, of the records holding any of `tags` now."""
+        wanted = set(tags)
+        out = {r: set(v) for r, v in self.store.scan_holders(self.account_id, self.spec.entity, sorted(wanted)).items()
+               if r not in self.changed}
+        out.update((r, set(v)) for r, v in self.new.items() if wanted & set(v))
+        return out
+
+    def namesakes(self) -> set[tuple[str, str]]:
+        """Pairs (left < right) of records with the same name and company, one of which is a touched value."""
+        if not self.active or not self.touched:
+            return set()
+        by_both: dict[tuple[str, str], list[str]] = {}
+        for r, vals in self._holders(self.touched).items():
+            names = [v for v in vals if v.startswith(self.name_tag) and len(v) > len(self.name_tag)]
+            companies = [v for v in vals if v.startswith(self.company_tag) and len(v) > len(self.company_tag)]
+            for key in ((n, c) for n in names for c in companies):
+                by_both.setdefault(key, []).append(r)
+        return {(a, b) if a < b else (b, a) for ids in by_both.values()
+                for i, a in enumerate(ids) for b in ids[i + 1:]}
+
+    def guard(self, rows: Mapping[str, Mapping[str, Any]], n_records: int) -> EvidenceGuard:
+        """EvidenceGuard of the whole base for pairs among `rows` (normalized live rows by unique_id)."""
+        name_col, company_col = self.spec.name_column, RESCUE_COMPANY_COLUMN
+        names = sorted({str(r[name_col]) for r in rows.values() if r.get(name_col) is not None})
+        name_counts, _ = self.store.value_totals(self.account_id, self.spec.entity, name_col, names)
+        companies = sorted({str(r[company_col]) for r in rows.values() if r.get(company_col)})
+        guard = EvidenceGuard.from_counts(self.spec, rows, {}, name_counts, n_records)
+        # distinct names per value over one value space of all the shared columns, as EvidenceGuard counts them
+        columns = guard.shared_columns()
+        tags = [f"{col}:{v}" for col in columns for v in companies]
+        holders = self._holders(tags)
+        per_value: dict[str, set[str]] = {}
+        for r, vals in holders.items():
+            name = next((v[len(self.name_tag):] for v in vals if v.startswith(self.name_tag)), "")
+            who = name or "\0" + r
+            for col in columns:
+                prefix = f"{col}:"
+                for v in vals:
+                    if v.startswith(prefix) and v[len(prefix):] in companies:
+                        per_value.setdefault(v[len(prefix):], set()).add(who)
+        guard.names_per_value = {v: len(w) for v, w in per_value.items()}
+        return guard
 
 
 def _share_key(left: Mapping[str, Any], right: Mapping[str, Any], columns: Sequence[str]) -> bool:
@@ -423,11 +509,11 @@ class _BoundedScorer:
 
 def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[str, Any]],
                   candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]],
-                  hope: Hopeless | None) -> pa.Table:
+                  hope: Hopeless | None, floor: float) -> pa.Table:
     names = model.comparison_names
     with_tf = {c.name for c in scorer._comparisons for lvl in c.levels if lvl.tf_column}
     order = [c.name for c in scorer._comparisons]
-    bounded = _BoundedScorer(scorer, tf, model.review_threshold)
+    bounded = _BoundedScorer(scorer, tf, floor)
     out: dict[str, list[Any]] = {"left_id": [], "right_id": [], "match_weight": [], "match_probability": []}
     for name in names:
         out[f"gamma_{name}"], out[f"mw_{name}"] = [], []
@@ -444,7 +530,7 @@ def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[s
             continue
         weight, parts = scored
         p = probability(weight)
-        if p < model.review_threshold:
+        if p < floor:
             continue
         by_name = dict(zip(order, parts, strict=True))
         out["left_id"].append(a)

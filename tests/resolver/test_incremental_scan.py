@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import resolver.evidence
 import resolver.linkage
 from resolver.incremental import incremental_scan
 from resolver.records import Record
@@ -53,6 +54,11 @@ def _same_as_full(store, model):
     assert got_rows == _export(store)  # review reasons too: the same trees
 
 
+def _check_mode(result, n_changed):
+    # contacts' evidence rules (resolver/evidence.py) are weighed with counts over the whole base here too
+    assert (result.mode, result.fallback, result.n_changed) == ("incremental", None, n_changed)
+
+
 def _setup(store, model, base=_BASE):
     ingest(store, account_id=ACCOUNT, entity="contact", records=base)
     scan(store, account_id=ACCOUNT, model=model)
@@ -70,8 +76,7 @@ def test_changed_phones_and_names_give_the_full_scan(store, default_models, monk
         _changed(b[5], name="Совсем Другое Имя"),
     ]
     ingest(store, account_id=ACCOUNT, entity="contact", records=changes)
-    result = incremental_scan(store, account_id=ACCOUNT, model=model)
-    assert (result.mode, result.fallback, result.n_changed) == ("incremental", None, 4)
+    _check_mode(incremental_scan(store, account_id=ACCOUNT, model=model), 4)
     _same_as_full(store, model)
 
 
@@ -93,8 +98,7 @@ def test_new_and_deleted_records_within_the_rounded_base_size(store, default_mod
     new = [Record("contact", "900001", name=_BASE[7].name, phones=_BASE[7].phones, updated_at=_LATER)]
     ingest(store, account_id=ACCOUNT, entity="contact", records=new)
     store.mark_deleted(ACCOUNT, "contact", _BASE[6].record_id)
-    result = incremental_scan(store, account_id=ACCOUNT, model=model)
-    assert (result.mode, result.fallback, result.n_changed) == ("incremental", None, 2)
+    _check_mode(incremental_scan(store, account_id=ACCOUNT, model=model), 2)
     _same_as_full(store, model)
     assert any("900001" in g[1] for g in outcome(store, "contact", ACCOUNT)["groups"])
 
@@ -117,6 +121,64 @@ def test_falls_back_to_a_full_scan_and_says_why(store, default_models):
     ingest(store, account_id=ACCOUNT, entity="contact", records=[Record("contact", "900002", name="Новый Человек")])
     result = incremental_scan(store, account_id=ACCOUNT, model=model)
     assert result.mode == "full" and "drift" in result.fallback  # below ROUND_BASE_FROM every size counts
+    _same_as_full(store, model)
+
+
+_FIRST = ["Анна", "Борис", "Вера", "Глеб", "Дина", "Егор", "Жанна", "Зоя", "Илья", "Кира", "Лев", "Мира", "Нина",
+          "Олег", "Пётр", "Рита", "Семён", "Тая", "Ульяна", "Фёдор"]
+
+
+_NAMESAKE = "Кржижановский Иван Петрович"
+
+
+def _staff(k: int) -> list[Record]:
+    """A rare name twice at one company (a new phone, no email on one side) and k colleagues of other names."""
+    company = "ООО Ромашка"
+    out = [Record("contact", "700001", name=_NAMESAKE, phones=("+7 916 100-00-01",),
+                  emails=("ivan.k@romashka.ru",), company_name=company),
+           Record("contact", "700002", name=_NAMESAKE, phones=("+7 916 100-00-02",), company_name=company)]
+    out += [Record("contact", f"70100{i:02d}", name=f"{_FIRST[i]} Сидорова", phones=(f"+7 916 200-00-{i:02d}",),
+                   company_name=company) for i in range(k)]
+    return out
+
+
+def _paired(store) -> float | None:
+    """The namesakes' stored probability (None: not stored)."""
+    return next((p[2] for p in outcome(store, "contact", ACCOUNT)["pairs"] if p[:2] == ["700001", "700002"]), None)
+
+
+def test_a_new_colleague_or_namesake_weighs_the_new_phone_again(store, default_models, monkeypatch):
+    # the new-phone rule (resolver/evidence.py) weighs a pair of namesakes at one company with the company's
+    # staff and the name's share of the base: changes to other records move both
+    monkeypatch.setattr(resolver.linkage, "ROUND_BASE_FROM", 50)
+    model = default_models["contact"]
+    base = [*_BASE[:150], *_staff(19)]  # 20 names at the company: the largest small one
+    _setup(store, model, base)
+    rescued = _paired(store)
+    assert rescued is not None
+    # an existing record joins the company: 21 names, a large employer, namesakes likely
+    ingest(store, account_id=ACCOUNT, entity="contact",
+           records=[_changed(_BASE[0], company_name="ООО Ромашка", name="Яна Новая")])
+    _check_mode(incremental_scan(store, account_id=ACCOUNT, model=model), 1)
+    assert _paired(store) != rescued
+    _same_as_full(store, model)
+    # and leaves it again
+    ingest(store, account_id=ACCOUNT, entity="contact",
+           records=[replace(_BASE[0], updated_at=_LATER + timedelta(seconds=1))])
+    _check_mode(incremental_scan(store, account_id=ACCOUNT, model=model), 1)
+    assert _paired(store) == rescued
+    _same_as_full(store, model)
+
+    # the name's share: from 50 records on (lowered here) the base size divides the name's count
+    monkeypatch.setattr(resolver.evidence, "NAME_BASE_MIN", 50)
+    ingest(store, account_id=ACCOUNT, entity="contact", records=[_changed(r, company_name="ООО Другая")
+                                                                 for r in base[152:168]])
+    scan(store, account_id=ACCOUNT, model=model)
+    assert _paired(store) == rescued  # 2 of 171 records, 4 names at the company: 2 / 171 * 4 <= 0.05
+    ingest(store, account_id=ACCOUNT, entity="contact",
+           records=[replace(_BASE[1], name=_NAMESAKE, updated_at=_LATER + timedelta(seconds=2))])  # a third one
+    _check_mode(incremental_scan(store, account_id=ACCOUNT, model=model), 1)
+    assert _paired(store) != rescued  # 3 / 171 * 4 > 0.05
     _same_as_full(store, model)
 
 
@@ -144,7 +206,7 @@ def test_random_changes_give_the_full_scan(tmp_path_factory, default_models, mon
         changes, deleted = [], set()
         for k in range(n):
             r, donor = rng.choice(_SMALL), rng.choice(_SMALL)
-            kind = rng.randrange(5)
+            kind = rng.randrange(6)
             if kind == 0:
                 changes.append(_changed(r, phones=donor.phones))
             elif kind == 1:
@@ -153,9 +215,11 @@ def test_random_changes_give_the_full_scan(tmp_path_factory, default_models, mon
                 changes.append(_changed(r, name=donor.name))
             elif kind == 3:
                 deleted.add(r.record_id)
+            elif kind == 4:  # another employer: its staff and the namesakes at it move (the new-phone rule)
+                changes.append(_changed(r, company_name=donor.company_name, name=donor.name if k % 2 else r.name))
             else:
                 changes.append(Record("contact", f"8{k:05d}", name=donor.name, phones=donor.phones[:1],
-                                      emails=donor.emails, updated_at=_LATER))
+                                      emails=donor.emails, company_name=donor.company_name, updated_at=_LATER))
         ingest(store, account_id=ACCOUNT, entity="contact", records=changes)
         for rid in sorted(deleted):
             store.mark_deleted(ACCOUNT, "contact", rid)
