@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
-from resolver.evidence import NAME_BASE_MIN, adjust_evidence
+from resolver.evidence import adjust_evidence, name_base
 from resolver.explain import EVIDENCE_FIELD, reviewers_contribution
 from resolver.features import FeatureSpace, rerank
 from resolver.linkage import Model
@@ -136,7 +136,7 @@ class _Snapshot:
         """The share of the base's records named `name`, the probe counted as the scan would count it."""
         extra = 0 if stored else 1
         own = extra if probe.get(self.spec.name_column) == name else 0
-        return (self.names[name] + own) / max(len(self.rows) + extra, NAME_BASE_MIN)
+        return (self.names[name] + own) / name_base(len(self.rows) + extra)
 
 
 class Checker:

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import RARE_MAX, EntitySpec, ExtraField
+from resolver.linkage import rounded_base
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,14 @@ NAMESAKES_MAX = 0.05
 SMALL_COMPANY_MAX = 20
 # A name's share is taken over at least this many records: in a small base every name looks common
 NAME_BASE_MIN = 10_000
+
+
+def name_base(n_records: int) -> int:
+    """The base size a name's share is taken over: at least NAME_BASE_MIN, and rounded as the scoring rounds
+    a base (linkage.rounded_base), so a few new records leave every other pair's share, hence score, as is."""
+    return max(rounded_base(n_records), NAME_BASE_MIN)
+
+
 _RESCUE_COMPARISON = "phone"  # the comparison whose penalty a new phone does not deserve
 RESCUE_COMPANY_COLUMN = "company_core"  # the new-phone rule: the same name (name_norm) at this company
 
@@ -120,7 +129,7 @@ class EvidenceGuard:
         """(change in weight, reason) for one pair; `weights` are its per-comparison weights."""
         return adjust_evidence(self.spec, self.rows[left_id], self.rows[right_id], weights,
                                lambda v: float(self.names_per_value.get(v, 1)),
-                               lambda v: self.name_counts.get(v, 1) / max(self.n_records, NAME_BASE_MIN),
+                               lambda v: self.name_counts.get(v, 1) / name_base(self.n_records),
                                places=places)
 
 

@@ -23,8 +23,8 @@ pairs were scored again; group ids follow the same rule as a full scan's.
 The result is identical to a full scan of the same base (tests/resolver/test_incremental_scan.py). A full
 scan runs instead, and the result says why (`fallback`), when there is no state, the model changed, the
 account has its own fields, more than `MAX_CHANGED_SHARE` of the records changed, the rounded base size
-or a term-frequency total moved (drift), the base size moved past `evidence.NAME_BASE_MIN` records (the
-new-phone rule's name shares are over the exact size there), the blocking rules are not the stored keys, or
+or a term-frequency total moved (drift; the new-phone rule's name shares use the same rounded base size,
+evidence.name_base), the blocking rules are not the stored keys, or
 the model weighs evidence or re-ranks with base-wide statistics this path does not compute yet (companies'
 discount of values many names share, a reviewers' re-ranker).
 """
@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from resolver import evidence
 from resolver.blocking import pairs_touching, rules_are_keys
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
 from resolver.evidence import RESCUE_COMPANY_COLUMN, EvidenceGuard, apply_guard
@@ -196,10 +195,6 @@ def _plan(store: Persistence, account_id: str, model: Model, spec: EntitySpec,
         return None, f"{len(changed)} of {n_base} records changed (more than {max_share:.0%})"
     if rounded_base(n_base) != rounded_base(int(state["n_base"])):
         return None, f"the base size moved from {state['n_base']} to {n_base} (drift)"
-    before = int(state["n_base"])
-    if spec.conflict is not None and n_base != before and max(n_base, before) > evidence.NAME_BASE_MIN:
-        # the evidence rules' name shares are over the exact base size from NAME_BASE_MIN records on
-        return None, f"the base size moved from {before} to {n_base} (drift of the evidence rules' name shares)"
     totals = {}
     for col in tf_columns(model.settings):
         _, totals[col] = store.value_totals(account_id, model.entity, col, [])
