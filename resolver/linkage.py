@@ -326,8 +326,13 @@ def _linker(table: pa.Table, settings: SettingsCreator | dict[str, Any]) -> Link
     return Linker(sdf, settings, log_level=logging.ERROR)
 
 
-def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: bool = True) -> pa.Table:
+def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: bool = True,
+                  prune_below: float | None = None, keep: str | None = None) -> pa.Table:
     """Score every blocked pair of `table` and keep those with match_probability >= threshold.
+
+    Pruning leaves out pairs that cannot reach `prune_below` (default: `threshold`) unless SQL `keep`
+    (over `l`/`r`) holds for them: the scan predicts contacts down to a low floor only for the pairs its
+    new-phone rule may raise, and needs the rest only at the review threshold.
 
     Returns Arrow columns: left_id, right_id (left < right), match_weight, match_probability,
     then gamma_<c>, mw_<c> and (where TF applies) mw_tf_adj_<c> for each comparison c.
@@ -340,7 +345,8 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: boo
 
         present = {col: table.num_rows - table.column(col).null_count for col in tf_columns(settings)}
         floor = {col: tf_value(1, n) if n else 0.0 for col, n in present.items()}  # 0: no bound, nothing narrowed
-        settings["blocking_rules_to_generate_predictions"] = narrowed_rules(settings, threshold, floor)
+        settings["blocking_rules_to_generate_predictions"] = narrowed_rules(
+            settings, threshold if prune_below is None else max(prune_below, threshold), floor, keep)
     linker = _linker(table, settings)
     for col in tf_columns(settings):
         _register_tf(linker, table, col)

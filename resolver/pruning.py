@@ -100,11 +100,13 @@ def hopeless(settings: dict[str, Any], threshold: float, tf_floor: dict[str, flo
     return Hopeless(tuple(kinds), frozenset(combos), tuple(sql))
 
 
-def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[str, float]) -> list[Any]:
+def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[str, float],
+                   keep: str | None = None) -> list[Any]:
     """The settings' blocking rules, later ones narrowed as the module doc says.
 
     `settings` are the base-size scaled ones the scan predicts with; `tf_floor`: column -> the smallest term
-    frequency a value of it can have in this base (one record of the base's non-null values).
+    frequency a value of it can have in this base (one record of the base's non-null values); `keep`: SQL
+    over `l`/`r` for pairs never left out whatever their bound (those a rule after Splink may still raise).
     """
     rules = list(settings.get("blocking_rules_to_generate_predictions", []))
     found = hopeless(settings, threshold, tf_floor)
@@ -113,6 +115,8 @@ def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[st
         return rules
     shared = [col for kind, col in found.comparisons if kind == "shared"]
     prune = " OR ".join(f"coalesce(({c}), false)" for c in found.sql)
+    if keep:
+        prune = f"({prune}) AND NOT coalesce(({keep}), false)"
     out = []
     for i, rule in enumerate(rules):
         # narrowed only after every shared-value rule: those made (and so took out of later rules) the
