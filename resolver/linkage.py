@@ -340,16 +340,22 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: boo
     settings = model.settings_for_base(table.num_rows)
     if table.num_rows < 2:
         return _empty_pairs(model)
+    tfs = {col: _tf_table(table, col) for col in tf_columns(settings)}
     if prune:  # pairs that can never reach the threshold are not compared (resolver/pruning.py)
         from resolver.pruning import narrowed_rules  # pruning imports blocking, which imports the store
 
-        present = {col: table.num_rows - table.column(col).null_count for col in tf_columns(settings)}
+        present = {col: table.num_rows - table.column(col).null_count for col in tfs}
         floor = {col: tf_value(1, n) if n else 0.0 for col, n in present.items()}  # 0: no bound, nothing narrowed
-        settings["blocking_rules_to_generate_predictions"] = narrowed_rules(
-            settings, threshold if prune_below is None else max(prune_below, threshold), floor, keep)
+        rules = narrowed_rules(settings, threshold if prune_below is None else max(prune_below, threshold), floor,
+                               keep, record_tf=_RECORD_TF)
+        texts = [r["blocking_rule"] for r in rules if isinstance(r, dict)]
+        if any(_RECORD_TF in t for t in texts):
+            table = table.append_column(_RECORD_TF, _record_tf(table, texts, tfs))
+        settings["blocking_rules_to_generate_predictions"] = rules
     linker = _linker(table, settings)
-    for col in tf_columns(settings):
-        _register_tf(linker, table, col)
+    for col, tf in tfs.items():
+        if rounded_base(tf[1]) >= ROUND_BASE_FROM:  # below it Splink computes the same table itself
+            linker.table_management.register_term_frequency_lookup(linker._db_api.register(tf[0]), col)
     pairs = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     have = {c.unquote().name for c in pairs.columns}
     cols = ["match_weight", "match_probability"]
@@ -364,17 +370,26 @@ def predict_pairs(table: pa.Table, model: Model, *, threshold: float, prune: boo
     return out
 
 
-def _register_tf(linker: Linker, table: pa.Table, col: str) -> None:
-    """Splink's term-frequency table of `col` (count / non-null values) rounded as `tf_value` does; below
-    ROUND_BASE_FROM Splink computes the same table itself."""
+# The scan table's column of each record's term frequency of the pruning's name column (resolver/pruning.py)
+_RECORD_TF = "prune_record_tf"
+
+
+def _tf_table(table: pa.Table, col: str) -> tuple[pa.Table, int]:
+    """Splink's term-frequency table of `col` (count / non-null values, rounded as `tf_value` does) and the
+    number of non-null values; below ROUND_BASE_FROM equal to the table Splink computes itself."""
     counts = pc.value_counts(table.column(col).drop_null())
     total = int(pc.sum(counts.field("counts")).as_py() or 0)
-    if rounded_base(total) < ROUND_BASE_FROM:
-        return
     tf = pa.table({col: counts.field("values"),
                    f"tf_{col}": pa.array([tf_value(n, total) for n in counts.field("counts").to_pylist()],
                                          pa.float64())})
-    linker.table_management.register_term_frequency_lookup(linker._db_api.register(tf), col)
+    return tf, total
+
+
+def _record_tf(table: pa.Table, rules: list[str], tfs: dict[str, tuple[pa.Table, int]]) -> pa.Array:
+    """Each record's term frequency of the column the narrowed rules compare it by (null: no value)."""
+    col = next(c for c in tfs if any(f'l."{c}" = r."{c}"' in t for t in rules))
+    tf = tfs[col][0]
+    return pc.take(tf.column(f"tf_{col}"), pc.index_in(table.column(col), tf.column(col))).combine_chunks()
 
 
 def _empty_pairs(model: Model) -> pa.Table:

@@ -46,7 +46,8 @@ def test_only_the_rules_after_the_phone_and_email_ones_are_narrowed():
     rules = narrowed_rules(settings, model.review_threshold, {"name_norm": tf_value(1, 270_000)})
     before = settings["blocking_rules_to_generate_predictions"]
     assert rules[:2] == before[:2]
-    assert rules[2]["blocking_rule"].startswith('(l."name_key" = r."name_key") AND NOT (')
+    assert len(rules) > 2
+    assert all(r["blocking_rule"].startswith('(l."name_key" = r."name_key") AND ') for r in rules[2:])
     # a threshold no pair can miss: nothing is hopeless, nothing is narrowed
     assert narrowed_rules(settings, 1e-12, {"name_norm": tf_value(1, 270_000)}) == before
 
@@ -57,13 +58,36 @@ def test_a_pair_with_missing_values_is_kept_by_the_narrowed_rule():
     import duckdb
 
     model = load_model("contact")
-    rule = narrowed_rules(model.settings_for_base(318_000), model.review_threshold,
-                          {"name_norm": tf_value(1, 270_000)})[2]["blocking_rule"]
+    rules = narrowed_rules(model.settings_for_base(318_000), model.review_threshold,
+                           {"name_norm": tf_value(1, 270_000)})[2:]
     with duckdb.connect() as con:
         con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('k', ['+79794731071'], NULL, NULL, 'a'), "
                     "('k', NULL, NULL, NULL, 'b'), ('k', ['+79000000000'], ['x@y.ru'], 'acme', 'c'), "
                     "('k', ['+79000000001'], ['z@y.ru'], 'other', 'd')) "
                     "AS v(name_key, phones, emails, company_core, id)")
-        kept = con.execute(f"SELECT l.id, r.id FROM t AS l JOIN t AS r ON l.id < r.id AND {rule}").fetchall()
+        kept = {row for r in rules for row in con.execute(
+            f"SELECT l.id, r.id FROM t AS l JOIN t AS r ON l.id < r.id AND {r['blocking_rule']}").fetchall()}
     assert ("a", "b") in kept  # nothing known against them: compared
     assert ("c", "d") not in kept  # different phones, emails and companies: hopeless at this base size
+
+
+def test_a_common_name_without_other_evidence_is_left_out_and_a_rare_one_kept():
+    # no phone or email on one side and no company: only the same name, rare enough, can reach the threshold
+    import duckdb
+
+    model = load_model("contact")
+    settings = model.settings_for_base(318_000)
+    rules = narrowed_rules(settings, model.review_threshold, {"name_norm": tf_value(1, 318_000)}, record_tf="tf")[2:]
+    assert any('l."tf" <= ' in r["blocking_rule"] for r in rules)
+    rare, common = tf_value(2, 318_000), tf_value(1_500, 318_000)
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t AS SELECT * FROM (VALUES "
+                    f"('k', 'ivan petrov', ['+79794731071'], NULL, NULL, {rare}, 'a'), "
+                    f"('k', 'ivan petrov', NULL, NULL, NULL, {rare}, 'b'), "
+                    f"('m', 'anna ivanova', ['+79794731072'], NULL, NULL, {common}, 'c'), "
+                    f"('m', 'anna ivanova', NULL, NULL, NULL, {common}, 'd'), "
+                    f"('k', 'ivan petrova', NULL, NULL, NULL, {rare}, 'e')) "
+                    "AS v(name_key, name_norm, phones, emails, company_core, tf, id)")
+        kept = {row for r in rules for row in con.execute(
+            f"SELECT l.id, r.id FROM t AS l JOIN t AS r ON l.id < r.id AND {r['blocking_rule']}").fetchall()}
+    assert kept == {("a", "b")}  # "c"/"d": a name 1,500 share; "e": not the same name
