@@ -106,6 +106,10 @@ class ExtraField:
         return cls(parts[0], parts[1], parts[2] if len(parts) > 2 and parts[2] else parts[0])
 
 
+# The new-phone rule (resolver/evidence.py): the same name (name_norm) at the same value of this column
+RESCUE_COMPANY_COLUMN = "company_core"
+
+
 @dataclass(frozen=True)
 class EntitySpec:
     """How one entity is normalized, compared and blocked.
@@ -140,6 +144,15 @@ class EntitySpec:
     # pairs Splink scores at least this likely reach resolver/evidence.py, which may raise them to the
     # review threshold (contacts: the same person on a new phone); None: the review threshold
     prediction_floor: float | None = None
+    # which pairs that rule can raise: those with the same value in each of these columns (contacts: one
+    # name at one company); the scan compares only them down to the floor, the rest to the review threshold
+    prediction_floor_columns: tuple[str, ...] = ()
+
+    def floor_pairs_sql(self) -> str | None:
+        """SQL over a blocking rule's `l`/`r` for the pairs `prediction_floor` is for (None: no such pairs)."""
+        if self.prediction_floor is None or not self.prediction_floor_columns:
+            return None
+        return " AND ".join(f'l."{c}" = r."{c}"' for c in self.prediction_floor_columns)
 
 
 def _unique(values: Sequence[str]) -> list[str]:
@@ -354,6 +367,7 @@ CONTACT = EntitySpec(
     shared_values={"phone": ("phones",), "email": ("emails",), "company": ("company_core",)},
     discount_common_values=False,
     prediction_floor=0.01,
+    prediction_floor_columns=("name_norm", RESCUE_COMPANY_COLUMN),  # resolver/evidence.py's new-phone rule
 )
 
 

@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from resolver.entities import RARE_MAX, EntitySpec, ExtraField
+from resolver.entities import RARE_MAX, RESCUE_COMPANY_COLUMN, EntitySpec, ExtraField
 from resolver.linkage import rounded_base
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ def name_base(n_records: int) -> int:
 
 
 _RESCUE_COMPARISON = "phone"  # the comparison whose penalty a new phone does not deserve
-RESCUE_COMPANY_COLUMN = "company_core"  # the new-phone rule: the same name (name_norm) at this company
 
 
 def _values(row: Mapping[str, Any], columns: Sequence[str]) -> set[str]:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resolver.entities import ExtraField, spec_for
-from resolver.evidence import RESCUE_COMPANY_COLUMN, drop_common_identifiers, guard_pairs
+from resolver.evidence import drop_common_identifiers, guard_pairs
 from resolver.explain import contributions_json, explain_pairs, reviewers_contribution
 from resolver.features import FeatureBuilder, rerank
 from resolver.feedback import split_separated_groups
@@ -188,10 +188,9 @@ def scan(store: Persistence, *, account_id: str, model: Model, cannot_link: Coll
     step("read", 1)
     # conflicts and values many share are weighed before reviewers' re-ranker (resolver/evidence.py)
     floor = min(model.review_threshold, spec.prediction_floor or model.review_threshold)
-    # below the review threshold only the new-phone rule can raise a pair (resolver/evidence.py), and
-    # only one of one name at one company: the rest need not be compared down to the floor
-    keep = (f'l."{spec.name_column}" = r."{spec.name_column}" AND l."{RESCUE_COMPANY_COLUMN}" = '
-            f'r."{RESCUE_COMPANY_COLUMN}"') if floor < model.review_threshold else None
+    # below the review threshold only the evidence rule can raise a pair, and only one the spec names:
+    # the rest need not be compared down to the floor
+    keep = spec.floor_pairs_sql() if floor < model.review_threshold else None
     predicted = predict_pairs(table, model, threshold=floor, prune_below=model.review_threshold, keep=keep)
     guarded = guard_pairs(table, predicted, spec,
                           threshold=model.review_threshold, comparisons=model.comparison_names,

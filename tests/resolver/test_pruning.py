@@ -91,3 +91,10 @@ def test_a_common_name_without_other_evidence_is_left_out_and_a_rare_one_kept():
         kept = {row for r in rules for row in con.execute(
             f"SELECT l.id, r.id FROM t AS l JOIN t AS r ON l.id < r.id AND {r['blocking_rule']}").fetchall()}
     assert kept == {("a", "b")}  # "c"/"d": a name 1,500 share; "e": not the same name
+
+
+def test_the_spec_names_the_pairs_compared_down_to_its_prediction_floor():
+    # the new-phone rule (resolver/evidence.py) can raise only one name at one company
+    sql = spec_for("contact").floor_pairs_sql()
+    assert sql == 'l."name_norm" = r."name_norm" AND l."company_core" = r."company_core"'
+    assert spec_for("company").floor_pairs_sql() is None
