@@ -75,13 +75,18 @@ class EvidenceGuard:
     def __init__(self, table: pa.Table, spec: EntitySpec, ids: set[str] | None = None) -> None:
         self.spec = spec
         self.shared = spec.shared_values if spec.conflict is not None else {}
-        self.names_per_value = self._names_per_value(table) if self.shared else {}
-        self.name_counts: dict[str, int] = {}
         self.n_records = table.num_rows
-        if self.shared and spec.name_column in table.column_names:
-            counts = pc.value_counts(table.column(spec.name_column).drop_null()).to_pylist()
-            self.name_counts = {str(c["values"]): int(c["counts"]) for c in counts}
         rows = table if ids is None else table.filter(pc.is_in(table["unique_id"], pa.array(sorted(ids), pa.string())))
+        # counts over the whole base, kept only for the values `rows` hold (the only ones looked up):
+        # not a dict of every phone, email and name of 318,000 records
+        self.names_per_value = self._names_per_value(table, rows if ids is not None else None) if self.shared else {}
+        self.name_counts: dict[str, int] = {}
+        if self.shared and spec.name_column in table.column_names:
+            counts = pc.value_counts(table.column(spec.name_column).drop_null())
+            if ids is not None:
+                counts = counts.filter(pc.is_in(counts.field("values"), rows.column(spec.name_column).combine_chunks()))
+            self.name_counts = dict(zip(map(str, counts.field("values").to_pylist()),
+                                        counts.field("counts").to_pylist(), strict=True))
         keep = [c for c in ("unique_id", "inn", "name_core", "name_tokens", "name_norm", "first_name", "last_name",
                             "emails", *self._columns()) if c in rows.column_names]
         self.rows = {r["unique_id"]: r for r in rows.select(keep).to_pylist()}
@@ -106,21 +111,28 @@ class EvidenceGuard:
     def _columns(self) -> list[str]:
         return sorted({c for cols in self.shared.values() for c in cols})
 
-    def _names_per_value(self, table: pa.Table) -> dict[str, int]:
+    def _names_per_value(self, table: pa.Table, only: pa.Table | None = None) -> dict[str, int]:
         # distinct name cores per value over the whole base, as value_frequency.sql counts them for
-        # phones; a site domain and a mail domain are one value space (romashka.ru on both)
+        # phones; a site domain and a mail domain are one value space (romashka.ru on both);
+        # `only`: rows whose values alone are wanted
         name = self.spec.name_column
         present = [c for c in self._columns() if c in table.column_names]
         if not present or name not in table.column_names:
             return {}
-        parts = []
-        for col in present:
-            value = f'unnest("{col}")' if pa.types.is_list(table.schema.field(col).type) else f'"{col}"'
-            parts.append(f'SELECT {value} AS v, coalesce(nullif("{name}", \'\'), chr(0) || unique_id) AS who FROM base')
+
+        def values(col: str) -> str:
+            return f'unnest("{col}")' if pa.types.is_list(table.schema.field(col).type) else f'"{col}"'
+
+        parts = [f'SELECT {values(col)} AS v, coalesce(nullif("{name}", \'\'), chr(0) || unique_id) AS who FROM base'
+                 for col in present]
+        wanted = ""
         with duckdb.connect() as con:
             con.register("base", table.select(["unique_id", name, *present]))
+            if only is not None:
+                con.register("wanted_rows", only.select(present))
+                wanted = " AND v IN (" + " UNION ALL ".join(f"SELECT {values(col)} FROM wanted_rows" for col in present) + ")"
             rows = con.execute(f"SELECT v, count(DISTINCT who) FROM ({' UNION ALL '.join(parts)}) "
-                               "WHERE v IS NOT NULL GROUP BY v").fetchall()
+                               f"WHERE v IS NOT NULL{wanted} GROUP BY v").fetchall()
         return {str(v): int(n) for v, n in rows}
 
     def adjust(self, left_id: str, right_id: str, weights: Mapping[str, float], *,

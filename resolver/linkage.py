@@ -379,9 +379,11 @@ def _tf_table(table: pa.Table, col: str) -> tuple[pa.Table, int]:
     number of non-null values; below ROUND_BASE_FROM equal to the table Splink computes itself."""
     counts = pc.value_counts(table.column(col).drop_null())
     total = int(pc.sum(counts.field("counts")).as_py() or 0)
-    tf = pa.table({col: counts.field("values"),
-                   f"tf_{col}": pa.array([tf_value(n, total) for n in counts.field("counts").to_pylist()],
-                                         pa.float64())})
+    # tf_value once per distinct count (a few hundred), not per distinct value (hundreds of thousands)
+    distinct = pc.unique(counts.field("counts"))
+    tfs = pa.array([tf_value(n, total) for n in distinct.to_pylist()], pa.float64())
+    per_value = pc.take(tfs, pc.index_in(counts.field("counts"), distinct))
+    tf = pa.table({col: counts.field("values"), f"tf_{col}": per_value})
     return tf, total
 
 

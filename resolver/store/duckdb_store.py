@@ -398,6 +398,8 @@ def scan_table(cur: duckdb.DuckDBPyConnection, spec: EntitySpec) -> pa.Table:
 
 def with_extras(table: pa.Table, extras: Sequence[ExtraField]) -> pa.Table:
     """`table` without its `extra` map, with an `x_<name>` column per extra field, normalized."""
+    if not extras:  # no Python objects for 318,000 empty maps
+        return table.drop_columns(["extra"])
     extra_col = table.column("extra").to_pylist()
     table = table.drop_columns(["extra"])
     for ef in extras:
