@@ -130,7 +130,8 @@ class EvidenceGuard:
             con.register("base", table.select(["unique_id", name, *present]))
             if only is not None:
                 con.register("wanted_rows", only.select(present))
-                wanted = " AND v IN (" + " UNION ALL ".join(f"SELECT {values(col)} FROM wanted_rows" for col in present) + ")"
+                wanted = " UNION ALL ".join(f"SELECT {values(col)} FROM wanted_rows" for col in present)
+                wanted = f" AND v IN ({wanted})"
             rows = con.execute(f"SELECT v, count(DISTINCT who) FROM ({' UNION ALL '.join(parts)}) "
                                f"WHERE v IS NOT NULL{wanted} GROUP BY v").fetchall()
         return {str(v): int(n) for v, n in rows}

@@ -7,6 +7,7 @@ and adds the re-ranker's term made here). A pair's contributions sum, with the p
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,25 +60,53 @@ def _log2_odds(p: float) -> float:
 def explain_pairs(pairs: pa.Table, model: Model) -> dict[tuple[str, str], list[FieldContribution]]:
     """(left_id, right_id) -> contributions of every pair a scan scored (with the evidence term when the
     pairs carry an `evidence_weight`, resolver/evidence.py, and the re-ranker's when they carry a
-    `reviewers_weight`: resolver/scan.py `apply_reranker`)."""
+    `reviewers_weight`: resolver/scan.py `apply_reranker`). As `field_contributions` per row, read by column:
+    a scan's tens of thousands of pairs are not turned into row dicts."""
     labels = model.level_labels()
+
+    def column(name: str) -> list[Any]:
+        return pairs.column(name).to_pylist() if name in pairs.column_names else [None] * pairs.num_rows
+
+    fields = [(name, column(f"gamma_{name}"), column(f"mw_{name}"), column(f"mw_tf_adj_{name}"), labels[name])
+              for name in model.comparison_names if f"gamma_{name}" in pairs.column_names]
+    evidence, reasons, reviewers = column("evidence_weight"), column("evidence_reason"), column("reviewers_weight")
     explained: dict[tuple[str, str], list[FieldContribution]] = {}
-    for row in pairs.to_pylist():
-        key = (row["left_id"], row["right_id"])
-        explained[key] = field_contributions(row, model, labels)
-        if row.get("evidence_weight"):
-            explained[key].append(FieldContribution(EVIDENCE_FIELD, row.get("evidence_reason") or "", -1,
-                                                    row["evidence_weight"]))
-        if row.get("reviewers_weight"):
-            explained[key].append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, row["reviewers_weight"]))
+    for i, key in enumerate(zip(column("left_id"), column("right_id"), strict=True)):
+        out = []
+        for name, gammas, mws, tfs, levels in fields:
+            gamma = gammas[i]
+            if gamma is None:
+                continue
+            weight = float(mws[i] or 0.0) + float(tfs[i] or 0.0)
+            if math.isinf(weight):
+                weight = math.copysign(_INFINITE_WEIGHT, weight)
+            out.append(FieldContribution(field=name, level=levels.get(int(gamma), str(gamma)), gamma=int(gamma),
+                                         match_weight=round(weight, 3)))
+        if evidence[i]:
+            out.append(FieldContribution(EVIDENCE_FIELD, reasons[i] or "", -1, evidence[i]))
+        if reviewers[i]:
+            out.append(FieldContribution(REVIEWERS_FIELD, REVIEWERS_LEVEL, -1, reviewers[i]))
+        explained[key] = out
     return explained
 
 
 def contributions_json(contributions: Iterable[FieldContribution]) -> str:
-    """Contributions as the store keeps them (a JSON list of objects)."""
-    # a dict per item by hand: dataclasses.asdict deep-copies, 10x slower over a scan's tens of thousands of pairs
-    return json.dumps([{"field": c.field, "level": c.level, "gamma": c.gamma, "match_weight": c.match_weight}
-                       for c in contributions], ensure_ascii=False)
+    """Contributions as the store keeps them (a JSON list of objects), the text `json.dumps` gives.
+
+    Written by hand from cached pieces: a scan writes tens of thousands, and a field's level repeats.
+    """
+    return "[" + ", ".join(_item_head(c.field, c.level, c.gamma) + _number(c.match_weight) + "}"
+                           for c in contributions) + "]"
+
+
+@functools.lru_cache(maxsize=4096)
+def _item_head(field: str, level: str, gamma: int) -> str:
+    return (f'{{"field": {json.dumps(field, ensure_ascii=False)}, "level": {json.dumps(level, ensure_ascii=False)}, '
+            f'"gamma": {json.dumps(gamma)}, "match_weight": ')
+
+
+def _number(value: float) -> str:
+    return repr(value) if type(value) is float and math.isfinite(value) else json.dumps(value)
 
 
 def parse_contributions(rows: Sequence[Mapping[str, Any]]) -> list[FieldContribution]:
