@@ -35,7 +35,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from resolver.entities import RARE_MAX, RESCUE_COMPANY_COLUMN, EntitySpec, ExtraField
+from resolver.entities import RARE_MAX, EntitySpec, ExtraField
+from resolver.entities import RESCUE_COMPANY_COLUMN as RESCUE_COMPANY_COLUMN  # the new-phone rule's; re-exported
 from resolver.linkage import rounded_base
 
 logger = logging.getLogger(__name__)

@@ -135,7 +135,7 @@ def _tf_level(scorer: PairScorer, comps: Mapping[str, Any],
     Only that level's weight depends on the value: the comparison's other levels are fixed, and a value's
     term frequency is the same on both sides when the level holds.
     """
-    found = []
+    found: list[tuple[str, Any, Any]] = []
     for comp in scorer._comparisons:
         tf_levels = [lvl for lvl in comp.levels if lvl.tf_column and lvl.tf_weight]
         if not tf_levels:
@@ -143,10 +143,11 @@ def _tf_level(scorer: PairScorer, comps: Mapping[str, Any],
         first = comp.levels[0]
         raw = [lvl for lvl in comps[comp.name]["comparison_levels"] if not lvl.get("is_null_level")]
         equal = _EQUAL.fullmatch(raw[0]["sql_condition"].strip())
-        if (tf_levels != [first] or not equal or equal.group(1) != first.tf_column or first.tf_weight <= 0
-                or max(tf_floor.get(first.tf_column, 0.0), first.tf_min_u) <= 0):
+        column = first.tf_column
+        if (tf_levels != [first] or not equal or column is None or equal.group(1) != column or first.tf_weight <= 0
+                or max(tf_floor.get(column, 0.0), first.tf_min_u) <= 0):
             return None
-        found.append((first.tf_column, comp, first))
+        found.append((column, comp, first))
     return found[0] if len(found) == 1 else None
 
 
@@ -167,7 +168,7 @@ def narrowed_rules(settings: dict[str, Any], threshold: float, tf_floor: dict[st
     if found is None or not (found.sql or (found.conditional and record_tf)) or columns is None:
         return rules
     shared = [col for kind, col in found.comparisons if kind == "shared"]
-    out = []
+    out: list[Any] = []
     for i, rule in enumerate(rules):
         # narrowed only after every shared-value rule: those made (and so took out of later rules) the
         # pairs that share a value
