@@ -98,3 +98,38 @@ def test_the_spec_names_the_pairs_compared_down_to_its_prediction_floor():
     sql = spec_for("contact").floor_pairs_sql()
     assert sql == 'l."name_norm" = r."name_norm" AND l."company_core" = r."company_core"'
     assert spec_for("company").floor_pairs_sql() is None
+
+
+@pytest.fixture(scope="module")
+def large_table():
+    # large enough that a rare name outweighs the name levels without term frequencies (tf of one record
+    # below the exact level's u): the pruning's name cut-off applies (not in the 1,500-record fixture)
+    from resolver.ingest import read_amocrm
+    from training.synthetic import generate_contacts
+
+    synthetic = generate_contacts(25_000, seed=7)
+    with Store(":memory:") as store:
+        ingest(store, account_id="g", entity="contact", records=read_amocrm(synthetic.entities, "contact"))
+        return store.scan_input("g", spec_for("contact"))
+
+
+def test_the_name_cut_off_leaves_out_only_pairs_below_the_threshold(large_table):
+    model = load_model("contact")
+    spec = spec_for("contact")
+    n = large_table.num_rows - large_table.column("name_norm").null_count
+    rules = narrowed_rules(model.settings_for_base(large_table.num_rows), model.review_threshold,
+                           {"name_norm": tf_value(1, n)}, record_tf="t")
+    assert any('l."t" <= ' in r["blocking_rule"] for r in rules)  # the cut-off is in play at this size
+    # as the scan predicts: down to the floor for one name at one company, the rest pruned at the review threshold
+    pruned = predict_pairs(large_table, model, threshold=spec.prediction_floor, prune_below=model.review_threshold,
+                           keep=spec.floor_pairs_sql())
+    full = predict_pairs(large_table, model, threshold=spec.prediction_floor, prune=False)
+    rows = {r["unique_id"]: (r["name_norm"], r["company_core"]) for r in
+            large_table.select(["unique_id", "name_norm", "company_core"]).to_pylist()}
+
+    def needed(pairs):  # what the scan goes on with: the review threshold, or one name at one company
+        return [p for p in _pairs(pairs) if p[2] >= model.review_threshold
+                or (rows[p[0]] == rows[p[1]] and None not in rows[p[0]])]
+
+    assert needed(pruned) == needed(full)
+    assert len(needed(full)) > 100
