@@ -240,19 +240,22 @@ class ResultStore(StoreBase):
 
 def _group_tables(account_id: str, entity: Entity, scan_id: str,
                   groups: Sequence[Group]) -> tuple[pa.Table, pa.Table]:
-    """Rows of `groups` and `group_members` for the groups."""
-    group_rows = pa.Table.from_pylist([
-        {"account_id": account_id, "entity": entity, "group_id": g.group_id, "scan_id": scan_id,
-         "group_score": float(g.group_score), "size": len(g.record_ids), "needs_review": bool(g.needs_review),
-         "review_reasons": list(g.review_reasons), "status": g.status, "survivor_id": g.survivor_id,
-         "merge_plan": json.dumps(g.merge_plan, ensure_ascii=False, default=str)}
-        for g in groups
-    ], schema=_GROUPS_SCHEMA)
-    member_rows = pa.Table.from_pylist([
-        {"account_id": account_id, "entity": entity, "group_id": g.group_id, "record_id": m,
-         "is_survivor": m == g.survivor_id}
-        for g in groups for m in g.record_ids
-    ], schema=_MEMBERS_SCHEMA)
+    """Rows of `groups` and `group_members` for the groups (built by column: a scan saves tens of thousands)."""
+    n = len(groups)
+    group_rows = pa.table({
+        "account_id": [account_id] * n, "entity": [entity] * n, "group_id": [g.group_id for g in groups],
+        "scan_id": [scan_id] * n, "group_score": [float(g.group_score) for g in groups],
+        "size": [len(g.record_ids) for g in groups], "needs_review": [bool(g.needs_review) for g in groups],
+        "review_reasons": [list(g.review_reasons) for g in groups], "status": [g.status for g in groups],
+        "survivor_id": [g.survivor_id for g in groups],
+        "merge_plan": [json.dumps(g.merge_plan, ensure_ascii=False, default=str) for g in groups],
+    }, schema=_GROUPS_SCHEMA)
+    members = [(g.group_id, m, m == g.survivor_id) for g in groups for m in g.record_ids]
+    member_rows = pa.table({
+        "account_id": [account_id] * len(members), "entity": [entity] * len(members),
+        "group_id": [g for g, _, _ in members], "record_id": [m for _, m, _ in members],
+        "is_survivor": [s for _, _, s in members],
+    }, schema=_MEMBERS_SCHEMA)
     return group_rows, member_rows
 
 
