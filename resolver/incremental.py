@@ -45,14 +45,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from resolver.blocking import pairs_touching, rules_are_keys
+from resolver.blocking import rule_columns, rules_are_keys
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, spec_for
 from resolver.evidence import RESCUE_COMPANY_COLUMN, EvidenceGuard, apply_guard
 from resolver.explain import contributions_json, explain_pairs, parse_contributions
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
 from resolver.linkage import Model, Progress, rounded_base, tf_columns, tf_value
-from resolver.pruning import Hopeless, hopeless, state_of
+from resolver.pruning import hopeless
 from resolver.records import Entity, FieldContribution
 from resolver.scoring import PairScorer, probability
 from resolver.store.interface import Persistence
@@ -219,12 +219,10 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     new = {r["unique_id"]: vals_of(r, columns) for r in live_changed}
     touched = {v for vs in (*old.values(), *new.values()) for v in vs}
     moved = _moved_values(store, account_id, model, spec, changed, new, sorted(touched), plan)
-    candidates = set(pairs_touching(store, account_id, entity, changed))
     step("read", 1)
 
-    scored, among = _score(store, account_id, model, spec, candidates, moved, plan,
-                           _EvidenceCounts(store, account_id, spec, changed, new, touched))
-    rescored = candidates | among
+    scored, rescored = _score(store, account_id, model, spec, changed, moved, plan,
+                              _EvidenceCounts(store, account_id, spec, changed, new, touched))
     separated, confirmed = store.links_in_force(account_id, entity)
     keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
     is_separated = pa.array([k in separated for k in keys], pa.bool_())
@@ -313,35 +311,27 @@ def _moved_values(store: Persistence, account_id: str, model: Model, spec: Entit
     return moved
 
 
-def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, candidates: set[tuple[str, str]],
+def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, changed: set[str],
            moved: Mapping[str, tuple[list[str], bool]], plan: _Plan,
            base_counts: _EvidenceCounts) -> tuple[pa.Table, set[tuple[str, str]]]:
-    """The candidates, and the blocked pairs among the holders of each moved value, scored as Splink scores
-    them in a full scan of the base; those at or above the review threshold in predict_pairs' shape (left_id,
-    right_id, match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and the pairs among holders."""
-    among: set[tuple[str, str]] = set()
-    falling = {i for holders, rising in moved.values() if not rising for i in holders}
-    stored = {(p["left_id"], p["right_id"]) for p in store.pairs_touching(account_id, model.entity, sorted(falling))}
-    for holders, rising in moved.values():
-        if not rising:  # only the stored pairs among them move (down)
-            members = set(holders)
-            among |= {p for p in stored if p[0] in members and p[1] in members}
-    namesakes = base_counts.namesakes()
-    ids = sorted({i for pair in candidates | among | namesakes for i in pair}
-                 | {i for holders, rising in moved.values() if rising for i in holders})
+    """The pairs scored again (blocked with a changed record; among the holders of each moved value and of
+    each touched name at a company; the stored pairs among them), scored as Splink scores them in a full
+    scan of the base: those at or above the review threshold in predict_pairs' shape (left_id, right_id,
+    match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and every pair scored again."""
+    groups = [(holders, rising) for holders, rising in moved.values()]
+    groups += [(ids, True) for ids in base_counts.namesakes()]
+    settings = model.settings_for_base(plan.n_base)
+    # as a full scan: Splink's pairs down to the prediction floor only where the new-phone rule may raise them
+    # (one name at one company), the others down to the review threshold; then the evidence rules
+    floor = model.review_threshold
+    if spec.conflict is not None:
+        floor = min(floor, spec.prediction_floor or floor)
+    tf_floor = {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()}
+    kept_keys, prune = _prune_sql(settings, model.review_threshold, floor, tf_floor, spec)
+    rescored = set(store.candidate_pairs(account_id, model.entity, sorted(changed), groups,
+                                         kept_keys=kept_keys, prune=prune))
+    ids = sorted({i for pair in rescored for i in pair})
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
-    among |= {(a, b) for a, b in namesakes
-              if a in rows and b in rows and _share_key(rows[a], rows[b], spec.key_columns)}
-    for holders, rising in moved.values():
-        if not rising:
-            continue
-        live = [h for h in holders if h in rows]
-        for i, a in enumerate(live):
-            for b in live[i + 1:]:
-                pair = (a, b) if a < b else (b, a)
-                if pair not in candidates and _share_key(rows[a], rows[b], spec.key_columns):
-                    among.add(pair)
-    among -= candidates
     for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
         values = sorted({v for r in rows.values() for v in (r.get(col) or ()) if v is not None})
         names = store.names_per_key(account_id, spec, col, values)
@@ -354,17 +344,34 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
         counts, _ = store.value_totals(account_id, model.entity, col,
                                        sorted({r[col] for r in rows.values() if r.get(col) is not None}))
         tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
-    settings = model.settings_for_base(plan.n_base)
-    # as a full scan: Splink's pairs down to the prediction floor, the evidence rules, then the review threshold
-    floor = model.review_threshold
-    if spec.conflict is not None:
-        floor = min(floor, spec.prediction_floor or floor)
-    hope = hopeless(settings, floor, {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()})
-    scored = _scored_table(PairScorer(settings), model, rows, sorted(candidates | among), tf, hope, floor)
+    scored = _scored_table(PairScorer(settings), model, rows, sorted(rescored), tf,
+                           (model.review_threshold, floor), spec)
     if spec.conflict is not None and scored.num_rows:
-        guard = base_counts.guard(rows, plan.n_base)
+        in_scored = set(scored.column("left_id").to_pylist()) | set(scored.column("right_id").to_pylist())
+        guard = base_counts.guard({r: rows[r] for r in sorted(in_scored)}, plan.n_base)
         scored = apply_guard(guard, scored, threshold=model.review_threshold, comparisons=model.comparison_names)
-    return scored, among
+    return scored, rescored
+
+
+def _prune_sql(settings: dict[str, Any], threshold: float, floor: float, tf_floor: dict[str, float],
+               spec: EntitySpec) -> tuple[list[str], str | None]:
+    """(key columns whose shared value keeps a pair, SQL over `l`/`r` true for the pairs that cannot reach
+    `threshold`, or `floor` when they hold one name at one company): resolver/pruning.py's narrowing of
+    the rules after the shared-value ones, as the full scan narrows them (None: nothing is left out)."""
+    columns = rule_columns(settings)
+    found = hopeless(settings, threshold, tf_floor)
+    if found is None or not found.sql or columns is None:
+        return [], None
+    shared = [col for kind, col in found.comparisons if kind == "shared"]
+    kept = columns[:max(columns.index(c) for c in shared) + 1]
+    prune = " OR ".join(f"coalesce(({c}), false)" for c in found.sql)
+    if floor < threshold:
+        low = hopeless(settings, floor, tf_floor)
+        keep = (f'l."{spec.name_column}" = r."{spec.name_column}" AND l."{RESCUE_COMPANY_COLUMN}" = '
+                f'r."{RESCUE_COMPANY_COLUMN}"')
+        low_sql = " OR ".join(f"coalesce(({c}), false)" for c in low.sql) if low and low.sql else "false"
+        prune = f"(({prune}) AND NOT coalesce(({keep}), false)) OR ({low_sql})"
+    return kept, prune
 
 
 class _EvidenceCounts:
@@ -391,18 +398,17 @@ class _EvidenceCounts:
         out.update((r, set(v)) for r, v in self.new.items() if wanted & set(v))
         return out
 
-    def namesakes(self) -> set[tuple[str, str]]:
-        """Pairs (left < right) of records with the same name and company, one of which is a touched value."""
+    def namesakes(self) -> list[list[str]]:
+        """The records (two or more) of each name at each company, where a touched value is the name or company."""
         if not self.active or not self.touched:
-            return set()
+            return []
         by_both: dict[tuple[str, str], list[str]] = {}
         for r, vals in self._holders(self.touched).items():
             names = [v for v in vals if v.startswith(self.name_tag) and len(v) > len(self.name_tag)]
             companies = [v for v in vals if v.startswith(self.company_tag) and len(v) > len(self.company_tag)]
             for key in ((n, c) for n in names for c in companies):
                 by_both.setdefault(key, []).append(r)
-        return {(a, b) if a < b else (b, a) for ids in by_both.values()
-                for i, a in enumerate(ids) for b in ids[i + 1:]}
+        return [sorted(ids) for _, ids in sorted(by_both.items()) if len(ids) > 1]
 
     def guard(self, rows: Mapping[str, Mapping[str, Any]], n_records: int) -> EvidenceGuard:
         """EvidenceGuard of the whole base for pairs among `rows` (normalized live rows by unique_id)."""
@@ -426,20 +432,6 @@ class _EvidenceCounts:
                         per_value.setdefault(v[len(prefix):], set()).add(who)
         guard.names_per_value = {v: len(w) for v, w in per_value.items()}
         return guard
-
-
-def _share_key(left: Mapping[str, Any], right: Mapping[str, Any], columns: Sequence[str]) -> bool:
-    """Whether the blocking rules (equalities on `columns`, lists exploded) pair these two rows."""
-    for col in columns:
-        a, b = left.get(col), right.get(col)
-        if a is None or b is None:
-            continue
-        if isinstance(a, list | tuple):
-            if set(v for v in a if v is not None) & set(v for v in b if v is not None):
-                return True
-        elif a == b:
-            return True
-    return False
 
 
 class _BoundedScorer:
@@ -504,11 +496,16 @@ class _BoundedScorer:
 
 def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[str, Any]],
                   candidates: Iterable[tuple[str, str]], tf: Mapping[str, Mapping[Any, float]],
-                  hope: Hopeless | None, floor: float) -> pa.Table:
+                  thresholds: tuple[float, float], spec: EntitySpec) -> pa.Table:
+    """The candidates' scores as predict_pairs gives them: at or above `thresholds[0]` (the review threshold),
+    or `thresholds[1]` (the prediction floor) for one name at one company (the new-phone rule may raise them)."""
     names = model.comparison_names
     with_tf = {c.name for c in scorer._comparisons for lvl in c.levels if lvl.tf_column}
     order = [c.name for c in scorer._comparisons]
-    bounded = _BoundedScorer(scorer, tf, floor)
+    review, floor = thresholds
+    bounded = _BoundedScorer(scorer, tf, review)
+    low = _BoundedScorer(scorer, tf, floor) if floor < review else bounded
+    name_col = spec.name_column
     out: dict[str, list[Any]] = {"left_id": [], "right_id": [], "match_weight": [], "match_probability": []}
     for name in names:
         out[f"gamma_{name}"], out[f"mw_{name}"] = [], []
@@ -518,14 +515,16 @@ def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[s
         left, right = rows.get(a), rows.get(b)
         if left is None or right is None:
             continue
-        if hope is not None and state_of(hope, left, right) in hope.combos:
-            continue  # the pruned blocking rule's test (resolver/pruning.py): it cannot reach the threshold
-        scored = bounded.score(left, right)
+        kept = (left.get(name_col) is not None and left.get(name_col) == right.get(name_col)
+                and left.get(RESCUE_COMPANY_COLUMN) is not None
+                and left.get(RESCUE_COMPANY_COLUMN) == right.get(RESCUE_COMPANY_COLUMN))
+        scorer_for, cut = (low, floor) if kept else (bounded, review)
+        scored = scorer_for.score(left, right)
         if scored is None:
             continue
         weight, parts = scored
         p = probability(weight)
-        if p < floor:
+        if p < cut:
             continue
         by_name = dict(zip(order, parts, strict=True))
         out["left_id"].append(a)

@@ -214,8 +214,11 @@ class Persistence(Protocol):
         """record_id -> stored scan values, of the records whose stored values include any of `vals`."""
         ...
 
-    def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """Pairs of live records sharing a blocking key with one of `record_ids`."""
+    def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
+                        groups: Sequence[tuple[Sequence[str], bool]], *, kept_keys: Sequence[str],
+                        prune: str | None) -> list[tuple[str, str]]:
+        """Pairs of live records blocked with one of `record_ids` or within a group (holders, all pairs or
+        only stored ones), less those `prune` leaves out (scanstate.candidate_pairs)."""
         ...
 
     def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -81,13 +81,28 @@ class ScanStateStore(StoreBase):
                                                         "vals": sorted(set(vals))}, step="scan_holders").fetchall()
         return {r: list(v or ()) for r, v in rows}
 
-    def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """Pairs (left < right) of live records sharing a blocking key (`record_keys`) with one of
-        `record_ids`: the pairs a whole-base scan's blocking rules make that touch them."""
-        if not record_ids:
+    def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
+                        groups: Sequence[tuple[Sequence[str], bool]], *, kept_keys: Sequence[str],
+                        prune: str | None) -> list[tuple[str, str]]:
+        """Pairs (left < right) of live records an incremental scan scores again, in one indexed query:
+
+        - the pairs sharing a blocking key (`record_keys`) with one of `record_ids`;
+        - per group (holders, all): the pairs of its holders sharing a key when `all`, and its stored pairs;
+
+        leaving out those `prune` (SQL over `l`/`r`, the two records' columns) says cannot reach the threshold,
+        unless they share a key of a column in `kept_keys` (Splink's rules before the pruned one make those)
+        or are stored pairs (scored again whatever their bound: their stored score is replaced).
+        """
+        if not record_ids and not groups:
             return []
-        rows = self._execute(load_sql("blocked_with"), {"account_id": account_id, "entity": entity,
-                                                        "ids": sorted(set(record_ids))}, step="blocked_with")
+        group_ids = [i for i, (holders, _) in enumerate(groups) for _ in holders]
+        holders = [h for hs, _ in groups for h in hs]
+        full = [i for i, (_, every) in enumerate(groups) if every]
+        kept = " OR ".join(f"split_part(key, ':', 1) = '{c}'" for c in kept_keys if c.isidentifier()) or "false"
+        sql = load_sql("candidate_pairs").replace("/* kept */ false", kept).replace(
+            "/* prune */ false", f"({prune})" if prune else "false")
+        rows = self._execute(sql, {"account_id": account_id, "entity": entity, "ids": sorted(set(record_ids)),
+                                   "g": group_ids, "holders": holders, "full": full}, step="candidate_pairs")
         return [(a, b) for a, b in rows.fetchall()]
 
     def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:
