@@ -131,6 +131,10 @@ def full_scan_reason(store: Persistence, account_id: str, model: Model) -> str |
         return "the account has its own fields"
     if not rules_are_keys(model.settings, spec):
         return "the model's blocking rules are not the stored blocking keys"
+    unkeyed = set(value_columns(spec, model)) - set(_scalar_columns(spec, value_columns(spec, model))) - set(
+        spec.key_columns)
+    if unkeyed:
+        return f"the values of {', '.join(sorted(unkeyed))} are not stored blocking keys"
     if spec.conflict is not None and spec.discount_common_values:
         return f"{model.entity} evidence rules need base-wide counts an incremental scan does not compute yet"
     if model.reranker is not None:
@@ -218,11 +222,16 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     old = store.scan_vals(account_id, entity, sorted(changed))
     new = {r["unique_id"]: vals_of(r, columns) for r in live_changed}
     touched = {v for vs in (*old.values(), *new.values()) for v in vs}
-    moved = _moved_values(store, account_id, model, spec, changed, new, sorted(touched), plan)
+    # the records holding a touched value, with their values as the last scan stored them (those the
+    # changed records held before included)
+    before = {r: set(v) for r, v in store.scan_holders(account_id, entity, sorted(touched),
+                                                       scalar=_scalar_columns(spec, columns)).items()}
+    before.update((r, set(v)) for r, v in old.items() if v)
+    moved = _moved_values(model, spec, changed, new, before, sorted(touched), plan)
     step("read", 1)
 
     scored, rescored = _score(store, account_id, model, spec, changed, moved, plan,
-                              _EvidenceCounts(store, account_id, spec, changed, new, touched))
+                              _EvidenceCounts(store, account_id, spec, changed, new, touched, before))
     separated, confirmed = store.links_in_force(account_id, entity)
     keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
     is_separated = pa.array([k in separated for k in keys], pa.bool_())
@@ -265,8 +274,15 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     return result
 
 
-def _moved_values(store: Persistence, account_id: str, model: Model, spec: EntitySpec, changed: set[str],
-                  new: Mapping[str, list[str]], touched: Sequence[str],
+def _scalar_columns(spec: EntitySpec, columns: Iterable[str]) -> list[str]:
+    """Those of `columns` the store finds holders of in the records themselves (the list columns' values are
+    blocking keys: full_scan_reason checks it)."""
+    lists = {c.name for c in spec.columns if c.sql_type.endswith("[]")}
+    return sorted(c for c in columns if c not in lists)
+
+
+def _moved_values(model: Model, spec: EntitySpec, changed: set[str], new: Mapping[str, list[str]],
+                  before: Mapping[str, set[str]], touched: Sequence[str],
                   plan: _Plan) -> dict[str, tuple[list[str], bool]]:
     """Values the changed records hold or held whose counts moved a score: value -> (its holders now, whether a
     pair among them below the threshold may rise above it; else only their stored pairs are scored again).
@@ -275,7 +291,6 @@ def _moved_values(store: Persistence, account_id: str, model: Model, spec: Entit
     through its term frequency (rounded, linkage.tf_value). Counts come from the stored scan values: the
     last scan's, with the changed records' new ones in place of their old.
     """
-    before = {r: set(v) for r, v in store.scan_holders(account_id, model.entity, touched).items()}
     after = {r: v for r, v in before.items() if r not in changed}
     after.update((r, set(v)) for r, v in new.items())
     name_tag = f"{spec.name_column}:"
@@ -384,17 +399,24 @@ class _EvidenceCounts:
     """
 
     def __init__(self, store: Persistence, account_id: str, spec: EntitySpec, changed: set[str],
-                 new: Mapping[str, list[str]], touched: Iterable[str]) -> None:
+                 new: Mapping[str, list[str]], touched: Iterable[str], known: Mapping[str, set[str]]) -> None:
+        """`known`: the stored values of the records holding (or, changed, having held) any `touched` value."""
         self.store, self.account_id, self.spec, self.changed, self.new = store, account_id, spec, changed, new
         self.name_tag, self.company_tag = f"{spec.name_column}:", f"{RESCUE_COMPANY_COLUMN}:"
         self.touched = sorted(t for t in touched if t.startswith((self.name_tag, self.company_tag)))
         self.active = spec.conflict is not None and not spec.discount_common_values
+        self.known, self.known_tags = known, set(touched)
 
     def _holders(self, tags: Sequence[str]) -> dict[str, set[str]]:
         """record_id -> its values now, of the records holding any of `tags` now."""
         wanted = set(tags)
-        out = {r: set(v) for r, v in self.store.scan_holders(self.account_id, self.spec.entity, sorted(wanted)).items()
-               if r not in self.changed}
+        if wanted <= self.known_tags:
+            stored = self.known
+        else:
+            scalar = _scalar_columns(self.spec, {t.split(":", 1)[0] for t in wanted})
+            found = self.store.scan_holders(self.account_id, self.spec.entity, sorted(wanted), scalar=scalar)
+            stored = {r: set(v) for r, v in found.items()}
+        out = {r: v for r, v in stored.items() if r not in self.changed and wanted & v}
         out.update((r, set(v)) for r, v in self.new.items() if wanted & set(v))
         return out
 

@@ -210,8 +210,10 @@ class Persistence(Protocol):
         """record_id -> its values as the last scan stored them."""
         ...
 
-    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
-        """record_id -> stored scan values, of the records whose stored values include any of `vals`."""
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str], *,
+                     scalar: Sequence[str] = ()) -> dict[str, list[str]]:
+        """record_id -> stored scan values, of the scanned records holding any of `vals` now (list columns'
+        values through the blocking keys, `scalar` columns' in the records)."""
         ...
 
     def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],

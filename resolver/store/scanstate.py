@@ -73,12 +73,18 @@ class ScanStateStore(StoreBase):
             step="scan_vals").fetchall()
         return {r: list(v or ()) for r, v in rows}
 
-    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
-        """record_id -> stored values, of the records whose stored values include any of `vals`."""
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str], *,
+                     scalar: Sequence[str] = ()) -> dict[str, list[str]]:
+        """record_id -> stored values, of the scanned records holding any of `vals` ("<column>:<value>") now:
+        found by index, a list column's values as blocking keys (`record_keys`), a column of `scalar` in the
+        records. A changed record that no longer holds them is absent (the caller knows its stored values)."""
         if not vals:
             return {}
-        rows = self._execute(load_sql("scan_holders"), {"account_id": account_id, "entity": entity,
-                                                        "vals": sorted(set(vals))}, step="scan_holders").fetchall()
+        found = [f'r."{c}" IN (SELECT substr(v, {len(c) + 2}) FROM wanted WHERE split_part(v, \':\', 1) = \'{c}\')'
+                 for c in scalar if c.isidentifier()]
+        sql = load_sql("scan_holders").replace("/* scalar */ false", " OR ".join(found) or "false")
+        rows = self._execute(sql, {"account_id": account_id, "entity": entity, "vals": sorted(set(vals))},
+                             step="scan_holders").fetchall()
         return {r: list(v or ()) for r, v in rows}
 
     def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
