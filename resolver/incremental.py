@@ -333,8 +333,6 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
     each touched name at a company; the stored pairs among them), scored as Splink scores them in a full
     scan of the base: those at or above the review threshold in predict_pairs' shape (left_id, right_id,
     match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and every pair scored again."""
-    groups = [(holders, rising) for holders, rising in moved.values()]
-    groups += [(ids, True) for ids in base_counts.namesakes()]
     settings = model.settings_for_base(plan.n_base)
     # as a full scan: Splink's pairs down to the prediction floor only where the new-phone rule may raise them
     # (one name at one company), the others down to the review threshold; then the evidence rules
@@ -343,8 +341,26 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
         floor = min(floor, spec.prediction_floor or floor)
     tf_floor = {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()}
     kept_keys, prune = _prune_sql(settings, model.review_threshold, floor, tf_floor, spec)
-    rescored = set(store.candidate_pairs(account_id, model.entity, sorted(changed), groups,
-                                         kept_keys=kept_keys, prune=prune))
+    # the pairs among the holders of a value whose term frequency fell share that value: they are bounded with
+    # its frequency now, not the rarest one (floored to a power of two: fewer bounds, each still an upper one)
+    bounds: dict[tuple[str, int], int] = {}
+    prunes: list[str | None] = [prune]
+    groups: list[tuple[Sequence[str], bool, int]] = []
+    for tag, (holders, rising) in sorted(moved.items()):
+        col = tag.split(":", 1)[0]
+        bound = 0
+        if rising and col in plan.totals and holders and col in _scalar_columns(spec, [col]):
+            level = math.floor(math.log2(tf_value(len(holders), plan.totals[col])))
+            if (col, level) not in bounds:
+                _, tight = _prune_sql(settings, model.review_threshold, floor, {**tf_floor, col: 2.0 ** level}, spec)
+                bounds[(col, level)] = len(prunes)
+                prunes.append(f'l."{col}" = r."{col}" AND ({tight})' if tight else None)
+            bound = bounds[(col, level)]
+        groups.append((holders, rising, bound))
+    groups += [(ids, True, 0) for ids in base_counts.namesakes()]
+    found = store.candidate_pairs(account_id, model.entity, sorted(changed), groups, kept_keys=kept_keys,
+                                  prune=prunes)
+    rescored = {(a, b) for a, b, _ in found}
     ids = sorted({i for pair in rescored for i in pair})
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
     for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base

@@ -217,10 +217,11 @@ class Persistence(Protocol):
         ...
 
     def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
-                        groups: Sequence[tuple[Sequence[str], bool]], *, kept_keys: Sequence[str],
-                        prune: str | None) -> list[tuple[str, str]]:
-        """Pairs of live records blocked with one of `record_ids` or within a group (holders, all pairs or
-        only stored ones), less those `prune` leaves out (scanstate.candidate_pairs)."""
+                        groups: Sequence[tuple[Sequence[str], bool, int]], *, kept_keys: Sequence[str],
+                        prune: Sequence[str | None]) -> list[tuple[str, str, bool]]:
+        """(left_id, right_id, stored) of the live pairs blocked with one of `record_ids` or within a group
+        (holders, all pairs or only stored ones, bound), less those `prune[bound]` leaves out
+        (scanstate.candidate_pairs)."""
         ...
 
     def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:

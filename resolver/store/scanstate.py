@@ -88,28 +88,33 @@ class ScanStateStore(StoreBase):
         return {r: list(v or ()) for r, v in rows}
 
     def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
-                        groups: Sequence[tuple[Sequence[str], bool]], *, kept_keys: Sequence[str],
-                        prune: str | None) -> list[tuple[str, str]]:
-        """Pairs (left < right) of live records an incremental scan scores again, in one indexed query:
+                        groups: Sequence[tuple[Sequence[str], bool, int]], *, kept_keys: Sequence[str],
+                        prune: Sequence[str | None]) -> list[tuple[str, str, bool]]:
+        """(left_id, right_id, stored) of the pairs (left < right) of live records an incremental scan scores
+        again, in one indexed query, and whether the last scan stored each:
 
         - the pairs sharing a blocking key (`record_keys`) with one of `record_ids`;
-        - per group (holders, all): the pairs of its holders sharing a key when `all`, and its stored pairs;
+        - per group (holders, all, bound): the pairs of its holders sharing a key when `all`, and its stored pairs;
 
-        leaving out those `prune` (SQL over `l`/`r`, the two records' columns) says cannot reach the threshold,
-        unless they share a key of a column in `kept_keys` (Splink's rules before the pruned one make those)
-        or are stored pairs (scored again whatever their bound: their stored score is replaced).
+        leaving out those `prune[bound]` (SQL over `l`/`r`, the two records' columns; bound 0 for the pairs of
+        `record_ids`) says cannot reach the threshold, unless they share a key of a column in `kept_keys`
+        (Splink's rules before the pruned one make those) or are stored pairs (scored again whatever their
+        bound: their stored score is replaced).
         """
         if not record_ids and not groups:
             return []
-        group_ids = [i for i, (holders, _) in enumerate(groups) for _ in holders]
-        holders = [h for hs, _ in groups for h in hs]
-        full = [i for i, (_, every) in enumerate(groups) if every]
+        group_ids = [i for i, (holders, _, _) in enumerate(groups) for _ in holders]
+        holders = [h for hs, _, _ in groups for h in hs]
+        bounds = [bound for hs, _, bound in groups for _ in hs]
+        full = [i for i, (_, every, _) in enumerate(groups) if every]
         kept = " OR ".join(f"split_part(key, ':', 1) = '{c}'" for c in kept_keys if c.isidentifier()) or "false"
+        cases = " ".join(f"WHEN {i} THEN ({sql})" for i, sql in enumerate(prune) if sql)
         sql = load_sql("candidate_pairs").replace("/* kept */ false", kept).replace(
-            "/* prune */ false", f"({prune})" if prune else "false")
+            "/* prune */ false", f"CASE p.bound {cases} ELSE false END" if cases else "false")
         rows = self._execute(sql, {"account_id": account_id, "entity": entity, "ids": sorted(set(record_ids)),
-                                   "g": group_ids, "holders": holders, "full": full}, step="candidate_pairs")
-        return [(a, b) for a, b in rows.fetchall()]
+                                   "g": group_ids, "holders": holders, "bound": bounds, "full": full},
+                             step="candidate_pairs")
+        return [(a, b, bool(stored)) for a, b, stored in rows.fetchall()]
 
     def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The spec's normalized columns of those of `record_ids` that are live, as `unique_id` + columns."""
