@@ -340,26 +340,19 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
     if spec.conflict is not None:
         floor = min(floor, spec.prediction_floor or floor)
     tf_floor = {col: tf_value(1, n) if n else 0.0 for col, n in plan.totals.items()}
-    kept_keys, prune = _prune_sql(settings, model.review_threshold, floor, tf_floor, spec)
+    pruning = _Pruning(settings, model.review_threshold, floor, tf_floor, spec)
     # the pairs among the holders of a value whose term frequency fell share that value: they are bounded with
     # its frequency now, not the rarest one (floored to a power of two: fewer bounds, each still an upper one)
-    bounds: dict[tuple[str, int], int] = {}
-    prunes: list[str | None] = [prune]
     groups: list[tuple[Sequence[str], bool, int]] = []
     for tag, (holders, rising) in sorted(moved.items()):
         col = tag.split(":", 1)[0]
         bound = 0
-        if rising and col in plan.totals and holders and col in _scalar_columns(spec, [col]):
-            level = math.floor(math.log2(tf_value(len(holders), plan.totals[col])))
-            if (col, level) not in bounds:
-                _, tight = _prune_sql(settings, model.review_threshold, floor, {**tf_floor, col: 2.0 ** level}, spec)
-                bounds[(col, level)] = len(prunes)
-                prunes.append(f'l."{col}" = r."{col}" AND ({tight})' if tight else None)
-            bound = bounds[(col, level)]
+        if rising and holders and col == pruning.tf_column:
+            bound = pruning.bound(math.floor(math.log2(tf_value(len(holders), plan.totals[col]))))
         groups.append((holders, rising, bound))
     groups += [(ids, True, 0) for ids in base_counts.namesakes()]
-    found = store.candidate_pairs(account_id, model.entity, sorted(changed), groups, kept_keys=kept_keys,
-                                  prune=prunes)
+    found = store.candidate_pairs(account_id, model.entity, sorted(changed), groups, kept_keys=pruning.kept_keys,
+                                  code=pruning.code, pruned=pruning.pruned)
     rescored = {(a, b) for a, b, _ in found}
     ids = sorted({i for pair in rescored for i in pair})
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
@@ -384,25 +377,65 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
     return scored, rescored
 
 
-def _prune_sql(settings: dict[str, Any], threshold: float, floor: float, tf_floor: dict[str, float],
-               spec: EntitySpec) -> tuple[list[str], str | None]:
-    """(key columns whose shared value keeps a pair, SQL over `l`/`r` true for the pairs that cannot reach
-    `threshold`, or `floor` when they hold one name at one company): resolver/pruning.py's narrowing of
-    the rules after the shared-value ones, as the full scan narrows them (None: nothing is left out)."""
-    columns = rule_columns(settings)
-    found = hopeless(settings, threshold, tf_floor)
-    if found is None or not found.sql or columns is None:
-        return [], None
-    shared = [col for kind, col in found.comparisons if kind == "shared"]
-    kept = columns[:max(columns.index(c) for c in shared) + 1]
-    prune = " OR ".join(f"coalesce(({c}), false)" for c in found.sql)
-    if floor < threshold:
-        low = hopeless(settings, floor, tf_floor)
+class _Pruning:
+    """resolver/pruning.py's narrowing of the rules after the shared-value ones, as the full scan narrows them
+    (pairs that cannot reach the review threshold, or the prediction floor for one name at one company), as
+    (bound, code) pairs for store.candidate_pairs: `code` is the pair's cheap comparison states, with a digit
+    for "one name at one company" and one for "the same value of `tf_column`". Bound 0 takes every value of
+    the term-frequency column at its rarest; `bound(level)` one where both records hold a value of frequency
+    at least 2 ** level."""
+
+    def __init__(self, settings: dict[str, Any], threshold: float, floor: float, tf_floor: dict[str, float],
+                 spec: EntitySpec) -> None:
+        self.settings, self.threshold, self.floor, self.tf_floor = settings, threshold, floor, tf_floor
+        columns = rule_columns(settings)
+        found = hopeless(settings, threshold, tf_floor)
+        tf_cols = sorted(tf_floor)
+        self.tf_column = tf_cols[0] if len(tf_cols) == 1 and tf_cols[0] in _scalar_columns(spec, tf_cols) else None
+        self.kept_keys: list[str] = []
+        self.code, self.pruned = "0", []
+        self._levels: dict[int, int] = {}
+        if found is None or columns is None:
+            return
+        shared = [col for kind, col in found.comparisons if kind == "shared"]
+        self.kept_keys = columns[:max(columns.index(c) for c in shared) + 1]
+        digits = []
+        for kind, col in found.comparisons:
+            both = f'l."{col}" IS NOT NULL AND r."{col}" IS NOT NULL'
+            digits.append(f"(CASE WHEN {both} THEN 1 ELSE 0 END)" if kind == "shared" else
+                          f'(CASE WHEN NOT ({both}) THEN 0 WHEN l."{col}" <> r."{col}" THEN 1 ELSE 2 END)')
         keep = (f'l."{spec.name_column}" = r."{spec.name_column}" AND l."{RESCUE_COMPANY_COLUMN}" = '
-                f'r."{RESCUE_COMPANY_COLUMN}"')
-        low_sql = " OR ".join(f"coalesce(({c}), false)" for c in low.sql) if low and low.sql else "false"
-        prune = f"(({prune}) AND NOT coalesce(({keep}), false)) OR ({low_sql})"
-    return kept, prune
+                f'r."{RESCUE_COMPANY_COLUMN}"') if floor < threshold else "false"
+        digits.append(f"(CASE WHEN coalesce(({keep}), false) THEN 1 ELSE 0 END)")
+        same = f'l."{self.tf_column}" = r."{self.tf_column}"' if self.tf_column else "false"
+        digits.append(f"(CASE WHEN coalesce(({same}), false) THEN 1 ELSE 0 END)")
+        self.code = " + ".join(f"{d} * {3 ** k}" for k, d in enumerate(digits))
+        self._n = len(found.comparisons)
+        self._default = self._codes(tf_floor)
+        self.pruned = [(0, c) for c in self._default]
+
+    def _codes(self, tf_floor: dict[str, float], same_only: bool = False) -> list[int]:
+        """The codes of the pairs that cannot reach the threshold (the floor when one name at one company)."""
+        out = []
+        for keep, threshold in ((0, self.threshold), (1, self.floor)):
+            found = hopeless(self.settings, threshold, tf_floor)
+            for combo in (found.combos if found else ()):
+                base = sum(state * 3 ** k for k, state in enumerate(combo)) + keep * 3 ** self._n
+                out += [base + same * 3 ** (self._n + 1) for same in ((1,) if same_only else (0, 1))]
+        return sorted(set(out))
+
+    def bound(self, level: int) -> int:
+        """The bound for pairs of one value of `tf_column` whose frequency is at least 2 ** level."""
+        if self.tf_column is None or not self.pruned:
+            return 0
+        if level not in self._levels:
+            bound = len(self._levels) + 1
+            self._levels[level] = bound
+            tight = self._codes({**self.tf_floor, self.tf_column: 2.0 ** level}, same_only=True)
+            # a pair of two different values is bounded as bound 0 bounds it
+            self.pruned += [(bound, c) for c in tight]
+            self.pruned += [(bound, c) for c in self._default if (c // 3 ** (self._n + 1)) % 3 == 0]
+        return self._levels[level]
 
 
 class _EvidenceCounts:

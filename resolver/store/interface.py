@@ -218,9 +218,9 @@ class Persistence(Protocol):
 
     def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
                         groups: Sequence[tuple[Sequence[str], bool, int]], *, kept_keys: Sequence[str],
-                        prune: Sequence[str | None]) -> list[tuple[str, str, bool]]:
+                        code: str, pruned: Sequence[tuple[int, int]]) -> list[tuple[str, str, bool]]:
         """(left_id, right_id, stored) of the live pairs blocked with one of `record_ids` or within a group
-        (holders, all pairs or only stored ones, bound), less those `prune[bound]` leaves out
+        (holders, all pairs or only stored ones, bound), less those whose (bound, `code`) is `pruned`
         (scanstate.candidate_pairs)."""
         ...
 

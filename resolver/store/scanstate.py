@@ -89,17 +89,17 @@ class ScanStateStore(StoreBase):
 
     def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
                         groups: Sequence[tuple[Sequence[str], bool, int]], *, kept_keys: Sequence[str],
-                        prune: Sequence[str | None]) -> list[tuple[str, str, bool]]:
+                        code: str, pruned: Sequence[tuple[int, int]]) -> list[tuple[str, str, bool]]:
         """(left_id, right_id, stored) of the pairs (left < right) of live records an incremental scan scores
         again, in one indexed query, and whether the last scan stored each:
 
-        - the pairs sharing a blocking key (`record_keys`) with one of `record_ids`;
+        - the pairs sharing a blocking key (`record_keys`) with one of `record_ids` (bound 0);
         - per group (holders, all, bound): the pairs of its holders sharing a key when `all`, and its stored pairs;
 
-        leaving out those `prune[bound]` (SQL over `l`/`r`, the two records' columns; bound 0 for the pairs of
-        `record_ids`) says cannot reach the threshold, unless they share a key of a column in `kept_keys`
-        (Splink's rules before the pruned one make those) or are stored pairs (scored again whatever their
-        bound: their stored score is replaced).
+        leaving out those whose (bound, `code`) is in `pruned` (`code`: an integer SQL expression over `l`/`r`,
+        the two records' columns), unless they share a key of a column in `kept_keys` (Splink's rules before
+        the pruned one make those) or are stored pairs (scored again whatever their bound: their stored score
+        is replaced).
         """
         if not record_ids and not groups:
             return []
@@ -108,11 +108,10 @@ class ScanStateStore(StoreBase):
         bounds = [bound for hs, _, bound in groups for _ in hs]
         full = [i for i, (_, every, _) in enumerate(groups) if every]
         kept = " OR ".join(f"split_part(key, ':', 1) = '{c}'" for c in kept_keys if c.isidentifier()) or "false"
-        cases = " ".join(f"WHEN {i} THEN ({sql})" for i, sql in enumerate(prune) if sql)
-        sql = load_sql("candidate_pairs").replace("/* kept */ false", kept).replace(
-            "/* prune */ false", f"CASE p.bound {cases} ELSE false END" if cases else "false")
+        sql = load_sql("candidate_pairs").replace("/* kept */ false", f"({kept})").replace("/* code */ 0", code)
         rows = self._execute(sql, {"account_id": account_id, "entity": entity, "ids": sorted(set(record_ids)),
-                                   "g": group_ids, "holders": holders, "bound": bounds, "full": full},
+                                   "g": group_ids, "holders": holders, "bound": bounds, "full": full,
+                                   "pruned_bound": [b for b, _ in pruned], "pruned_code": [c for _, c in pruned]},
                              step="candidate_pairs")
         return [(a, b, bool(stored)) for a, b, stored in rows.fetchall()]
 
