@@ -52,7 +52,7 @@ from resolver.explain import contributions_json, explain_pairs, parse_contributi
 from resolver.feedback import split_separated_groups
 from resolver.groups import CONFIRMED_PROBABILITY, Edge, assign_group_ids, build_groups, describe_groups
 from resolver.linkage import Model, Progress, rounded_base, tf_columns, tf_value
-from resolver.pruning import hopeless
+from resolver.pruning import hopeless, scorer_for
 from resolver.records import Entity, FieldContribution
 from resolver.scoring import PairScorer, probability
 from resolver.store.interface import Persistence
@@ -230,7 +230,7 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     moved = _moved_values(model, spec, changed, new, before, sorted(touched), plan)
     step("read", 1)
 
-    scored, rescored = _score(store, account_id, model, spec, changed, moved, plan,
+    scored, rescored, stored = _score(store, account_id, model, spec, changed, moved, plan,
                               _EvidenceCounts(store, account_id, spec, changed, new, touched, before))
     separated, confirmed = store.links_in_force(account_id, entity)
     keys = list(zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True))
@@ -239,7 +239,7 @@ def _run(store: Persistence, account_id: str, model: Model, spec: EntitySpec, pl
     step("predict", 2)
 
     scan_id = uuid.uuid4().hex
-    groups, removed, dropped = _regroup(store, account_id, model, changed, rescored, scored,
+    groups, removed, dropped = _regroup(store, account_id, model, changed, rescored, stored, scored,
                                         is_separated.to_pylist(), explained, separated, confirmed)
     step("group", 3)
     pair_rows = pa.table({
@@ -328,11 +328,12 @@ def _moved_values(model: Model, spec: EntitySpec, changed: set[str], new: Mappin
 
 def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, changed: set[str],
            moved: Mapping[str, tuple[list[str], bool]], plan: _Plan,
-           base_counts: _EvidenceCounts) -> tuple[pa.Table, set[tuple[str, str]]]:
+           base_counts: _EvidenceCounts) -> tuple[pa.Table, set[tuple[str, str]], set[tuple[str, str]]]:
     """The pairs scored again (blocked with a changed record; among the holders of each moved value and of
     each touched name at a company; the stored pairs among them), scored as Splink scores them in a full
     scan of the base: those at or above the review threshold in predict_pairs' shape (left_id, right_id,
-    match_weight, match_probability, gamma_/mw_/mw_tf_adj_), and every pair scored again."""
+    match_weight, match_probability, gamma_/mw_/mw_tf_adj_), every pair scored again, and those of them the
+    last scan stored."""
     settings = model.settings_for_base(plan.n_base)
     # as a full scan: Splink's pairs down to the prediction floor only where the new-phone rule may raise them
     # (one name at one company), the others down to the review threshold; then the evidence rules
@@ -354,6 +355,7 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
     found = store.candidate_pairs(account_id, model.entity, sorted(changed), groups, kept_keys=pruning.kept_keys,
                                   code=pruning.code, pruned=pruning.pruned)
     rescored = {(a, b) for a, b, _ in found}
+    stored = {(a, b) for a, b, was in found if was}
     ids = sorted({i for pair in rescored for i in pair})
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
     for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
@@ -368,13 +370,13 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
         counts, _ = store.value_totals(account_id, model.entity, col,
                                        sorted({r[col] for r in rows.values() if r.get(col) is not None}))
         tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
-    scored = _scored_table(PairScorer(settings), model, rows, sorted(rescored), tf,
+    scored = _scored_table(scorer_for(settings), model, rows, sorted(rescored), tf,
                            (model.review_threshold, floor), spec)
     if spec.conflict is not None and scored.num_rows:
         in_scored = set(scored.column("left_id").to_pylist()) | set(scored.column("right_id").to_pylist())
         guard = base_counts.guard({r: rows[r] for r in sorted(in_scored)}, plan.n_base)
         scored = apply_guard(guard, scored, threshold=model.review_threshold, comparisons=model.comparison_names)
-    return scored, rescored
+    return scored, rescored, stored
 
 
 class _Pruning:
@@ -612,6 +614,7 @@ def _scored_table(scorer: PairScorer, model: Model, rows: Mapping[str, Mapping[s
 
 
 def _regroup(store: Persistence, account_id: str, model: Model, changed: set[str], rescored: set[tuple[str, str]],
+             stored: set[tuple[str, str]],
              scored: pa.Table, separated_flags: Sequence[bool],
              explained: dict[tuple[str, str], list[FieldContribution]], separated: set[tuple[str, str]],
              confirmed: set[tuple[str, str]]) -> tuple[list[Any], set[str], set[tuple[str, str]]]:
@@ -633,8 +636,10 @@ def _regroup(store: Persistence, account_id: str, model: Model, changed: set[str
             e = Edge(a, b, CONFIRMED_PROBABILITY)
             live_confirmed.setdefault(a, []).append(e)
             live_confirmed.setdefault(b, []).append(e)
-    # seeds: the records whose pairs were scored again and the members of the groups they were in
-    touched = changed | {i for pair in rescored for i in pair}
+    # seeds: the changed records, those of the pairs scored again that are stored or scored now (another pair
+    # scored again changes nothing), and the members of the groups they were in
+    keys = zip(scored.column("left_id").to_pylist(), scored.column("right_id").to_pylist(), strict=True)
+    touched = changed | {i for pair in (*stored, *keys) for i in pair}
     old_rows = store.groups_of_records(account_id, entity, sorted(touched))
     seeds = touched | {r["record_id"] for r in old_rows}
     dropped: set[tuple[str, str]] = set()
