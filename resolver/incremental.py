@@ -357,6 +357,20 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
     rescored = {(a, b) for a, b, _ in found}
     stored = {(a, b) for a, b, was in found if was}
     ids = sorted({i for pair in rescored for i in pair})
+    rows, tf = _scoring_rows(store, account_id, model, spec, ids, plan.totals)
+    scored = _scored_table(scorer_for(settings), model, rows, sorted(rescored), tf,
+                           (model.review_threshold, floor), spec)
+    if spec.conflict is not None and scored.num_rows:
+        in_scored = set(scored.column("left_id").to_pylist()) | set(scored.column("right_id").to_pylist())
+        guard = base_counts.guard({r: rows[r] for r in sorted(in_scored)}, plan.n_base)
+        scored = apply_guard(guard, scored, threshold=model.review_threshold, comparisons=model.comparison_names)
+    return scored, rescored, stored
+
+
+def _scoring_rows(store: Persistence, account_id: str, model: Model, spec: EntitySpec, ids: Sequence[str],
+                  totals: Mapping[str, int]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[Any, float]]]:
+    """The live rows of `ids` as a full scan scores them (the rare/few classes of their phones and emails over
+    the whole base), and the term frequencies of their values (`totals`: the term-frequency denominators)."""
     rows = {r["unique_id"]: r for r in store.live_rows(account_id, spec, ids)}
     for col in spec.frequency_columns:  # value_frequency.sql's columns, with counts over the whole base
         values = sorted({v for r in rows.values() for v in (r.get(col) or ()) if v is not None})
@@ -369,14 +383,8 @@ def _score(store: Persistence, account_id: str, model: Model, spec: EntitySpec, 
     for col in tf_columns(model.settings):
         counts, _ = store.value_totals(account_id, model.entity, col,
                                        sorted({r[col] for r in rows.values() if r.get(col) is not None}))
-        tf[col] = {v: tf_value(n, plan.totals[col]) for v, n in counts.items()}
-    scored = _scored_table(scorer_for(settings), model, rows, sorted(rescored), tf,
-                           (model.review_threshold, floor), spec)
-    if spec.conflict is not None and scored.num_rows:
-        in_scored = set(scored.column("left_id").to_pylist()) | set(scored.column("right_id").to_pylist())
-        guard = base_counts.guard({r: rows[r] for r in sorted(in_scored)}, plan.n_base)
-        scored = apply_guard(guard, scored, threshold=model.review_threshold, comparisons=model.comparison_names)
-    return scored, rescored, stored
+        tf[col] = {v: tf_value(n, totals[col]) for v, n in counts.items()}
+    return rows, tf
 
 
 class _Pruning:
