@@ -15,7 +15,14 @@ occurs (term frequency) and, for the prior, the base size. So an incremental sca
   records and the company's distinct names over the base (`_EvidenceCounts`). Pairs are scored down to
   the spec's prediction floor, weighed as `guard_pairs` weighs them, then cut at the review threshold;
 
-and keeps every other stored pair. Base size, term-frequency totals and large counts are rounded
+and keeps every other stored pair. The holders of a value are found by index (blocking keys, record
+columns), and the pairs in one query (store.candidate_pairs) that leaves out, as the full scan's narrowed
+rules do (resolver/pruning.py), the pairs that cannot reach the review threshold (the prediction floor
+for one name at one company) by their cheap comparison states (`_Pruning`); the pairs among a rarer
+name's holders are bounded with that name's frequency, not the rarest. So only the pairs that can
+matter are read and scored: at 318,000 contacts with 1,000 changed, about 20,000 of 500,000 blocked.
+
+Base size, term-frequency totals and large counts are rounded
 (linkage.rounded_base, tf_value), so a few changes leave the other pairs exactly as a full scan scores
 them. Groups are rebuilt only for the connected components (over the scored pairs) holding a record whose
 pairs were scored again; group ids follow the same rule as a full scan's.
