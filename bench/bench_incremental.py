@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import resource
 import shutil
@@ -98,10 +99,12 @@ def main() -> None:
             t0 = time.perf_counter()
             ingest(store, account_id=args.account, entity="contact", records=changes)
             ingest_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), os.times()
             inc = incremental_scan(store, account_id=args.account, model=model)
-            inc_s = time.perf_counter() - t0
-            print(f"  {args.changed:,} changed records (upsert {ingest_s:.2f} s): {inc.mode} scan {inc_s:.2f} s wall"
+            inc_s, c1 = time.perf_counter() - t0, os.times()
+            cpu = c1.user - c0.user + c1.system - c0.system  # walls are noisy on a shared machine
+            print(f"  {args.changed:,} changed records (upsert {ingest_s:.2f} s): {inc.mode} scan {inc_s:.2f} s wall, "
+                  f"{cpu:.2f} s user+sys CPU"
                   f"{' (' + inc.fallback + ')' if inc.fallback else ''}, {inc.n_rescored} pairs scored again; "
                   f"steps {inc.seconds}")
             got = _outcome(store, args.account)

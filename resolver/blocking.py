@@ -1,21 +1,19 @@
-"""Blocking outside Splink: the pairs a whole-base scan's blocking rules make that touch given records.
+"""Blocking outside Splink: which blocking rules are plain key equalities the store can look up.
 
 The store keeps every record's blocking keys (`record_keys`: "<column>:<value>" for the spec's key
 columns, written with the record), so the pairs of a few changed records against the whole base are
-an index lookup, not a pass over the base. That equals Splink's blocking only while the model's rules
-are plain equalities on those key columns (list columns exploded): `rules_are_keys` checks it, and an
-incremental scan falls back to a full one when they are not (an account's own fields add rules).
+an index lookup (store.candidate_pairs), not a pass over the base. That equals Splink's blocking only
+while the model's rules are plain equalities on those key columns (list columns exploded): `rules_are_keys`
+checks it, and an incremental scan falls back to a full one when they are not (an account's own fields
+add rules).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from typing import Any
 
 from resolver.entities import EntitySpec
-from resolver.records import Entity
-from resolver.store.interface import Persistence
 
 _EQUALITY = re.compile(r'l\."(\w+)" = r\."(\w+)"')
 
@@ -39,9 +37,3 @@ def rules_are_keys(settings: dict[str, Any], spec: EntitySpec) -> bool:
     """Whether the blocking rules join on exactly the spec's key columns (what `record_keys` holds)."""
     columns = rule_columns(settings)
     return columns is not None and set(columns) == set(spec.key_columns)
-
-
-def pairs_touching(store: Persistence, account_id: str, entity: Entity,
-                   record_ids: Collection[str]) -> list[tuple[str, str]]:
-    """Pairs (left < right) of live records the blocking rules make with any of `record_ids`, over the whole base."""
-    return store.blocked_with(account_id, entity, sorted(record_ids))

@@ -24,10 +24,12 @@ compared before, about 0.1 million now.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from resolver.blocking import rule_columns
@@ -37,6 +39,17 @@ _NULL = re.compile(r'"(\w+)_l" IS NULL OR "\1_r" IS NULL')
 _EQUAL = re.compile(r'"(\w+)_l" = "\1_r"')
 _INTERSECT = re.compile(r'array_length\(list_intersect\("(\w+)_l", "\1_r"\)\) >= 1')
 _MARGIN = 1e-6  # bits: the bound is compared with room for the last bits of a float sum
+
+
+@lru_cache(maxsize=8)
+def _scorer(blob: str) -> PairScorer:
+    return PairScorer(json.loads(blob))
+
+
+def scorer_for(settings: dict[str, Any]) -> PairScorer:
+    """PairScorer of `settings`, built once per distinct settings (parsing them is most of hopeless' time; an
+    incremental scan asks for several bounds of one model)."""
+    return _scorer(json.dumps(settings, sort_keys=True, default=str))
 
 
 @dataclass(frozen=True)
@@ -64,7 +77,7 @@ def hopeless(settings: dict[str, Any], threshold: float, tf_floor: dict[str, flo
     if columns is None or not 0 < threshold < 1:
         return None
     floor = math.log2(threshold / (1 - threshold)) - _MARGIN
-    scorer = PairScorer(settings)
+    scorer = scorer_for(settings)
     comps = {c["output_column_name"]: c for c in settings["comparisons"]}
     kinds: list[tuple[str, str]] = []
     states: list[list[tuple[str, float]]] = []  # per cheap comparison: (SQL of a state, its exact weight)

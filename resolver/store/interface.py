@@ -210,12 +210,18 @@ class Persistence(Protocol):
         """record_id -> its values as the last scan stored them."""
         ...
 
-    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
-        """record_id -> stored scan values, of the records whose stored values include any of `vals`."""
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str], *,
+                     scalar: Sequence[str] = ()) -> dict[str, list[str]]:
+        """record_id -> stored scan values, of the scanned records holding any of `vals` now (list columns'
+        values through the blocking keys, `scalar` columns' in the records)."""
         ...
 
-    def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """Pairs of live records sharing a blocking key with one of `record_ids`."""
+    def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
+                        groups: Sequence[tuple[Sequence[str], bool, int]], *, kept_keys: Sequence[str],
+                        code: str, pruned: Sequence[tuple[int, int]]) -> list[tuple[str, str, bool]]:
+        """(left_id, right_id, stored) of the live pairs blocked with one of `record_ids` or within a group
+        (holders, all pairs or only stored ones, bound), less those whose (bound, `code`) is `pruned`
+        (scanstate.candidate_pairs)."""
         ...
 
     def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -73,22 +73,47 @@ class ScanStateStore(StoreBase):
             step="scan_vals").fetchall()
         return {r: list(v or ()) for r, v in rows}
 
-    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str]) -> dict[str, list[str]]:
-        """record_id -> stored values, of the records whose stored values include any of `vals`."""
+    def scan_holders(self, account_id: str, entity: Entity, vals: Sequence[str], *,
+                     scalar: Sequence[str] = ()) -> dict[str, list[str]]:
+        """record_id -> stored values, of the scanned records holding any of `vals` ("<column>:<value>") now:
+        found by index, a list column's values as blocking keys (`record_keys`), a column of `scalar` in the
+        records. A changed record that no longer holds them is absent (the caller knows its stored values)."""
         if not vals:
             return {}
-        rows = self._execute(load_sql("scan_holders"), {"account_id": account_id, "entity": entity,
-                                                        "vals": sorted(set(vals))}, step="scan_holders").fetchall()
+        found = [f'r."{c}" IN (SELECT substr(v, {len(c) + 2}) FROM wanted WHERE split_part(v, \':\', 1) = \'{c}\')'
+                 for c in scalar if c.isidentifier()]
+        sql = load_sql("scan_holders").replace("/* scalar */ false", " OR ".join(found) or "false")
+        rows = self._execute(sql, {"account_id": account_id, "entity": entity, "vals": sorted(set(vals))},
+                             step="scan_holders").fetchall()
         return {r: list(v or ()) for r, v in rows}
 
-    def blocked_with(self, account_id: str, entity: Entity, record_ids: Sequence[str]) -> list[tuple[str, str]]:
-        """Pairs (left < right) of live records sharing a blocking key (`record_keys`) with one of
-        `record_ids`: the pairs a whole-base scan's blocking rules make that touch them."""
-        if not record_ids:
+    def candidate_pairs(self, account_id: str, entity: Entity, record_ids: Sequence[str],
+                        groups: Sequence[tuple[Sequence[str], bool, int]], *, kept_keys: Sequence[str],
+                        code: str, pruned: Sequence[tuple[int, int]]) -> list[tuple[str, str, bool]]:
+        """(left_id, right_id, stored) of the pairs (left < right) of live records an incremental scan scores
+        again, in one indexed query, and whether the last scan stored each:
+
+        - the pairs sharing a blocking key (`record_keys`) with one of `record_ids` (bound 0);
+        - per group (holders, all, bound): the pairs of its holders sharing a key when `all`, and its stored pairs;
+
+        leaving out those whose (bound, `code`) is in `pruned` (`code`: an integer SQL expression over `l`/`r`,
+        the two records' columns), unless they share a key of a column in `kept_keys` (Splink's rules before
+        the pruned one make those) or are stored pairs (scored again whatever their bound: their stored score
+        is replaced).
+        """
+        if not record_ids and not groups:
             return []
-        rows = self._execute(load_sql("blocked_with"), {"account_id": account_id, "entity": entity,
-                                                        "ids": sorted(set(record_ids))}, step="blocked_with")
-        return [(a, b) for a, b in rows.fetchall()]
+        group_ids = [i for i, (holders, _, _) in enumerate(groups) for _ in holders]
+        holders = [h for hs, _, _ in groups for h in hs]
+        bounds = [bound for hs, _, bound in groups for _ in hs]
+        full = [i for i, (_, every, _) in enumerate(groups) if every]
+        kept = " OR ".join(f"split_part(key, ':', 1) = '{c}'" for c in kept_keys if c.isidentifier()) or "false"
+        sql = load_sql("candidate_pairs").replace("/* kept */ false", f"({kept})").replace("/* code */ 0", code)
+        rows = self._execute(sql, {"account_id": account_id, "entity": entity, "ids": sorted(set(record_ids)),
+                                   "g": group_ids, "holders": holders, "bound": bounds, "full": full,
+                                   "pruned_bound": [b for b, _ in pruned], "pruned_code": [c for _, c in pruned]},
+                             step="candidate_pairs")
+        return [(a, b, bool(stored)) for a, b, stored in rows.fetchall()]
 
     def live_rows(self, account_id: str, spec: EntitySpec, record_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The spec's normalized columns of those of `record_ids` that are live, as `unique_id` + columns."""

@@ -6,7 +6,9 @@ incremental scan stored exactly the pairs and groups a full scan makes.
 """
 
 import json
+import math
 import random
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,10 @@ from hypothesis import strategies as st
 
 import resolver.evidence
 import resolver.linkage
-from resolver.incremental import incremental_scan
+from resolver.entities import spec_for
+from resolver.incremental import _Pruning, _scored_table, _scoring_rows, incremental_scan
+from resolver.linkage import tf_columns, tf_value
+from resolver.pruning import scorer_for
 from resolver.records import Record
 from resolver.scan import ingest, scan
 from resolver.store import Store
@@ -225,3 +230,40 @@ def test_random_changes_give_the_full_scan(tmp_path_factory, default_models, mon
             store.mark_deleted(ACCOUNT, "contact", rid)
         incremental_scan(store, account_id=ACCOUNT, model=model)  # incremental or (drift) full: equal either way
         _same_as_full(store, model)
+
+
+def test_pruned_candidates_keep_every_pair_that_can_reach_the_threshold(store, default_models, monkeypatch):
+    # the candidate query leaves out pairs by their cheap comparison states (resolver/pruning.py's bound):
+    # every pair it leaves out, scored exactly, stays below the review threshold (the floor for one name at
+    # one company); also with a name's own frequency as the bound (a rarer name's holders)
+    monkeypatch.setattr(resolver.linkage, "ROUND_BASE_FROM", 50)
+    model = default_models["contact"]
+    spec = spec_for("contact")
+    _setup(store, model)
+    totals = {col: store.value_totals(ACCOUNT, "contact", col, [])[1] for col in tf_columns(model.settings)}
+    settings = model.settings_for_base(len(_BASE))
+    floor = min(model.review_threshold, spec.prediction_floor)
+    pruning = _Pruning(settings, model.review_threshold, floor,
+                       {col: tf_value(1, n) for col, n in totals.items()}, spec)
+    assert pruning.pruned and pruning.tf_column == "name_norm"
+    live = store.live_rows(ACCOUNT, spec, [r.record_id for r in _BASE])
+    common, n = next((name, n) for name, n in Counter(r["name_norm"] for r in live).most_common() if name)
+    holders = sorted(r["unique_id"] for r in live if r["name_norm"] == common)
+    bound = pruning.bound(math.floor(math.log2(tf_value(n, totals["name_norm"]))))
+    changed = [r.record_id for r in _BASE[:80]]
+    groups = [(holders, True, bound), ([r.record_id for r in _BASE[200:260]], True, 0)]
+
+    def candidates(prune):
+        found = store.candidate_pairs(ACCOUNT, "contact", changed, groups, kept_keys=pruning.kept_keys if prune else [],
+                                      code=pruning.code if prune else "0", pruned=pruning.pruned if prune else [])
+        return {(a, b) for a, b, _ in found}
+
+    kept, every = candidates(True), candidates(False)
+    assert kept < every  # something was left out
+    ids = sorted({i for pair in every for i in pair})
+    rows, tf = _scoring_rows(store, ACCOUNT, model, spec, ids, totals)
+    reaching = _scored_table(scorer_for(settings), model, rows, sorted(every), tf,
+                             (model.review_threshold, floor), spec)
+    pairs = set(zip(reaching.column("left_id").to_pylist(), reaching.column("right_id").to_pylist(), strict=True))
+    assert pairs and pairs <= kept
+

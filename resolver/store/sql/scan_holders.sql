@@ -1,9 +1,14 @@
--- step scan_holders: records whose stored scan values (scan_records.vals) include any of $vals, with their values
--- (a hash join on the unnested values: a list-overlap test per row is quadratic in the list of values)
-SELECT s.record_id, s.vals FROM scan_records AS s
-WHERE s.account_id = $account_id AND s.entity = $entity AND s.record_id IN (
-    SELECT x.record_id FROM (
-        SELECT record_id, unnest(vals) AS v FROM scan_records WHERE account_id = $account_id AND entity = $entity
-    ) AS x
-    WHERE x.v IN (SELECT unnest($vals::VARCHAR[]))
+-- step scan_holders: the scanned records holding any of $vals ("<column>:<value>") now, with their stored scan
+-- values. Blocking keys are found through record_keys' index on key, a scalar column's values in the records.
+WITH wanted AS (
+    SELECT DISTINCT unnest($vals::VARCHAR[]) AS v
+),
+hit AS (
+    SELECT k.record_id FROM record_keys AS k
+    WHERE k.account_id = $account_id AND k.entity = $entity AND k.key IN (SELECT v FROM wanted)
+    UNION
+    SELECT r.record_id FROM records AS r
+    WHERE r.account_id = $account_id AND r.entity = $entity AND (/* scalar */ false)
 )
+SELECT s.record_id, s.vals FROM scan_records AS s JOIN hit AS h ON h.record_id = s.record_id
+WHERE s.account_id = $account_id AND s.entity = $entity
