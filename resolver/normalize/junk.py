@@ -37,7 +37,7 @@ def clean_text(value: object) -> str | None:
             return None
     # str.split() without arguments splits on every Unicode space, NBSP and newlines included
     text = " ".join(text.translate(_INVISIBLE).split())
-    if not text or _is_junk_text(text):
+    if not text or is_junk_text(text):
         return None
     return text
 
@@ -47,7 +47,8 @@ def is_junk(value: object) -> bool:
     return clean_text(value) is None
 
 
-def _is_junk_text(text: str) -> bool:
+def is_junk_text(text: str) -> bool:
+    """True for text clean_text has already cleaned that is junk all the same ("нет", "xxx", "—")."""
     if not any(ch.isalnum() for ch in text):
         return True
     key = text.casefold().rstrip(_TRAILING_PUNCT)
