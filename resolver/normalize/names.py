@@ -331,8 +331,8 @@ def split_name_field(text: str | None) -> NameParts:
     if is_plain(text):
         if is_junk_text(text):
             return _NO_PARTS
-        # no phone, email or bracket to take out: only a legal form can split it
-        value, company = _split_company(text)
+        # no phone, email, bracket, separator or quote to take out: only a legal form can split it
+        value, company = _split_at_legal_form(text)
         name = _squash(value).strip(_NAME_EDGE_PUNCT)
         return NameParts(name if _has_letters(name) else None, (), (), company)
     return _split_name_field_full(text)
@@ -371,9 +371,6 @@ def _split_name_field_full(text: str | None) -> NameParts:
 
 def _split_company(value: str) -> tuple[str, str | None]:
     """(name, company) when a legal form or a quoted name follows the person's name."""
-    # companies imports this module (transliterate, person names), so it is imported here
-    from resolver.normalize.companies import PERSON_LEGAL_FORMS, find_legal_form
-
     # The first separator with letters before it is the only one to try: the tail after a later
     # one is a suffix of its tail, and holds a legal form or quotes only if its tail does. (Trying
     # each separator would read the rest of the text once per separator.)
@@ -384,18 +381,29 @@ def _split_company(value: str) -> tuple[str, str | None]:
             if _looks_like_company(tail):
                 return head, _squash(tail)
             break
-    legal_form = find_legal_form(value)
-    if legal_form is not None:
-        start, end, canonical = legal_form
-        head, tail = value[:start], value[start:]
-        if _has_letters(head):
-            return head, _squash(tail)
-        # "ИП Иванов Иван" is the person's business: the company, and without "ИП" the name
-        return (value[end:] if canonical in PERSON_LEGAL_FORMS else ""), _squash(tail)
+    split = _split_at_legal_form(value)
+    if split[1] is not None:
+        return split
     quoted = _QUOTED.search(value)
     if quoted and _has_letters(value[: quoted.start()]):
         return value[: quoted.start()], _squash(quoted.group(1))
     return value, None
+
+
+def _split_at_legal_form(value: str) -> tuple[str, str | None]:
+    """(name, company) when a legal form is written in `value`, else (value, None)."""
+    # companies imports this module (transliterate, person names), so it is imported here
+    from resolver.normalize.companies import PERSON_LEGAL_FORMS, find_legal_form
+
+    legal_form = find_legal_form(value)
+    if legal_form is None:
+        return value, None
+    start, end, canonical = legal_form
+    head, tail = value[:start], value[start:]
+    if _has_letters(head):
+        return head, _squash(tail)
+    # "ИП Иванов Иван" is the person's business: the company, and without "ИП" the name
+    return (value[end:] if canonical in PERSON_LEGAL_FORMS else ""), _squash(tail)
 
 
 def _looks_like_company(text: str) -> bool:

@@ -120,7 +120,13 @@ def _normalize(text: str, region: str) -> tuple[str, ...]:
         return (text,)
     if region == "RU":
         # The common case, one Russian number and nothing else, skips the regexes below.
-        compact = text.translate(_NUMBER_PUNCTUATION)
+        # "79161234567" and "+79161234567" are most values: no punctuation to take out of them
+        if text.isascii() and text.isdigit():
+            compact = text
+        elif text[:1] == "+" and text[1:].isascii() and text[1:].isdigit():
+            compact = text[1:]
+        else:
+            compact = text.translate(_NUMBER_PUNCTUATION)
         if compact.isdigit() and compact.isascii() and text.count("+") <= 1:
             nsn = _russian_shape(compact, text.lstrip().startswith("+"))
             if nsn is not None and _is_placeholder(nsn):

@@ -1,7 +1,8 @@
 """The normalizers' fast paths give exactly what the full paths give (issue 15, item 1).
 
 Plain name fields ("Иван Петров": letter words, single spaces) skip the phone, email, bracket and
-separator passes; `find_legal_form` only tries the words a legal form can start with. Each fast path
+separator passes; `find_legal_form` only tries the words a legal form can start with; a value that is
+one bare address skips the email field's split and cleanup passes. Each fast path
 is compared with the full one on generated text built from the pieces that steer the parsers:
 keywords of auto-created names, legal forms, junk placeholders, digits, "@", brackets, quotes, odd
 Unicode (superscript digits, combining accents, invisible characters, non-breaking spaces).
@@ -9,10 +10,12 @@ Unicode (superscript digits, combining accents, invisible characters, non-breaki
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resolver.normalize import autonames, names
+from resolver.normalize import autonames, emails, junk, names
 from resolver.normalize.companies import _LEGAL_FORMS, _LONGEST_FORM, _WORD, find_legal_form
 from resolver.normalize.names import is_plain, transliterate
 
@@ -76,3 +79,33 @@ def test_fast_paths_on_the_cases_that_steer_them() -> None:
         assert find_legal_form(text) == _find_legal_form_reference(text), text
     assert autonames.parse_autoname("Без имени") is not None
     assert names.split_name_field("Иван Петров ООО Ромашка").company == "ООО Ромашка"
+
+
+_EMAIL_PIECES = ["ivan", "Ivan.Petrov", "+crm", "@", "@@", "gmail.com", "GMAIL.COM", "ya.ru", "yandex.ru", "mail.ru",
+                 "test", "noreply", "example.com", "xxx", "a", ".", "-", "_", "%", ",", ";", " ", "<", ">", "mailto:",
+                 "1", "123", "ромашка.рф", "xn--80aa", "'", '"', "\u200b", "ru", "com"]
+_EMAIL_TEXT = st.one_of(
+    st.lists(st.sampled_from(_EMAIL_PIECES), min_size=1, max_size=8).map("".join),
+    st.text(alphabet="ab1.-_%+@ ,", max_size=30),
+)
+
+
+@_SETTINGS
+@given(_EMAIL_TEXT)
+def test_email_fast_paths_equal_full_paths(text: str) -> None:
+    assert emails.normalize_email(text) == emails._normalize_email_full(text)
+    assert emails.normalize_emails(text) == emails._normalize_emails_full(text)
+
+
+def _is_junk_text_reference(text: str) -> bool:
+    """is_junk_text as it was: a generator for the letter test, a regex for one repeated character."""
+    if not any(ch.isalnum() for ch in text):
+        return True
+    key = text.casefold().rstrip(" .,;:!?")
+    return key in junk._JUNK or re.fullmatch(r"(.)\1{2,}", key, re.DOTALL) is not None
+
+
+@_SETTINGS
+@given(st.one_of(_TEXT, st.text(alphabet="xX0_.- ?!\nß", max_size=8)))
+def test_junk_test_equals_the_regex_one(text: str) -> None:
+    assert junk.is_junk_text(text) == _is_junk_text_reference(text)
