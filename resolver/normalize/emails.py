@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from typing import TypeGuard
 
 from resolver.normalize._limits import MAX_PARSED_CHARS, between_addresses, clip
 from resolver.normalize._tables import read_lines, read_rows
@@ -120,7 +121,7 @@ def split_emails(text: str) -> tuple[list[str], str]:
     return list(found), " ".join(rest.split())
 
 
-def _is_simple(text: object) -> bool:
+def _is_simple(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and len(text) <= MAX_PARSED_CHARS and _SIMPLE.fullmatch(text) is not None
 
 
