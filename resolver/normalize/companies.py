@@ -96,6 +96,11 @@ def parse_company_name(text: str | None) -> CompanyName | None:
     return CompanyName(core=" ".join(words), legal_form=legal_form, tokens=tokens)
 
 
+def starts_legal_form(word: str) -> bool:
+    """True when a legal form's first word is `word` (transliterated: `names.word_key`)."""
+    return word in _FORM_FIRST_WORDS
+
+
 def find_legal_form(text: str) -> tuple[int, int, str] | None:
     """The first legal form written anywhere in `text`: (start, end, canonical), or None.
 

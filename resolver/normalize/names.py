@@ -331,7 +331,10 @@ def split_name_field(text: str | None) -> NameParts:
     if is_plain(text):
         if is_junk_text(text):
             return _NO_PARTS
-        # no phone, email, bracket, separator or quote to take out: only a legal form can split it
+        # no phone, email, bracket, separator or quote to take out: only a legal form can split it, and
+        # one can only start at a word whose transliteration starts one (its words are `_WORD`'s matches)
+        if not any(map(_may_start_legal_form, text.split(" "))):
+            return NameParts(text if _has_letters(text) else None, (), (), None)  # "²" is no name
         value, company = _split_at_legal_form(text)
         name = _squash(value).strip(_NAME_EDGE_PUNCT)
         return NameParts(name if _has_letters(name) else None, (), (), company)
@@ -388,6 +391,13 @@ def _split_company(value: str) -> tuple[str, str | None]:
     if quoted and _has_letters(value[: quoted.start()]):
         return value[: quoted.start()], _squash(quoted.group(1))
     return value, None
+
+
+@lru_cache(maxsize=1 << 16)  # words repeat; a long word goes through the cache once and is dropped
+def _may_start_legal_form(word: str) -> bool:
+    from resolver.normalize.companies import starts_legal_form
+
+    return starts_legal_form(word_key(word))
 
 
 def _split_at_legal_form(value: str) -> tuple[str, str | None]:

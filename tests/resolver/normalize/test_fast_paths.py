@@ -71,7 +71,8 @@ def test_plain_is_what_the_fast_paths_assume() -> None:
 def test_fast_paths_on_the_cases_that_steer_them() -> None:
     cases = ["Иван Петров", "Без имени", "Новый контакт", "Клиент", "Заявка от Иван", "Звонок", "нет", "xxx",
              "Иван Петров ООО Ромашка", "ИП Иванов Иван", "Общество с ограниченной ответственностью Ромашка",
-             "WhatsApp", "Ромашка sp z o o", "Али оглы Мамедов", "Саша", "Лид", "unknown caller", "no name"]
+             "WhatsApp", "Ромашка sp z o o", "Али оглы Мамедов", "Саша", "Лид", "unknown caller", "no name",
+             "²", "Ⅻ Ⅻ", "² Иван", "ⅫⅫⅫ", "ООО ²"]
     for text in cases:
         assert names.split_name_field(text) == names._split_name_field_full(text), text
         assert names.parse_person_name(text) == names._parse_person_name_full(text), text
