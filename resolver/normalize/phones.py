@@ -203,6 +203,9 @@ def _parse_number(digits: str, plus: bool, region: str) -> str | None:
             return None
         if nsn is not None and _is_russian_number(nsn):
             return "+7" + nsn
+        kazakh = _kazakh_number(digits, plus)
+        if kazakh is not None:
+            return kazakh
     return _parse_with_phonenumbers(digits, plus, region)
 
 
@@ -254,6 +257,27 @@ def _fast_ru_nsn(digits: str, plus: bool) -> str | None:
     return nsn if nsn is not None and _is_russian_number(nsn) else None
 
 
+def _kazakh_number(digits: str, plus: bool) -> str | None:
+    """E.164 of a valid Kazakh number (+7 7xx, country code 7 shared with Russia) written as Russian ones are,
+    or None (ask phonenumbers).
+
+    What phonenumbers does for these shapes under region RU: "+7" / "7" / the trunk "8" before 10 digits, or
+    10 digits alone, give the national number 7xx…; a national number starting with 7 belongs to Kazakhstan
+    (its metadata's leading digits; Russia's are [3489]) and is valid when it matches one of Kazakhstan's
+    number types, which is `_KZ_VALID` (test_phones.py checks the answers against phonenumbers).
+    """
+    if len(digits) == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
+        nsn = digits[1:]
+    elif len(digits) == 10 and not plus:
+        nsn = digits
+    else:
+        return None
+    if nsn[0] != "7" or _is_placeholder(nsn):
+        return None
+    pattern = _KZ_VALID.get(len(nsn))
+    return "+7" + nsn if pattern is not None and pattern.fullmatch(nsn) is not None else None
+
+
 def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], frozenset[int]]]:
     general = metadata.general_desc
     assert general is not None, "phonenumbers metadata always has a general description"
@@ -294,6 +318,11 @@ def _validity_patterns(metadata: PhoneMetadata) -> dict[int, re.Pattern[str]]:
 _RU_METADATA = PhoneMetadata.metadata_for_region("RU")
 assert _RU_METADATA is not None, "phonenumbers ships metadata for RU"
 _RU_VALID = _validity_patterns(_RU_METADATA)
+
+
+_KZ_METADATA = PhoneMetadata.metadata_for_region("KZ")
+assert _KZ_METADATA is not None, "phonenumbers ships metadata for KZ"
+_KZ_VALID = _validity_patterns(_KZ_METADATA)
 
 
 def _is_russian_number(nsn: str) -> bool:

@@ -6,7 +6,7 @@ import phonenumbers
 import pytest
 
 from resolver.normalize import normalize_phone, normalize_phones, split_phones
-from resolver.normalize.phones import _fast_ru_nsn
+from resolver.normalize.phones import _fast_ru_nsn, _kazakh_number, _parse_with_phonenumbers
 
 PHONE_CASES = [
     # (id, text, expected E.164 list)
@@ -124,6 +124,25 @@ def test_fast_path_agrees_with_phonenumbers():
         answered += 1
         assert "+7" + nsn == _library_e164(text), text
     assert answered > 1500  # the sample does exercise the fast path
+
+
+def test_kazakh_fast_path_agrees_with_phonenumbers():
+    # Kazakh numbers share Russia's +7; the fast path answers for the valid ones written as Russian ones are
+    rng = random.Random(20261206)
+    answered = 0
+    for _ in range(6000):
+        nsn = "7" + "".join(rng.choice("0123456789") for _ in range(9))
+        if rng.random() < 0.5:
+            nsn = rng.choice(["70", "71", "72", "74", "75", "77", "78"]) + nsn[2:]
+        prefix = rng.choice(["+7", "7", "8", "", "+", "+8"])
+        digits, plus = prefix.lstrip("+") + nsn, prefix.startswith("+")
+        found = _kazakh_number(digits, plus)
+        expected = _parse_with_phonenumbers(digits, plus, "RU")
+        if found is not None:
+            answered += 1
+            assert found == expected, (prefix, nsn)
+        assert normalize_phones(prefix + nsn) == ([expected] if expected else []), (prefix, nsn)
+    assert answered > 1000  # the sample does exercise the fast path
 
 
 def test_normalize_phones_agrees_with_phonenumbers_on_random_russian_numbers():
