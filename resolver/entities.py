@@ -31,7 +31,6 @@ from resolver.normalize import (
     is_free_mail,
     normalize_emails,
     normalize_inn,
-    normalize_phones,
     parse_autoname,
     parse_company_name,
     parse_person_name,
@@ -42,6 +41,7 @@ from resolver.normalize import (
 from resolver.normalize.addresses import SEPARATOR as ADDRESS_SEPARATOR
 from resolver.normalize.addresses import normalize_address
 from resolver.normalize.memo import memo_text
+from resolver.normalize.phones import phone_values
 from resolver.records import Entity, Record
 
 ExtraKind = Literal["text", "date", "identifier", "address"]
@@ -151,9 +151,8 @@ def _emails_of(value: str | None) -> tuple[str, ...]:
     return tuple(normalize_emails(value))
 
 
-@memo_text
-def _phones_of(value: str | None) -> tuple[str, ...]:
-    return tuple(normalize_phones(value))
+# phones.py remembers its short values itself
+_phones_of = phone_values
 
 
 # each distinct company name is parsed once (resolver/normalize/memo.py)

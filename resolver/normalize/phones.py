@@ -82,6 +82,13 @@ def normalize_phones(text: str | None, region: str = "RU") -> list[str]:
     return list(_normalize(clip(text, between_phones), region))
 
 
+def phone_values(text: str | None) -> tuple[str, ...]:
+    """`normalize_phones(text)` as a tuple (for callers that keep it), remembered for short values."""
+    if isinstance(text, str) and len(text) <= _CACHED_CHARS:
+        return _normalize_cached(text, "RU")
+    return tuple(normalize_phones(text))
+
+
 def normalize_phone(text: str | None, region: str = "RU") -> str | None:
     """The first phone number in the field as E.164, or None."""
     phones = normalize_phones(text, region)
