@@ -210,9 +210,9 @@ def _parse_number(digits: str, plus: bool, region: str) -> str | None:
             return None
         if nsn is not None and _is_russian_number(nsn):
             return "+7" + nsn
-        kazakh = _kazakh_number(digits, plus)
-        if kazakh is not None:
-            return kazakh
+        known = _kazakh_number(digits, plus) or _belarusian_number(digits, plus)
+        if known is not None:
+            return known
     return _parse_with_phonenumbers(digits, plus, region)
 
 
@@ -285,6 +285,22 @@ def _kazakh_number(digits: str, plus: bool) -> str | None:
     return "+7" + nsn if pattern is not None and pattern.fullmatch(nsn) is not None else None
 
 
+def _belarusian_number(digits: str, plus: bool) -> str | None:
+    """E.164 of a valid Belarusian number written "+375 …", or None (ask phonenumbers).
+
+    "+375" is Belarus's code alone; its national number is valid when it matches one of Belarus's number
+    types (`_BY_VALID`). One starting with 0 or 8 is left to phonenumbers, which may take those digits
+    for Belarus's trunk prefix (its "0|80?").
+    """
+    if not plus or len(digits) != 12 or not digits.startswith("375") or digits[3] in "08":
+        return None
+    nsn = digits[3:]
+    pattern = _BY_VALID.get(len(nsn))
+    if pattern is None or pattern.fullmatch(nsn) is None or _is_placeholder(nsn):
+        return None
+    return "+" + digits
+
+
 def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], frozenset[int]]]:
     general = metadata.general_desc
     assert general is not None, "phonenumbers metadata always has a general description"
@@ -330,6 +346,9 @@ _RU_VALID = _validity_patterns(_RU_METADATA)
 _KZ_METADATA = PhoneMetadata.metadata_for_region("KZ")
 assert _KZ_METADATA is not None, "phonenumbers ships metadata for KZ"
 _KZ_VALID = _validity_patterns(_KZ_METADATA)
+_BY_METADATA = PhoneMetadata.metadata_for_region("BY")
+assert _BY_METADATA is not None, "phonenumbers ships metadata for BY"
+_BY_VALID = _validity_patterns(_BY_METADATA)
 
 
 def _is_russian_number(nsn: str) -> bool:

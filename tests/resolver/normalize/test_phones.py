@@ -6,7 +6,7 @@ import phonenumbers
 import pytest
 
 from resolver.normalize import normalize_phone, normalize_phones, split_phones
-from resolver.normalize.phones import _fast_ru_nsn, _kazakh_number, _parse_with_phonenumbers
+from resolver.normalize.phones import _belarusian_number, _fast_ru_nsn, _kazakh_number, _parse_with_phonenumbers
 
 PHONE_CASES = [
     # (id, text, expected E.164 list)
@@ -143,6 +143,35 @@ def test_kazakh_fast_path_agrees_with_phonenumbers():
             assert found == expected, (prefix, nsn)
         assert normalize_phones(prefix + nsn) == ([expected] if expected else []), (prefix, nsn)
     assert answered > 1000  # the sample does exercise the fast path
+
+
+def test_belarusian_fast_path_agrees_with_phonenumbers():
+    rng = random.Random(375)
+    answered = 0
+    for _ in range(6000):
+        nsn = rng.choice(["29", "33", "44", "25", "17", "80", "0", "8", "90", "1", ""]) + "".join(
+            rng.choice("0123456789") for _ in range(rng.choice([7, 8, 9])))
+        prefix = rng.choice(["+375", "375", "+375"])
+        digits, plus = prefix.lstrip("+") + nsn, prefix.startswith("+")
+        found = _belarusian_number(digits, plus)
+        expected = _parse_with_phonenumbers(digits, plus, "RU")
+        if found is not None:
+            answered += 1
+            assert found == expected, (prefix, nsn)
+        assert normalize_phones(prefix + nsn) == normalize_phones_reference(prefix + nsn), (prefix, nsn)
+    assert answered > 500  # the sample does exercise the fast path
+
+
+def normalize_phones_reference(text: str) -> list[str]:
+    """normalize_phones with the fast paths for other countries' numbers turned off."""
+    from resolver.normalize import phones
+
+    saved = phones._kazakh_number, phones._belarusian_number
+    phones._kazakh_number = phones._belarusian_number = lambda digits, plus: None  # type: ignore[assignment]
+    try:
+        return list(phones._normalize(text, "RU"))
+    finally:
+        phones._kazakh_number, phones._belarusian_number = saved
 
 
 def test_normalize_phones_agrees_with_phonenumbers_on_random_russian_numbers():
