@@ -84,7 +84,7 @@ def _address(value: str) -> str | None:
 def normalize_emails(text: str | None) -> list[str]:
     """Every address in a field split on "," ";" and spaces, normalized, deduplicated, in order."""
     if _is_simple(text):  # one address and nothing around it: no separator to split on
-        email = normalize_email(text)
+        email = None if is_junk_text(text) else _address(text.lower())  # what normalize_email does with it
         return [email] if email is not None else []
     return _normalize_emails_full(text)
 
