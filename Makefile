@@ -48,6 +48,7 @@ bench: install                    ## accuracy, speed, memory and hardening numbe
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_heldout.py
 	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_normalize.py
 	$(BIN)/python bench/bench_incremental.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_check.py

@@ -31,7 +31,6 @@ from resolver.normalize import (
     is_free_mail,
     normalize_emails,
     normalize_inn,
-    normalize_phones,
     parse_autoname,
     parse_company_name,
     parse_person_name,
@@ -42,6 +41,7 @@ from resolver.normalize import (
 from resolver.normalize.addresses import SEPARATOR as ADDRESS_SEPARATOR
 from resolver.normalize.addresses import normalize_address
 from resolver.normalize.memo import memo_text
+from resolver.normalize.phones import phone_values
 from resolver.records import Entity, Record
 
 ExtraKind = Literal["text", "date", "identifier", "address"]
@@ -159,23 +159,13 @@ def _unique(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
-def _phones(raw: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for value in raw:
-        out.extend(normalize_phones(value))
-    return _unique(out)
-
-
-def _emails(raw: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for value in raw:
-        out.extend(_emails_of(value))
-    return _unique(out)
-
-
 @memo_text
 def _emails_of(value: str | None) -> tuple[str, ...]:
     return tuple(normalize_emails(value))
+
+
+# phones.py remembers its short values itself
+_phones_of = phone_values
 
 
 # each distinct company name is parsed once (resolver/normalize/memo.py)
@@ -235,15 +225,12 @@ CONTACT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class _ContactName:
-    """What a contact's name field gives, computed once per distinct field (`_contact_name`)."""
-
-    phones: tuple[str, ...]  # typed into the name, or an auto-created name's
-    emails: tuple[str, ...]
-    company: str | None  # a company typed after the name ("Иван Петров ООО Ромашка")
-    name_source: str | None
-    columns: tuple[tuple[str, Any], ...]  # the name's normalized columns
+# What a contact's name field gives, computed once per distinct field (`_contact_name`), as a plain
+# tuple (unpacked once per record): the name's columns name_norm, name_tokens (a tuple or None),
+# name_key, first_name, last_name, patronymic; then phones and emails typed into the name (or an
+# auto-created name's), a company typed after the name ("Иван Петров ООО Ромашка") and name_source.
+_ContactName = tuple[str | None, tuple[str, ...] | None, str | None, str | None, str | None, str | None,
+                     tuple[str, ...], tuple[str, ...], str | None, str | None]
 
 
 @memo_text
@@ -261,36 +248,49 @@ def _contact_name(name: str | None) -> _ContactName:
         company = parts.company
         name_source = "name" if name_text else None
     person = parse_person_name(name_text)
-    tokens = list(person.tokens) if person else []
-    columns = (
-        ("name_norm", person.key if person else None),
-        ("name_tokens", tuple(tokens) or None),
-        ("name_key", _name_key(tokens, _NAME_KEY_PREFIX)),
-        ("first_name", person.first if person else None),
-        ("last_name", person.last if person else None),
-        ("patronymic", person.patronymic if person else None),
-    )
-    return _ContactName(phones, emails, company, name_source if person else None, columns)
+    if person is None:
+        return (None, None, None, None, None, None, phones, emails, company, None)
+    tokens = person.tokens
+    return (person.key, tokens or None, _name_key(tokens, _NAME_KEY_PREFIX), person.first, person.last,
+            person.patronymic, phones, emails, company, name_source)
+
+
+def _values_of(raw: Sequence[str], more: tuple[str, ...], normalize: Callable[[str | None], tuple[str, ...]]
+               ) -> list[str]:
+    """The normalized values of a record's raw values and those its name carried, each once, in order."""
+    if not more:
+        if not raw:
+            return []
+        if len(raw) == 1:  # the common case: one value, whose normalizer gives each value once
+            return list(normalize(raw[0]))
+    out: list[str] = []
+    for value in (*raw, *more):
+        out.extend(normalize(value))
+    return _unique(out)
 
 
 def normalize_contact(record: Record) -> dict[str, Any]:
     """Normalized contact columns; auto-created names give their phone/email, never a name to compare."""
-    name = _contact_name(record.name)
-    phones = _phones([*record.phones, *name.phones])
-    emails = _emails([*record.emails, *name.emails])
-    company = _company_of(record.company_name or name.company)
-    row = dict(name.columns)
-    tokens = row["name_tokens"]
-    row["name_tokens"] = list(tokens) if tokens else None  # a list of its own: rows are the caller's
-    row.update({
-        "phones": _or_none(phones),
+    (name_norm, tokens, name_key, first, last, patronymic, name_phones, name_emails, name_company,
+     name_source) = _contact_name(record.name)
+    phones = _values_of(record.phones, name_phones, _phones_of)
+    emails = _values_of(record.emails, name_emails, _emails_of)
+    company_name = record.company_name or name_company
+    company = _company_of(company_name) if company_name else None
+    return {
+        "name_norm": name_norm,
+        "name_tokens": list(tokens) if tokens else None,  # a list of its own: rows are the caller's
+        "name_key": name_key,
+        "first_name": first,
+        "last_name": last,
+        "patronymic": patronymic,
+        "phones": phones or None,  # Splink treats [] as a value that disagrees with everything (_or_none)
         "phone": phones[0] if phones else None,
-        "emails": _or_none(emails),
+        "emails": emails or None,
         "email": emails[0] if emails else None,
         "company_core": company.core if company else None,
-        "name_source": name.name_source,
-    })
-    return row
+        "name_source": name_source,
+    }
 
 
 def _contact_comparisons() -> list[ComparisonCreator]:
@@ -391,8 +391,8 @@ COMPANY_COLUMNS = (
 def normalize_company(record: Record) -> dict[str, Any]:
     """Normalized company columns: name core without legal form, checked INN, site and mail domains."""
     company = _company_of(record.name)
-    phones = _phones(record.phones)
-    emails = _emails(record.emails)
+    phones = _values_of(record.phones, (), _phones_of)
+    emails = _values_of(record.emails, (), _emails_of)
     corporate = [d for d in (email_domain(e) for e in emails) if not is_free_mail(d)]
     tokens = list(company.tokens) if company else []
     domain = website_domain(record.website)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from resolver.normalize._limits import between_name_parts, clip
 from resolver.normalize.emails import normalize_emails, split_emails
-from resolver.normalize.names import split_name_field
+from resolver.normalize.names import is_plain, split_name_field
 from resolver.normalize.phones import normalize_phones, split_phones
 
 
@@ -70,6 +70,9 @@ _PATTERNS: list[tuple[str, re.Pattern[str], re.Pattern[str] | None]] = [
                     r"unknown|anonymous|no\s?name|without\s+name)(?:\s+(?:контакт|клиент|абонент|"
                     r"номер|contact|caller))?$"),
 ]]
+# Any of the patterns: a plain name (names.is_plain) none of them finds is no auto-name, since it
+# holds no phone or email either (one search instead of one per pattern)
+_ANY_PATTERN = re.compile("|".join(f"(?:{pattern.pattern})" for _, pattern, _ in _PATTERNS), re.IGNORECASE)
 _QUOTED = re.compile(r'"([^"]+)"')
 # A name group runs to the end; what follows the name ("… с сайта romashka.ru") is not the name.
 _NAME_TAIL = re.compile(r"\s+(?:с|из|по|на|через|via|from)\s+.*$", re.IGNORECASE)
@@ -87,6 +90,13 @@ def parse_autoname(text: str | None) -> AutoName | None:
         >>> parse_autoname("Иван Петров") is None
         True
     """
+    if text is None or (is_plain(text) and _ANY_PATTERN.search(text) is None):
+        return None
+    return _parse_autoname_full(text)
+
+
+def _parse_autoname_full(text: str | None) -> AutoName | None:
+    """`parse_autoname` for any text (the fast path only answers None for plain ones)."""
     if text is None:
         return None
     value = " ".join(str(text).translate(_QUOTES).split()).strip(_TRAILING_PUNCT)

@@ -18,7 +18,7 @@ from resolver.normalize._limits import MAX_PARSED_CHARS, between_words, clip
 from resolver.normalize._tables import read_rows
 from resolver.normalize.emails import is_free_mail
 from resolver.normalize.junk import clean_text
-from resolver.normalize.names import parse_person_name, transliterate
+from resolver.normalize.names import parse_person_name, transliterate, word_key
 
 _INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
 _INN11_WEIGHTS = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
@@ -45,6 +45,8 @@ def _load_legal_forms() -> dict[tuple[str, ...], str]:
 
 _LEGAL_FORMS = _load_legal_forms()
 _LONGEST_FORM = max(len(words) for words in _LEGAL_FORMS)
+# a legal form can only start at one of these words: find_legal_form tries no other start
+_FORM_FIRST_WORDS = frozenset(words[0] for words in _LEGAL_FORMS)
 
 
 def _load_shared_hosts() -> dict[str, str]:
@@ -94,6 +96,11 @@ def parse_company_name(text: str | None) -> CompanyName | None:
     return CompanyName(core=" ".join(words), legal_form=legal_form, tokens=tokens)
 
 
+def starts_legal_form(word: str) -> bool:
+    """True when a legal form's first word is `word` (transliterated: `names.word_key`)."""
+    return word in _FORM_FIRST_WORDS
+
+
 def find_legal_form(text: str) -> tuple[int, int, str] | None:
     """The first legal form written anywhere in `text`: (start, end, canonical), or None.
 
@@ -101,8 +108,11 @@ def find_legal_form(text: str) -> tuple[int, int, str] | None:
     Reads the first `MAX_PARSED_CHARS` characters, cut between words.
     """
     text = clip(text, between_words)
-    spans = [(m.start(), m.end(), transliterate(m.group())) for m in _WORD.finditer(text)]
+    # words repeat across a base (names): each one's transliteration is remembered (names.word_key)
+    spans = [(m.start(), m.end(), word_key(m.group())) for m in _WORD.finditer(text)]
     for i in range(len(spans)):
+        if spans[i][2] not in _FORM_FIRST_WORDS:
+            continue
         for size in range(min(_LONGEST_FORM, len(spans) - i), 0, -1):
             canonical = _LEGAL_FORMS.get(tuple(word for _, _, word in spans[i : i + size]))
             if canonical is not None:

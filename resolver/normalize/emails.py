@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from typing import TypeGuard
 
 from resolver.normalize._limits import MAX_PARSED_CHARS, between_addresses, clip
 from resolver.normalize._tables import read_lines, read_rows
-from resolver.normalize.junk import clean_text
+from resolver.normalize.junk import clean_text, is_junk_text
 
 _FREE_MAIL = frozenset(domain.lower() for domain in read_lines("free_mail.txt"))
 _DOMAIN_ALIASES = {alias.lower(): canonical.lower() for alias, canonical in read_rows("mail_aliases.tsv")}
@@ -27,12 +28,15 @@ _ANGLE = re.compile(r"<([^<>]*)>")
 _LOCAL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+")
 _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)")
-_REPEATED_CHAR = re.compile(r"(.)\1{2,}")
 _FIELD_SEPARATORS = re.compile(r"[,;\s]+")
 # An address inside free text (a name field) is a run of characters without spaces, brackets,
 # quotes or separators that has "@" somewhere past its first and before its last character. Runs
 # are found by one pass and tested for "@": a regex "run@run" would backtrack over the whole run
 # from every start (quadratic in the run's length).
+# Most email values are one address and nothing else. Such a value (letters and digits first and last, no
+# space, separator, bracket, quote or colon) is left as it is by clean_text, the field split, the display
+# name, "mailto:" and punctuation passes, so those are skipped (test_fast_paths.py compares both paths).
+_SIMPLE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9])?@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _IN_TEXT_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'«»“”„/\\]+")
 
 
@@ -44,6 +48,13 @@ def normalize_email(text: str | None) -> str | None:
     and the login spellings those providers treat as one mailbox (i.van+crm@gmail.com ->
     ivan@gmail.com). Placeholders (test@test.ru, noemail@…, a@a.ru, …@example.com) give None.
     """
+    if _is_simple(text):  # nothing to strip or take out of it
+        return None if is_junk_text(text) else _address(text.lower())
+    return _normalize_email_full(text)
+
+
+def _normalize_email_full(text: str | None) -> str | None:
+    """`normalize_email` for any text (the fast path only takes simple ones)."""
     value = clean_text(text)
     if value is None or len(value) > MAX_PARSED_CHARS:  # longer is no address, and no prefix of one
         return None
@@ -51,7 +62,11 @@ def normalize_email(text: str | None) -> str | None:
     angle = next((m.group(1) for m in _ANGLE.finditer(value) if "@" in m.group(1)), None)
     if angle is not None:
         value = angle
-    value = _MAILTO.sub("", value.strip(_STRIP)).strip(_STRIP).lower()
+    return _address(_MAILTO.sub("", value.strip(_STRIP)).strip(_STRIP).lower())
+
+
+def _address(value: str) -> str | None:
+    """The address of a lowercased value without display name, "mailto:" or punctuation around it."""
     local, at, domain = value.partition("@")
     if not at or "@" in domain or not _LOCAL.fullmatch(local):
         return None
@@ -68,6 +83,14 @@ def normalize_email(text: str | None) -> str | None:
 
 def normalize_emails(text: str | None) -> list[str]:
     """Every address in a field split on "," ";" and spaces, normalized, deduplicated, in order."""
+    if _is_simple(text):  # one address and nothing around it: no separator to split on
+        email = None if is_junk_text(text) else _address(text.lower())  # what normalize_email does with it
+        return [email] if email is not None else []
+    return _normalize_emails_full(text)
+
+
+def _normalize_emails_full(text: str | None) -> list[str]:
+    """`normalize_emails` for any text (the fast path only takes simple ones)."""
     value = clean_text(text)
     if value is None:
         return []
@@ -96,6 +119,10 @@ def split_emails(text: str) -> tuple[list[str], str]:
 
     rest = _IN_TEXT_RUN.sub(take, clip(text, between_addresses))
     return list(found), " ".join(rest.split())
+
+
+def _is_simple(text: object) -> TypeGuard[str]:
+    return isinstance(text, str) and len(text) <= MAX_PARSED_CHARS and _SIMPLE.fullmatch(text) is not None
 
 
 def email_domain(email: str) -> str:
@@ -136,4 +163,5 @@ def _is_placeholder(local: str, domain: str, address: str) -> bool:
     # test@test.ru, qwe@qwe.ru, a@a.ru: the same word typed twice to pass a required field
     if local == domain.split(".")[0]:
         return True
-    return _REPEATED_CHAR.fullmatch(local) is not None
+    # one character three times or more ("xxx@…"): nothing is left once that character is stripped
+    return len(local) > 2 and not local.strip(local[0])

@@ -11,7 +11,8 @@ _JUNK = frozenset(value.casefold() for value in read_lines("junk.txt"))
 
 # Zero-width characters and the BOM survive copy-paste from web forms and Excel but are not text.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_REPEATED_CHAR = re.compile(r"(.)\1{2,}", re.DOTALL)
+# a letter or digit: what str.isalnum() says (the regex's \w is isalnum() plus "_")
+_ALNUM = re.compile(r"[^\W_]")
 _TRAILING_PUNCT = " .,;:!?"
 
 
@@ -37,7 +38,7 @@ def clean_text(value: object) -> str | None:
             return None
     # str.split() without arguments splits on every Unicode space, NBSP and newlines included
     text = " ".join(text.translate(_INVISIBLE).split())
-    if not text or _is_junk_text(text):
+    if not text or is_junk_text(text):
         return None
     return text
 
@@ -47,8 +48,10 @@ def is_junk(value: object) -> bool:
     return clean_text(value) is None
 
 
-def _is_junk_text(text: str) -> bool:
-    if not any(ch.isalnum() for ch in text):
+def is_junk_text(text: str) -> bool:
+    """True for text clean_text has already cleaned that is junk all the same ("нет", "xxx", "—")."""
+    if _ALNUM.search(text) is None:
         return True
     key = text.casefold().rstrip(_TRAILING_PUNCT)
-    return key in _JUNK or _REPEATED_CHAR.fullmatch(key) is not None
+    # one character three times or more ("xxx", "0000"): nothing is left once that character is stripped
+    return key in _JUNK or (len(key) > 2 and not key.strip(key[0]))

@@ -12,11 +12,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeGuard
 
-from resolver.normalize._limits import between_name_parts, between_words, clip
+from resolver.normalize._limits import MAX_PARSED_CHARS, between_name_parts, between_words, clip
 from resolver.normalize._tables import read_lines, read_rows
 from resolver.normalize.emails import split_emails
-from resolver.normalize.junk import clean_text
+from resolver.normalize.junk import clean_text, is_junk_text
 from resolver.normalize.phones import split_phones
 
 # Russian as in the passport rules (ж zh, х kh, ц ts, ч ch, ш sh, щ shch, ю yu, я ya), with
@@ -80,6 +81,17 @@ _MALE_SURNAME_ENDINGS = ("ov", "ev", "in", "ski")
 _LETTERS = re.compile(r"[^\W\d_]+(?:['’`][^\W\d_]+)*")
 _APOSTROPHES = re.compile(r"['’`]")
 
+# Most name fields are words of letters with one space between them ("Иван Петров"). In such a field
+# clean_text changes nothing, no phone, email, bracket, quote or separator can be found, and its words
+# are `_LETTERS`' matches, so the parsers below skip those passes (`is_plain`; tests/resolver/normalize/
+# test_fast_paths.py checks the fast paths against the full ones).
+_PLAIN = re.compile(r"[^\W\d_]+(?: [^\W\d_]+)*")
+
+
+def is_plain(text: object) -> TypeGuard[str]:
+    """True for a str of letter words joined by single spaces, short enough that no parser clips it."""
+    return isinstance(text, str) and len(text) <= MAX_PARSED_CHARS and _PLAIN.fullmatch(text) is not None
+
 
 def fold_latin(text: str) -> str:
     """Fold Latin spelling variants of Russian names to one form (see `_FOLD_RULES`).
@@ -119,7 +131,8 @@ def transliterate(text: str) -> str:
 _CACHED_WORD_CHARS = 40
 
 
-def _word_key(word: str) -> str:
+def word_key(word: str) -> str:
+    """`transliterate(word)`, remembered for words up to `_CACHED_WORD_CHARS` long."""
     return _cached_word_key(word) if len(word) <= _CACHED_WORD_CHARS else transliterate(word)
 
 
@@ -197,12 +210,23 @@ def parse_person_name(text: str | None) -> PersonName | None:
         >>> parse_person_name("Sasha Petrov").tokens
         ('aleksandr', 'petrov')
     """
+    if is_plain(text):  # clean already, and its words are `_LETTERS`' matches
+        return None if is_junk_text(text) else _person_of(text.split(" "))
+    return _parse_person_name_full(text)
+
+
+def _parse_person_name_full(text: str | None) -> PersonName | None:
+    """`parse_person_name` for any text (the fast path only takes plain ones)."""
     value = clean_text(text)
     if value is None:
         return None
-    letters = [_APOSTROPHES.sub("", word) for word in _LETTERS.findall(clip(value, between_words))]
+    return _person_of([_APOSTROPHES.sub("", word) for word in _LETTERS.findall(clip(value, between_words))])
+
+
+def _person_of(letters: list[str]) -> PersonName | None:
+    """The name made of these words (as written, apostrophes dropped)."""
     # one letter is an initial ("И." or each of "И.И."): not a name part, however it is written
-    words = [folded for word in letters if len(word) > 1 and (folded := _word_key(word))]
+    words = [folded for word in letters if len(word) > 1 and (folded := word_key(word))]
     if not words:
         return None
     had_initials = len(words) < len(letters)
@@ -304,9 +328,27 @@ def split_name_field(text: str | None) -> NameParts:
       "Петров Иван / Ромашка" stays one name;
     - "ИП Иванов Иван" is both the company and, without "ИП", the name.
     """
+    if is_plain(text):
+        if is_junk_text(text):
+            return _NO_PARTS
+        # no phone, email, bracket, separator or quote to take out: only a legal form can split it, and
+        # one can only start at a word whose transliteration starts one (its words are `_WORD`'s matches)
+        if not any(map(_may_start_legal_form, text.split(" "))):
+            return NameParts(text if _has_letters(text) else None, (), (), None)  # "²" is no name
+        value, company = _split_at_legal_form(text)
+        name = _squash(value).strip(_NAME_EDGE_PUNCT)
+        return NameParts(name if _has_letters(name) else None, (), (), company)
+    return _split_name_field_full(text)
+
+
+_NO_PARTS = NameParts(None, (), (), None)
+
+
+def _split_name_field_full(text: str | None) -> NameParts:
+    """`split_name_field` for any text (the fast path only takes plain ones)."""
     value = clean_text(text)
     if value is None:
-        return NameParts(None, (), (), None)
+        return _NO_PARTS
     # a longer field is read up to MAX_PARSED_CHARS, cut where no word, phone or address is split
     value = clip(value, between_name_parts)
     emails, value = split_emails(value)
@@ -332,9 +374,6 @@ def split_name_field(text: str | None) -> NameParts:
 
 def _split_company(value: str) -> tuple[str, str | None]:
     """(name, company) when a legal form or a quoted name follows the person's name."""
-    # companies imports this module (transliterate, person names), so it is imported here
-    from resolver.normalize.companies import PERSON_LEGAL_FORMS, find_legal_form
-
     # The first separator with letters before it is the only one to try: the tail after a later
     # one is a suffix of its tail, and holds a legal form or quotes only if its tail does. (Trying
     # each separator would read the rest of the text once per separator.)
@@ -345,18 +384,36 @@ def _split_company(value: str) -> tuple[str, str | None]:
             if _looks_like_company(tail):
                 return head, _squash(tail)
             break
-    legal_form = find_legal_form(value)
-    if legal_form is not None:
-        start, end, canonical = legal_form
-        head, tail = value[:start], value[start:]
-        if _has_letters(head):
-            return head, _squash(tail)
-        # "ИП Иванов Иван" is the person's business: the company, and without "ИП" the name
-        return (value[end:] if canonical in PERSON_LEGAL_FORMS else ""), _squash(tail)
+    split = _split_at_legal_form(value)
+    if split[1] is not None:
+        return split
     quoted = _QUOTED.search(value)
     if quoted and _has_letters(value[: quoted.start()]):
         return value[: quoted.start()], _squash(quoted.group(1))
     return value, None
+
+
+@lru_cache(maxsize=1 << 16)  # words repeat; a long word goes through the cache once and is dropped
+def _may_start_legal_form(word: str) -> bool:
+    from resolver.normalize.companies import starts_legal_form
+
+    return starts_legal_form(word_key(word))
+
+
+def _split_at_legal_form(value: str) -> tuple[str, str | None]:
+    """(name, company) when a legal form is written in `value`, else (value, None)."""
+    # companies imports this module (transliterate, person names), so it is imported here
+    from resolver.normalize.companies import PERSON_LEGAL_FORMS, find_legal_form
+
+    legal_form = find_legal_form(value)
+    if legal_form is None:
+        return value, None
+    start, end, canonical = legal_form
+    head, tail = value[:start], value[start:]
+    if _has_letters(head):
+        return head, _squash(tail)
+    # "ИП Иванов Иван" is the person's business: the company, and without "ИП" the name
+    return (value[end:] if canonical in PERSON_LEGAL_FORMS else ""), _squash(tail)
 
 
 def _looks_like_company(text: str) -> bool:

@@ -82,6 +82,13 @@ def normalize_phones(text: str | None, region: str = "RU") -> list[str]:
     return list(_normalize(clip(text, between_phones), region))
 
 
+def phone_values(text: str | None) -> tuple[str, ...]:
+    """`normalize_phones(text)` as a tuple (for callers that keep it), remembered for short values."""
+    if isinstance(text, str) and len(text) <= _CACHED_CHARS:
+        return _normalize_cached(text, "RU")
+    return tuple(normalize_phones(text))
+
+
 def normalize_phone(text: str | None, region: str = "RU") -> str | None:
     """The first phone number in the field as E.164, or None."""
     phones = normalize_phones(text, region)
@@ -120,7 +127,13 @@ def _normalize(text: str, region: str) -> tuple[str, ...]:
         return (text,)
     if region == "RU":
         # The common case, one Russian number and nothing else, skips the regexes below.
-        compact = text.translate(_NUMBER_PUNCTUATION)
+        # "79161234567" and "+79161234567" are most values: no punctuation to take out of them
+        if text.isascii() and text.isdigit():
+            compact = text
+        elif text[:1] == "+" and text[1:].isascii() and text[1:].isdigit():
+            compact = text[1:]
+        else:
+            compact = text.translate(_NUMBER_PUNCTUATION)
         if compact.isdigit() and compact.isascii() and text.count("+") <= 1:
             nsn = _russian_shape(compact, text.lstrip().startswith("+"))
             if nsn is not None and _is_placeholder(nsn):
@@ -197,6 +210,9 @@ def _parse_number(digits: str, plus: bool, region: str) -> str | None:
             return None
         if nsn is not None and _is_russian_number(nsn):
             return "+7" + nsn
+        known = _kazakh_number(digits, plus) or _belarusian_number(digits, plus)
+        if known is not None:
+            return known
     return _parse_with_phonenumbers(digits, plus, region)
 
 
@@ -248,6 +264,43 @@ def _fast_ru_nsn(digits: str, plus: bool) -> str | None:
     return nsn if nsn is not None and _is_russian_number(nsn) else None
 
 
+def _kazakh_number(digits: str, plus: bool) -> str | None:
+    """E.164 of a valid Kazakh number (+7 7xx, country code 7 shared with Russia) written as Russian ones are,
+    or None (ask phonenumbers).
+
+    What phonenumbers does for these shapes under region RU: "+7" / "7" / the trunk "8" before 10 digits, or
+    10 digits alone, give the national number 7xx…; a national number starting with 7 belongs to Kazakhstan
+    (its metadata's leading digits; Russia's are [3489]) and is valid when it matches one of Kazakhstan's
+    number types, which is `_KZ_VALID` (test_phones.py checks the answers against phonenumbers).
+    """
+    if len(digits) == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
+        nsn = digits[1:]
+    elif len(digits) == 10 and not plus:
+        nsn = digits
+    else:
+        return None
+    if nsn[0] != "7" or _is_placeholder(nsn):
+        return None
+    pattern = _KZ_VALID.get(len(nsn))
+    return "+7" + nsn if pattern is not None and pattern.fullmatch(nsn) is not None else None
+
+
+def _belarusian_number(digits: str, plus: bool) -> str | None:
+    """E.164 of a valid Belarusian number written "+375 …", or None (ask phonenumbers).
+
+    "+375" is Belarus's code alone; its national number is valid when it matches one of Belarus's number
+    types (`_BY_VALID`). One starting with 0 or 8 is left to phonenumbers, which may take those digits
+    for Belarus's trunk prefix (its "0|80?").
+    """
+    if not plus or len(digits) != 12 or not digits.startswith("375") or digits[3] in "08":
+        return None
+    nsn = digits[3:]
+    pattern = _BY_VALID.get(len(nsn))
+    if pattern is None or pattern.fullmatch(nsn) is None or _is_placeholder(nsn):
+        return None
+    return "+" + digits
+
+
 def _type_patterns(metadata: PhoneMetadata) -> list[tuple[re.Pattern[str], frozenset[int]]]:
     general = metadata.general_desc
     assert general is not None, "phonenumbers metadata always has a general description"
@@ -288,6 +341,14 @@ def _validity_patterns(metadata: PhoneMetadata) -> dict[int, re.Pattern[str]]:
 _RU_METADATA = PhoneMetadata.metadata_for_region("RU")
 assert _RU_METADATA is not None, "phonenumbers ships metadata for RU"
 _RU_VALID = _validity_patterns(_RU_METADATA)
+
+
+_KZ_METADATA = PhoneMetadata.metadata_for_region("KZ")
+assert _KZ_METADATA is not None, "phonenumbers ships metadata for KZ"
+_KZ_VALID = _validity_patterns(_KZ_METADATA)
+_BY_METADATA = PhoneMetadata.metadata_for_region("BY")
+assert _BY_METADATA is not None, "phonenumbers ships metadata for BY"
+_BY_VALID = _validity_patterns(_BY_METADATA)
 
 
 def _is_russian_number(nsn: str) -> bool:

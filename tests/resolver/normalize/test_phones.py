@@ -1,12 +1,13 @@
 """Phone fields in any written form become E.164; junk, placeholders and invalid numbers vanish."""
 
 import random
+from collections.abc import Callable
 
 import phonenumbers
 import pytest
 
 from resolver.normalize import normalize_phone, normalize_phones, split_phones
-from resolver.normalize.phones import _fast_ru_nsn
+from resolver.normalize.phones import _belarusian_number, _fast_ru_nsn, _kazakh_number, _parse_with_phonenumbers
 
 PHONE_CASES = [
     # (id, text, expected E.164 list)
@@ -124,6 +125,55 @@ def test_fast_path_agrees_with_phonenumbers():
         answered += 1
         assert "+7" + nsn == _library_e164(text), text
     assert answered > 1500  # the sample does exercise the fast path
+
+
+def _fast_path_agrees(fast: Callable[[str, bool], str | None], numbers: list[tuple[str, str]]) -> int:
+    """Check a fast path for other countries' numbers on (prefix, national number) pairs: each answer is
+    phonenumbers' answer, and normalize_phones reads the text as it would without the fast path.
+    Returns how many it answered."""
+    answered = 0
+    for prefix, nsn in numbers:
+        digits, plus = prefix.lstrip("+") + nsn, prefix.startswith("+")
+        found = fast(digits, plus)
+        if found is not None:
+            answered += 1
+            assert found == _parse_with_phonenumbers(digits, plus, "RU"), (prefix, nsn)
+        assert normalize_phones(prefix + nsn) == normalize_phones_reference(prefix + nsn), (prefix, nsn)
+    return answered
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(n))
+
+
+def test_kazakh_fast_path_agrees_with_phonenumbers():
+    # Kazakh numbers share Russia's +7; the fast path answers for the valid ones written as Russian ones are
+    rng = random.Random(20261206)
+    numbers = [(rng.choice(["+7", "7", "8", "", "+", "+8"]),
+                rng.choice(["70", "71", "72", "74", "75", "77", "78", "7" + _digits(rng, 1)]) + _digits(rng, 8))
+               for _ in range(6000)]
+    assert _fast_path_agrees(_kazakh_number, numbers) > 1000  # the sample does exercise the fast path
+
+
+def test_belarusian_fast_path_agrees_with_phonenumbers():
+    rng = random.Random(375)
+    numbers = [(rng.choice(["+375", "375", "+375"]),
+                rng.choice(["29", "33", "44", "25", "17", "80", "0", "8", "90", "1", ""])
+                + _digits(rng, rng.choice([7, 8, 9])))
+               for _ in range(6000)]
+    assert _fast_path_agrees(_belarusian_number, numbers) > 500
+
+
+def normalize_phones_reference(text: str) -> list[str]:
+    """normalize_phones with the fast paths for other countries' numbers turned off."""
+    from resolver.normalize import phones
+
+    saved = phones._kazakh_number, phones._belarusian_number
+    phones._kazakh_number = phones._belarusian_number = lambda digits, plus: None  # type: ignore[assignment]
+    try:
+        return list(phones._normalize(text, "RU"))
+    finally:
+        phones._kazakh_number, phones._belarusian_number = saved
 
 
 def test_normalize_phones_agrees_with_phonenumbers_on_random_russian_numbers():
