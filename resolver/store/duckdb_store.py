@@ -33,7 +33,7 @@ from resolver.store.merges import MergeStore
 from resolver.store.results import ResultStore
 from resolver.store.scanstate import ScanStateStore
 
-__all__ = ["Store", "load_sql"]
+__all__ = ["Store", "load_sql", "records_table", "with_account"]
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,14 @@ class Store(DecisionStore, ResultStore, ScanStateStore, JobStore, AccountStore, 
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise StoreError(
                 f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
+        return self.upsert_table(account_id, spec, table)
+
+    def upsert_table(self, account_id: str, spec: EntitySpec, table: pa.Table) -> int:
+        """As `upsert_records`, of rows built already (`records_table`, e.g. by a worker process that parsed
+        and normalized them): no Python object per record in this process. `account_id` replaces the table's."""
+        if not table.num_rows:
+            return 0
+        table = with_account(table, account_id)
         try:
             with self._transaction() as con:
                 con.register("stage_arrow", table)
@@ -262,7 +270,7 @@ class Store(DecisionStore, ResultStore, ScanStateStore, JobStore, AccountStore, 
                 con.execute("DROP TABLE stage")
         except duckdb.Error as exc:
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
-        return len(records)
+        return int(table.num_rows)
 
     def records_written(self, rows: int) -> None:
         """Nothing to do: DuckDB keeps no planner statistics to refresh."""
@@ -427,8 +435,22 @@ def _record_keys_sql(spec: EntitySpec) -> str:
     )
 
 
+def with_account(table: pa.Table, account_id: str) -> pa.Table:
+    """The rows with `account_id` as their account (a worker builds them before the account is known)."""
+    column = pa.array([account_id] * table.num_rows, pa.string())
+    return table.set_column(table.schema.get_field_index("account_id"), "account_id", column)
+
+
+def records_table(spec: EntitySpec, records: Sequence[Record], rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]],
+                  raws: Sequence[str | None] | None = None) -> pa.Table:
+    """The store's rows of `records` for `upsert_table` (account left empty): `raws` are the objects' texts as
+    received where known (stored as they are, not encoded again)."""
+    return _records_arrow("", spec, records, rows, raws)
+
+
 def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
-                   rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]]) -> pa.Table:
+                   rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]],
+                   raws: Sequence[str | None] | None = None) -> pa.Table:
     now = datetime.now(UTC)
     latest = now + MAX_FUTURE_SKEW
     n = len(records)
@@ -445,7 +467,8 @@ def _records_arrow(account_id: str, spec: EntitySpec, records: Sequence[Record],
         "updated_at": [_not_after(r.updated_at, latest, now) for r in records],
         "deleted": [r.deleted for r in records],
         "ingested_at": [now] * n,
-        "raw": [raw_json(r.raw) for r in records],
+        "raw": ([raw_json(r.raw) for r in records] if raws is None
+                else [raw_json(r.raw) if text is None else text for r, text in zip(records, raws, strict=True)]),
         "extra": [list(r.extra.items()) for r in records],
     }
     fields = list(_BASE_COLUMNS)

@@ -50,6 +50,10 @@ class Persistence(Protocol):
         """Insert or replace records by (account, entity, record_id); an older update never wins."""
         ...
 
+    def upsert_table(self, account_id: str, spec: EntitySpec, table: pa.Table) -> int:
+        """As `upsert_records`, of the store's rows built already (`duckdb_store.records_table`)."""
+        ...
+
     def records_written(self, rows: int) -> None:
         """After a bulk write of `rows` records committed (`scan.ingest_batches`): refresh what the store
         keeps about its tables (PostgreSQL's planner statistics, skipped inside the write's transaction)."""
