@@ -101,8 +101,7 @@ def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
                 store.upsert_table(account_id, spec, batch)
                 ids = batch.column("record_id").to_pylist()
                 if store.open_pending(account_id, entity, datetime.now(UTC)):
-                    records, columns = _pending_view(entity, batch)
-                    apply_pending(store, account_id, entity, records, rows_of(columns))
+                    apply_pending(store, account_id, entity, *_pending_view(entity, batch))
                 seen.update(ids)
                 if progress:
                     progress(len(seen), len(seen))
@@ -118,12 +117,11 @@ def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
     return len(seen)
 
 
-def _pending_view(entity: Entity, table: pa.Table) -> tuple[list[Record], dict[str, list[Any]]]:
+def _pending_view(entity: Entity, table: pa.Table) -> tuple[list[Record], list[dict[str, Any]]]:
     """What `apply_pending` reads of a batch of store rows: ids, deletion, normalized phones and emails."""
     records = [Record(entity=entity, record_id=i, deleted=bool(d)) for i, d in
                zip(table.column("record_id").to_pylist(), table.column("deleted").to_pylist(), strict=True)]
-    columns = {c: table.column(c).to_pylist() for c in ("phones", "emails") if c in table.column_names}
-    return records, columns
+    return records, table.select([c for c in ("phones", "emails") if c in table.column_names]).to_pylist()
 
 
 Phase = Callable[[str, int, int], AbstractContextManager[Progress]]

@@ -46,8 +46,8 @@ from resolver.ingest.amocrm import (
 from resolver.records import Entity, Record
 
 __all__ = [
-    "BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "Chunk", "add_problems", "decode_located", "iter_amocrm_batches",
-    "iter_json_units", "iter_located_batches", "latest_per_id", "parse_batch", "parse_located", "raise_problems",
+    "BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "Chunk", "add_problems", "decode_located",
+    "iter_amocrm_batches", "iter_json_units", "iter_located_batches", "latest_per_id", "parse_batch", "parse_located", "raise_problems",
 ]
 
 BATCH_RECORDS = 20_000
@@ -290,9 +290,8 @@ def decode_located(unit: list[tuple[int, object]], *,
             elif texts is None:
                 located.extend(enumerate(_OBJECTS.decode(item.data), start=where))
             else:
-                for i, raw in enumerate(_RAW_LIST.decode(item.data), start=where):
-                    located.append((i, _OBJECTS.decode(raw)))
-                    texts[i] = bytes(raw).decode()
+                located.extend(enumerate(_OBJECTS.decode(item.data), start=where))
+                texts.update(enumerate((str(raw, "utf-8") for raw in _RAW_LIST.decode(item.data)), start=where))
     return located, texts
 
 

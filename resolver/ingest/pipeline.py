@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
@@ -63,7 +63,7 @@ def default_workers(file_bytes: int) -> int:
 Columns = dict[str, list[Any]]
 """A batch's normalized rows turned around: the spec's column name -> values in the records' order."""
 
-Batch = tuple[list[Record], Columns] | pa.Table
+Batch: TypeAlias = tuple[list[Record], Columns] | pa.Table
 """(records, their normalized columns), or the store's rows of a batch built already (`records_table`)."""
 
 

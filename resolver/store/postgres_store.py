@@ -42,8 +42,8 @@ from resolver.store.duckdb_store import (
     MAX_FUTURE_SKEW,
     Store,
     _records_arrow,
-    with_account,
     scan_table,
+    with_account,
     with_extras,
 )
 from resolver.store.queue import JobQueue, LeaseLost
