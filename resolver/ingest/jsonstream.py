@@ -47,7 +47,8 @@ from resolver.records import Entity, Record
 
 __all__ = [
     "BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "Chunk", "add_problems", "decode_located",
-    "iter_amocrm_batches", "iter_json_units", "iter_located_batches", "latest_per_id", "parse_batch", "parse_located", "raise_problems",
+    "iter_amocrm_batches", "iter_json_units", "iter_located_batches", "latest_per_id", "parse_batch", "parse_located",
+    "raise_problems",
 ]
 
 BATCH_RECORDS = 20_000

@@ -442,7 +442,8 @@ def with_account(table: pa.Table, account_id: str) -> pa.Table:
 
 
 def records_table(spec: EntitySpec, records: Sequence[Record],
-                  rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]], raws: Sequence[str | None] | None = None) -> pa.Table:
+                  rows: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]],
+                  raws: Sequence[str | None] | None = None) -> pa.Table:
     """The store's rows of `records` for `upsert_table` (account left empty): `raws` are the objects' texts as
     received where known (stored as they are, not encoded again)."""
     return _records_arrow("", spec, records, rows, raws)
