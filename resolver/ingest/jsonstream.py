@@ -61,7 +61,7 @@ _DECODER = json.JSONDecoder()
 # chunks: the entities' texts only (no objects: checking a chunk costs a twentieth of decoding it)
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _OBJECTS = msgspec.json.Decoder()
-_CLOSE = re.compile(r"[}\]][ \t\n\r]*[,\]]")  # where an entity may end: a bracket before "," or "]"
+_CLOSE = re.compile(rb"[}\]][ \t\n\r]*[,\]]")  # where an entity may end: a bracket before "," or "]"
 _CHUNK_SLACK = 1 << 20  # how far past its target a chunk's end is looked for (entities are a few kB)
 _MAX_CHUNK_CHARS = 32 * 1024 * 1024
 _FIRST_CHARS_PER_RECORD = 256  # the first chunk's guess; then the file's own average
@@ -289,9 +289,9 @@ def decode_located(unit: list[tuple[int, object]], *,
             if not isinstance(item, Chunk):
                 located.append((where, item))
             elif texts is None:
-                located.extend(enumerate(_OBJECTS.decode(item.data), start=where))
+                located.extend(enumerate(_decode_chunk(item), start=where))
             else:
-                located.extend(enumerate(_OBJECTS.decode(item.data), start=where))
+                located.extend(enumerate(_decode_chunk(item), start=where))
                 texts.update(enumerate((str(raw, "utf-8") for raw in _RAW_LIST.decode(item.data)), start=where))
     return located, texts
 
@@ -363,10 +363,19 @@ def _expanded(located: Iterator[tuple[int, object]]) -> Iterator[tuple[int, obje
     for where, item in located:
         if isinstance(item, Chunk):
             with _no_gc():
-                objects = _OBJECTS.decode(item.data)
+                objects = _decode_chunk(item)
             yield from enumerate(objects, start=where)
         else:
             yield where, item
+
+
+def _decode_chunk(chunk: Chunk) -> list[Any]:
+    """A chunk's entities. msgspec confirmed the chunk's syntax and UTF-8 but does not decode a number out of
+    range (1e999), which Python's decoder takes (as inf), as the entity-by-entity reading does."""
+    try:
+        return list(_OBJECTS.decode(chunk.data))
+    except msgspec.DecodeError:
+        return list(json.loads(chunk.data))
 
 
 def _json_entities(fh: IO[bytes], entity: Entity, source: str, batch_size: int) -> Iterator[tuple[int, object]]:
@@ -491,23 +500,59 @@ def _array(window: _Window, batch_size: int) -> Iterator[object]:
 
 
 def _fast_chunk(window: _Window, target: int) -> Chunk | None:
-    """Whole entities from here over at least `target` characters (or to the array's end), the window moved past
+    """Whole entities from here over at least `target` bytes (or to the array's end), the window moved past
     them; None when no end is confirmed within `_CHUNK_SLACK` past the target (then nothing is consumed).
 
-    An end is guessed where `{`/`[` and `}`/`]` counted from here balance (strings are not skipped, so a bracket
-    in a name can mislead the count) and confirmed by msgspec reading the chunk as one JSON array.
+    Works on the file's bytes, not on decoded text: what the window holds is encoded back, the rest is read
+    as bytes, and what follows the chunk is decoded into the window again. An end is guessed where `{`/`[`
+    and `}`/`]` counted from here balance (strings are not skipped, so a bracket in a name can mislead the
+    count) and confirmed by msgspec reading the chunk as one JSON array (which also checks the UTF-8).
     """
     window.peek()
-    want = target + _CHUNK_SLACK
-    while len(window.buf) - window.pos < want and window.more(want - (len(window.buf) - window.pos)):
-        pass
-    buf, start = window.buf, window.pos
-    low = min(start + target, len(buf))
-    depth = _depth(buf, start, low)
+    if window.pos:
+        window._drop()
+    head = window.buf.encode()
+    pending, first = window.decoder.getstate()
+    want = max(target + _CHUNK_SLACK - len(head) - len(pending), 0)
+    fresh = window.fh.read(want) if want and not window.eof else b""
+    eof = window.eof or len(fresh) < want
+    window.byte_lines += fresh.count(b"\n")
+    stream = head + pending + fresh
+    chunk = _confirmed(stream, target)
+    rest = stream
+    if chunk is not None:
+        consumed, rest = stream[:len(chunk.data) - 2], stream[len(chunk.data) - 2:]
+        try:
+            chars = len(consumed.decode())  # msgspec's Raw does not check the UTF-8 inside strings
+        except UnicodeDecodeError:
+            chunk, rest = None, stream  # read entity by entity, and the error located there
+        else:
+            newlines = consumed.count(b"\n")
+            if newlines:
+                window.base_line += newlines
+                window.base_col = len(consumed[consumed.rfind(b"\n") + 1:].decode()) + 1
+            else:
+                window.base_col += chars
+            window.base += chars
+    window.decoder.setstate((b"", first))
+    try:
+        window.buf = window.decoder.decode(rest, final=eof)
+    except UnicodeDecodeError as exc:
+        line = window.base_line + rest[: max(exc.start, 0)].count(b"\n")
+        raise InputError.one("not UTF-8 text", source=window.source, line=line) from exc
+    window.pos = 0
+    window.eof = eof
+    return chunk
+
+
+def _confirmed(stream: bytes, target: int) -> Chunk | None:
+    """The entities at the start of `stream` over at least `target` bytes as a confirmed chunk, or None."""
+    low = min(target, len(stream))
+    depth = _depth(stream, 0, low)
     last = low
-    for match in _CLOSE.finditer(buf, low, min(len(buf), low + _CHUNK_SLACK)):
+    for match in _CLOSE.finditer(stream, low, min(len(stream), low + _CHUNK_SLACK)):
         end = match.start() + 1
-        depth += _depth(buf, last, end)
+        depth += _depth(stream, last, end)
         last = end
         if depth <= 0:
             break
@@ -515,21 +560,19 @@ def _fast_chunk(window: _Window, target: int) -> Chunk | None:
         return None
     if depth < 0:
         return None
-    data = ("[" + buf[start:end] + "]").encode()
+    data = b"[" + stream[:end] + b"]"
     try:
         entities = _RAW_LIST.decode(data)
     except (msgspec.DecodeError, RecursionError):
         return None
     if len(data) > MAX_VALUE_CHARS and any(len(e) > MAX_VALUE_CHARS for e in entities):
         return None  # refused entity by entity, with its place (bytes are at least as many as characters)
-    count = len(entities)
-    window.pos = end
-    return Chunk(data, count)
+    return Chunk(data, len(entities))
 
 
-def _depth(buf: str, start: int, end: int) -> int:
-    return (buf.count("{", start, end) + buf.count("[", start, end)
-            - buf.count("}", start, end) - buf.count("]", start, end))
+def _depth(buf: bytes, start: int, end: int) -> int:
+    return (buf.count(b"{", start, end) + buf.count(b"[", start, end)
+            - buf.count(b"}", start, end) - buf.count(b"]", start, end))
 
 
 # --- .jsonl -----------------------------------------------------------------------------------
