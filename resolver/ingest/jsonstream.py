@@ -230,36 +230,28 @@ def iter_located_batches(path: Path, entity: Entity, problems: _Problems, *,
                          batch_size: int = BATCH_RECORDS) -> Iterator[list[tuple[int, object]]]:
     """The file's entities, not yet parsed, in batches: (where, object) with `where` as `_Problems` locates
     it. Problems of the file's own lines (JSONL) go to `problems`; a JSON syntax error raises InputError."""
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise InputError.one(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
-    with fh:
-        located = (_jsonl_entities(fh, entity, problems) if problems.by_line
-                   else _expanded(_json_entities(fh, entity, path.name, batch_size)))
-        batch: list[tuple[int, object]] = []
-        for item in located:
-            batch.append(item)
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-                if len(problems.items) >= MAX_PROBLEMS:
-                    return
-        if batch:
-            yield batch
+    return _units(path, entity, problems, batch_size, chunks=False)
 
 
 def iter_json_units(path: Path, entity: Entity, problems: _Problems, *,
                     batch_size: int = BATCH_RECORDS) -> Iterator[list[tuple[int, object]]]:
     """As `iter_located_batches`, but a page's entities come as `Chunk`s, undecoded, each a unit of its own
     (about `batch_size` entities; its `where` is its first entity's). For `decode_located` in a worker."""
+    return _units(path, entity, problems, batch_size, chunks=True)
+
+
+def _units(path: Path, entity: Entity, problems: _Problems, batch_size: int, *,
+           chunks: bool) -> Iterator[list[tuple[int, object]]]:
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError.one(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
     with fh:
-        located = (_jsonl_entities(fh, entity, problems) if problems.by_line
-                   else _json_entities(fh, entity, path.name, batch_size))
+        located: Iterator[tuple[int, object]] = (
+            _jsonl_entities(fh, entity, problems) if problems.by_line
+            else _json_entities(fh, entity, path.name, batch_size))
+        if not chunks:
+            located = _expanded(located)
         batch: list[tuple[int, object]] = []
         for where, item in located:
             if isinstance(item, Chunk):
