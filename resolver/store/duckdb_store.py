@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from resolver.entities import FEW_MAX, RARE_MAX, EntitySpec, ExtraField, normalize_extra
 from resolver.errors import StoreError
@@ -254,10 +255,12 @@ class Store(DecisionStore, ResultStore, ScanStateStore, JobStore, AccountStore, 
         try:
             with self._transaction() as con:
                 con.register("stage_arrow", table)
-                # one row per key: a batch may carry a record twice; the newest copy is the one to keep
-                con.execute(
-                    "CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow QUALIFY row_number() OVER "
-                    "(PARTITION BY account_id, entity, record_id ORDER BY updated_at DESC NULLS LAST) = 1")
+                # one row per key: a batch may carry a record twice; the newest copy is the one to keep (a
+                # worker's batch is one per id already, and the window would double the cost of staging it)
+                unique = pc.count_distinct(table.column("record_id")).as_py() == table.num_rows
+                con.execute("CREATE OR REPLACE TEMP TABLE stage AS SELECT * FROM stage_arrow" + ("" if unique else
+                            " QUALIFY row_number() OVER (PARTITION BY account_id, entity, record_id "
+                            "ORDER BY updated_at DESC NULLS LAST) = 1"))
                 con.unregister("stage_arrow")
                 con.execute("UPDATE stage SET ingested_at = ?", [self._stamp(account_id, spec.entity)])
                 con.execute("ALTER TABLE stage ADD COLUMN merged_into VARCHAR")
