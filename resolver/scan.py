@@ -95,7 +95,7 @@ def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
 
     spec = spec_for(entity)
     seen: set[str] = set()
-    with store.transaction():
+    with store.bulk_transaction():
         for batch in batches:
             if isinstance(batch, pa.Table):  # the store's rows, built by a worker
                 store.upsert_table(account_id, spec, batch)

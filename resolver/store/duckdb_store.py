@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 # minutes-to-days between two real edits of one record, so no honest timestamp is ever touched.
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
+# DuckDB's memory during a file's import (`bulk_transaction`): room for a few batches and the upsert's joins
+BULK_MEMORY_LIMIT = "768MB"
+
 _BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("account_id", pa.string()),
     ("entity", pa.string()),
@@ -218,6 +221,21 @@ class Store(DecisionStore, ResultStore, ScanStateStore, JobStore, AccountStore, 
                 yield
         except STORE_ERRORS as exc:
             raise StoreError(f"store transaction failed, nothing was written: {exc}") from exc
+
+    @contextmanager
+    def bulk_transaction(self) -> Iterator[None]:
+        """`transaction` for a whole file's rows: DuckDB's memory is capped meanwhile (a file store only), so
+        the rows the open transaction holds go to the file's blocks instead of growing with the file (318,000
+        contacts: 1.7 -> 1.3 GB peak). Scans keep the default limit."""
+        capped = self.dialect == "duckdb" and self.path != ":memory:"
+        if capped:
+            self._execute(f"SET memory_limit = '{BULK_MEMORY_LIMIT}'", step="bulk memory limit")
+        try:
+            with self.transaction():
+                yield
+        finally:
+            if capped:
+                self._execute("RESET memory_limit", step="bulk memory limit")
 
     def ping(self) -> None:
         """Raise StoreError unless the store answers a trivial query (liveness)."""

@@ -37,6 +37,10 @@ class Persistence(Protocol):
         """
         ...
 
+    def bulk_transaction(self) -> AbstractContextManager[None]:
+        """`transaction` for a whole file's rows (the store may trade speed for bounded memory)."""
+        ...
+
     def ping(self) -> None:
         """Raise StoreError unless the store answers (liveness)."""
         ...
