@@ -83,7 +83,7 @@ def ingest_batches(store: Persistence, *, account_id: str, entity: Entity, batch
 
 
 def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
-                      batches: Iterable[tuple[list[Record], Mapping[str, Sequence[Any]]]],
+                      batches: Iterable[tuple[list[Record], Mapping[str, Sequence[Any]]] | pa.Table],
                       progress: Progress | None = None) -> int:
     """Upsert (records, normalized columns) batches (`ingest.pipeline`) as one unit of work.
 
@@ -95,8 +95,18 @@ def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
 
     spec = spec_for(entity)
     seen: set[str] = set()
-    with store.transaction():
-        for records, columns in batches:
+    with store.bulk_transaction():
+        for batch in batches:
+            if isinstance(batch, pa.Table):  # the store's rows, built by a worker
+                store.upsert_table(account_id, spec, batch)
+                ids = batch.column("record_id").to_pylist()
+                if store.open_pending(account_id, entity, datetime.now(UTC)):
+                    apply_pending(store, account_id, entity, *_pending_view(entity, batch))
+                seen.update(ids)
+                if progress:
+                    progress(len(seen), len(seen))
+                continue
+            records, columns = batch
             store.upsert_records(account_id, spec, records, columns)
             if store.open_pending(account_id, entity, datetime.now(UTC)):  # rare: rows only when one waits
                 apply_pending(store, account_id, entity, records, rows_of(columns))
@@ -105,6 +115,13 @@ def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
                 progress(len(seen), len(seen))
     store.records_written(len(seen))
     return len(seen)
+
+
+def _pending_view(entity: Entity, table: pa.Table) -> tuple[list[Record], list[dict[str, Any]]]:
+    """What `apply_pending` reads of a batch of store rows: ids, deletion, normalized phones and emails."""
+    records = [Record(entity=entity, record_id=i, deleted=bool(d)) for i, d in
+               zip(table.column("record_id").to_pylist(), table.column("deleted").to_pylist(), strict=True)]
+    return records, table.select([c for c in ("phones", "emails") if c in table.column_names]).to_pylist()
 
 
 Phase = Callable[[str, int, int], AbstractContextManager[Progress]]

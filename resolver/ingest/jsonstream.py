@@ -8,6 +8,12 @@ entities, a page, a list of pages or one entity object; problems are its problem
 (`.json`: the entity's 0-based index in the flattened list, a syntax error by line and column; `.jsonl`:
 the 1-based line).
 
+A page's entity array is cut into chunks of about a batch of whole entities without decoding them
+(`_fast_chunk`): a cut is guessed where brackets balance and confirmed by msgspec, which checks the chunk
+is valid JSON without building objects; whatever it does not confirm (a bracket inside a string, NaN, a
+number out of range) is read entity by entity as above. A chunk is decoded where its batch is parsed,
+in a worker process for a large file (ingest.pipeline), and keeps each entity's text as received.
+
 Hostile input: one value (an entity, a page's other fields, a JSONL line) is at most `MAX_VALUE_CHARS`;
 a value that does not fit in the window is decoded again from a window at least twice as large, so the
 work stays linear in the file. Reading stops after `MAX_PROBLEMS` problems.
@@ -16,10 +22,16 @@ work stays linear in the file. Reading stops after `MAX_PROBLEMS` problems.
 from __future__ import annotations
 
 import codecs
+import gc
 import json
+import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import msgspec
 
 from resolver.errors import InputError, InputProblem
 from resolver.ingest.amocrm import (
@@ -34,8 +46,9 @@ from resolver.ingest.amocrm import (
 from resolver.records import Entity, Record
 
 __all__ = [
-    "BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "add_problems", "iter_amocrm_batches", "iter_located_batches",
-    "latest_per_id", "parse_batch", "raise_problems",
+    "BATCH_RECORDS", "MAX_PROBLEMS", "MAX_VALUE_CHARS", "Chunk", "add_problems", "decode_located",
+    "iter_amocrm_batches", "iter_json_units", "iter_located_batches", "latest_per_id", "parse_batch", "parse_located",
+    "raise_problems",
 ]
 
 BATCH_RECORDS = 20_000
@@ -45,6 +58,33 @@ MAX_PROBLEMS = 1_000
 _READ_CHARS = 1 << 20
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
+# chunks: the entities' texts only (no objects: checking a chunk costs a twentieth of decoding it)
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_OBJECTS = msgspec.json.Decoder()
+_CLOSE = re.compile(rb"[}\]][ \t\n\r]*[,\]]")  # where an entity may end: a bracket before "," or "]"
+_CHUNK_SLACK = 1 << 20  # how far past its target a chunk's end is looked for (entities are a few kB)
+_MAX_CHUNK_CHARS = 32 * 1024 * 1024
+_FIRST_CHARS_PER_RECORD = 256  # the first chunk's guess; then the file's own average
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Whole entities of a page's array, not decoded: the UTF-8 text of a JSON array of them (valid JSON)."""
+
+    data: bytes
+    count: int
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Decoding builds only acyclic objects; the cycle collector would walk them again and again (2x the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Syntax(Exception):
@@ -190,15 +230,37 @@ def iter_located_batches(path: Path, entity: Entity, problems: _Problems, *,
                          batch_size: int = BATCH_RECORDS) -> Iterator[list[tuple[int, object]]]:
     """The file's entities, not yet parsed, in batches: (where, object) with `where` as `_Problems` locates
     it. Problems of the file's own lines (JSONL) go to `problems`; a JSON syntax error raises InputError."""
+    return _units(path, entity, problems, batch_size, chunks=False)
+
+
+def iter_json_units(path: Path, entity: Entity, problems: _Problems, *,
+                    batch_size: int = BATCH_RECORDS) -> Iterator[list[tuple[int, object]]]:
+    """As `iter_located_batches`, but a page's entities come as `Chunk`s, undecoded, each a unit of its own
+    (about `batch_size` entities; its `where` is its first entity's). For `decode_located` in a worker."""
+    return _units(path, entity, problems, batch_size, chunks=True)
+
+
+def _units(path: Path, entity: Entity, problems: _Problems, batch_size: int, *,
+           chunks: bool) -> Iterator[list[tuple[int, object]]]:
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError.one(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
     with fh:
-        located = _jsonl_entities(fh, entity, problems) if problems.by_line else _json_entities(fh, entity, path.name)
+        located: Iterator[tuple[int, object]] = (
+            _jsonl_entities(fh, entity, problems) if problems.by_line
+            else _json_entities(fh, entity, path.name, batch_size))
+        if not chunks:
+            located = _expanded(located)
         batch: list[tuple[int, object]] = []
-        for item in located:
-            batch.append(item)
+        for where, item in located:
+            if isinstance(item, Chunk):
+                if batch:
+                    yield batch
+                    batch = []
+                yield [(where, item)]
+                continue
+            batch.append((where, item))
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -208,22 +270,49 @@ def iter_located_batches(path: Path, entity: Entity, problems: _Problems, *,
             yield batch
 
 
-def parse_batch(located: list[tuple[int, object]], entity: Entity, *, source: str, by_line: bool,
-                extra_fields: Mapping[str, str] | None, keep_raw: bool) -> tuple[list[Record], list[InputProblem]]:
-    """A batch of located entities -> its records (one per id, the latest) and the problems found.
+def decode_located(unit: list[tuple[int, object]], *,
+                   keep_raw: bool) -> tuple[list[tuple[int, object]], dict[int, str] | None]:
+    """A unit's chunks decoded: (where, entity) each, and with `keep_raw` each chunk entity's text by `where`
+    (stored as received instead of encoded again)."""
+    located: list[tuple[int, object]] = []
+    texts: dict[int, str] | None = {} if keep_raw else None
+    with _no_gc():
+        for where, item in unit:
+            if not isinstance(item, Chunk):
+                located.append((where, item))
+            elif texts is None:
+                located.extend(enumerate(_decode_chunk(item), start=where))
+            else:
+                located.extend(enumerate(_decode_chunk(item), start=where))
+                texts.update(enumerate((str(raw, "utf-8") for raw in _RAW_LIST.decode(item.data)), start=where))
+    return located, texts
 
-    Pure, so that a worker process can run it (ingest.pipeline)."""
+
+def parse_located(located: list[tuple[int, object]], entity: Entity, *, source: str, by_line: bool,
+                  extra_fields: Mapping[str, str] | None,
+                  keep_raw: bool) -> tuple[list[tuple[Record, int]], list[InputProblem]]:
+    """As `parse_batch`, each record with its `where` (the key of its text from `decode_located`)."""
     problems = _Problems(source, by_line=by_line)
     matcher = _ExtraMatcher.build(extra_fields)
-    batch: dict[str, Record] = {}
+    batch: dict[str, tuple[Record, int]] = {}
     for where, obj in located:
         record = _parse_entity(obj, entity, where, problems, matcher, keep_raw=keep_raw)
         if record is None:
             continue
         kept = batch.get(record.record_id)
-        if kept is None or _newer_or_same(record, kept):
-            batch[record.record_id] = record
+        if kept is None or _newer_or_same(record, kept[0]):
+            batch[record.record_id] = (record, where)
     return list(batch.values()), problems.items
+
+
+def parse_batch(located: list[tuple[int, object]], entity: Entity, *, source: str, by_line: bool,
+                extra_fields: Mapping[str, str] | None, keep_raw: bool) -> tuple[list[Record], list[InputProblem]]:
+    """A batch of located entities -> its records (one per id, the latest) and the problems found.
+
+    Pure, so that a worker process can run it (ingest.pipeline)."""
+    parsed, problems = parse_located(located, entity, source=source, by_line=by_line, extra_fields=extra_fields,
+                                     keep_raw=keep_raw)
+    return [record for record, _ in parsed], problems
 
 
 def add_problems(problems: _Problems, found: list[InputProblem]) -> bool:
@@ -261,11 +350,35 @@ def _newer_or_same(record: Record, kept: Record) -> bool:
 # --- .json ------------------------------------------------------------------------------------
 
 
-def _json_entities(fh: IO[bytes], entity: Entity, source: str) -> Iterator[tuple[int, object]]:
-    """(0-based index in the flattened list, entity) of a .json file of any shape `read_amocrm` takes."""
+def _expanded(located: Iterator[tuple[int, object]]) -> Iterator[tuple[int, object]]:
+    """Chunks decoded here, entity by entity."""
+    for where, item in located:
+        if isinstance(item, Chunk):
+            with _no_gc():
+                objects = _decode_chunk(item)
+            yield from enumerate(objects, start=where)
+        else:
+            yield where, item
+
+
+def _decode_chunk(chunk: Chunk) -> list[Any]:
+    """A chunk's entities. msgspec confirmed the chunk's syntax and UTF-8 but does not decode a number out of
+    range (1e999), which Python's decoder takes (as inf), as the entity-by-entity reading does."""
+    try:
+        return list(_OBJECTS.decode(chunk.data))
+    except msgspec.DecodeError:
+        return list(json.loads(chunk.data))
+
+
+def _json_entities(fh: IO[bytes], entity: Entity, source: str, batch_size: int) -> Iterator[tuple[int, object]]:
+    """(0-based index in the flattened list, entity or `Chunk`) of a .json file of any shape `read_amocrm`
+    takes; a chunk's index is its first entity's."""
     window = _Window(fh, source)
     try:
-        yield from enumerate(_top(window, entity))
+        index = 0
+        for item in _top(window, entity, batch_size):
+            yield index, item
+            index += item.count if isinstance(item, Chunk) else 1
         if window.peek():
             raise _Syntax("Extra data", window.base + window.pos)
     except _Syntax as exc:
@@ -275,7 +388,7 @@ def _json_entities(fh: IO[bytes], entity: Entity, source: str) -> Iterator[tuple
         raise InputError.one(str(exc), source=source) from exc
 
 
-def _top(window: _Window, entity: Entity) -> Iterator[object]:
+def _top(window: _Window, entity: Entity, batch_size: int) -> Iterator[object]:
     ch = window.peek()
     if ch == "[":
         window.take("[")
@@ -284,20 +397,20 @@ def _top(window: _Window, entity: Entity) -> Iterator[object]:
             return
         while True:
             if window.peek() == "{":
-                yield from _object(window, entity)
+                yield from _object(window, entity, batch_size)
             else:
                 yield window.value()  # not an object: an entity that _parse_entity will report
             if window.take(",]") == "]":
                 return
     elif ch == "{":
-        yield from _object(window, entity)
+        yield from _object(window, entity, batch_size)
     elif not ch:
         raise _Syntax("Expecting value", window.base + window.pos)
     else:
         yield from _flatten(window.value(), entity)  # raises ValueError: a shape that is none of the above
 
 
-def _object(window: _Window, entity: Entity) -> Iterator[object]:
+def _object(window: _Window, entity: Entity, batch_size: int) -> Iterator[object]:
     """An object that is a page (its `_embedded.<collection>` streamed entity by entity) or an entity.
 
     Read key by key. The collection is streamed only while no entity key (id, name, …) has been seen:
@@ -325,7 +438,7 @@ def _object(window: _Window, entity: Entity) -> Iterator[object]:
                         if inner == collection and window.peek() == "[":
                             embedded[inner] = []
                             streamed = True
-                            yield from _array(window)
+                            yield from _array(window, batch_size)
                         else:
                             embedded[inner] = window.value()
                         if window.take(",}") == "}":
@@ -350,15 +463,108 @@ def _key(window: _Window) -> str:
     return str(key)
 
 
-def _array(window: _Window) -> Iterator[object]:
+def _array(window: _Window, batch_size: int) -> Iterator[object]:
+    """The array's entities: `Chunk`s of about `batch_size`, one decoded entity where a chunk is not confirmed.
+
+    After a chunk is refused the next is tried at half the size (down to one entity, then that entity is
+    decoded alone), and sizes grow again by doubling: each refused chunk costs at most twice the text it
+    covers, so the work stays linear whatever the file holds.
+    """
     window.take("[")
     if window.peek() == "]":
         window.take("]")
         return
+    ideal = min(batch_size * _FIRST_CHARS_PER_RECORD, _MAX_CHUNK_CHARS)
+    target = ideal
     while True:
-        yield window.value()
+        chunk = _fast_chunk(window, target)
+        if chunk is not None:
+            yield chunk
+            ideal = min(max(len(chunk.data) * batch_size // chunk.count, 1), _MAX_CHUNK_CHARS)
+            target = min(max(target * 2, 4096), ideal)
+        elif target > 0:
+            target //= 2
+            continue
+        else:
+            yield window.value()  # not confirmed even alone: decoded here, with the decoder's own errors
         if window.take(",]") == "]":
             return
+
+
+def _fast_chunk(window: _Window, target: int) -> Chunk | None:
+    """Whole entities from here over at least `target` bytes (or to the array's end), the window moved past
+    them; None when no end is confirmed within `_CHUNK_SLACK` past the target (then nothing is consumed).
+
+    Works on the file's bytes, not on decoded text: what the window holds is encoded back, the rest is read
+    as bytes, and what follows the chunk is decoded into the window again. An end is guessed where `{`/`[`
+    and `}`/`]` counted from here balance (strings are not skipped, so a bracket in a name can mislead the
+    count) and confirmed by msgspec reading the chunk as one JSON array (which also checks the UTF-8).
+    """
+    window.peek()
+    if window.pos:
+        window._drop()
+    head = window.buf.encode()
+    pending, first = window.decoder.getstate()
+    want = max(target + _CHUNK_SLACK - len(head) - len(pending), 0)
+    fresh = window.fh.read(want) if want and not window.eof else b""
+    eof = window.eof or len(fresh) < want
+    window.byte_lines += fresh.count(b"\n")
+    stream = head + pending + fresh
+    chunk = _confirmed(stream, target)
+    rest = stream
+    if chunk is not None:
+        consumed, rest = stream[:len(chunk.data) - 2], stream[len(chunk.data) - 2:]
+        try:
+            chars = len(consumed.decode())  # msgspec's Raw does not check the UTF-8 inside strings
+        except UnicodeDecodeError:
+            chunk, rest = None, stream  # read entity by entity, and the error located there
+        else:
+            newlines = consumed.count(b"\n")
+            if newlines:
+                window.base_line += newlines
+                window.base_col = len(consumed[consumed.rfind(b"\n") + 1:].decode()) + 1
+            else:
+                window.base_col += chars
+            window.base += chars
+    window.decoder.setstate((b"", first))
+    try:
+        window.buf = window.decoder.decode(rest, final=eof)
+    except UnicodeDecodeError as exc:
+        line = window.base_line + rest[: max(exc.start, 0)].count(b"\n")
+        raise InputError.one("not UTF-8 text", source=window.source, line=line) from exc
+    window.pos = 0
+    window.eof = eof
+    return chunk
+
+
+def _confirmed(stream: bytes, target: int) -> Chunk | None:
+    """The entities at the start of `stream` over at least `target` bytes as a confirmed chunk, or None."""
+    low = min(target, len(stream))
+    depth = _depth(stream, 0, low)
+    last = low
+    for match in _CLOSE.finditer(stream, low, min(len(stream), low + _CHUNK_SLACK)):
+        end = match.start() + 1
+        depth += _depth(stream, last, end)
+        last = end
+        if depth <= 0:
+            break
+    else:
+        return None
+    if depth < 0:
+        return None
+    data = b"[" + stream[:end] + b"]"
+    try:
+        entities = _RAW_LIST.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if len(data) > MAX_VALUE_CHARS and any(len(e) > MAX_VALUE_CHARS for e in entities):
+        return None  # refused entity by entity, with its place (bytes are at least as many as characters)
+    return Chunk(data, len(entities))
+
+
+def _depth(buf: bytes, start: int, end: int) -> int:
+    return (buf.count(b"{", start, end) + buf.count(b"[", start, end)
+            - buf.count(b"}", start, end) - buf.count(b"]", start, end))
 
 
 # --- .jsonl -----------------------------------------------------------------------------------

@@ -37,6 +37,10 @@ class Persistence(Protocol):
         """
         ...
 
+    def bulk_transaction(self) -> AbstractContextManager[None]:
+        """`transaction` for a whole file's rows (the store may trade speed for bounded memory)."""
+        ...
+
     def ping(self) -> None:
         """Raise StoreError unless the store answers (liveness)."""
         ...
@@ -48,6 +52,10 @@ class Persistence(Protocol):
     def upsert_records(self, account_id: str, spec: EntitySpec, records: Sequence[Record],
                        normalized: Sequence[dict[str, Any]] | Mapping[str, Sequence[Any]] | None = None) -> int:
         """Insert or replace records by (account, entity, record_id); an older update never wins."""
+        ...
+
+    def upsert_table(self, account_id: str, spec: EntitySpec, table: pa.Table) -> int:
+        """As `upsert_records`, of the store's rows built already (`duckdb_store.records_table`)."""
         ...
 
     def records_written(self, rows: int) -> None:

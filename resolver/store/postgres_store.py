@@ -43,6 +43,7 @@ from resolver.store.duckdb_store import (
     Store,
     _records_arrow,
     scan_table,
+    with_account,
     with_extras,
 )
 from resolver.store.queue import JobQueue, LeaseLost
@@ -264,10 +265,17 @@ class PostgresStore(JobQueue, Store):
             return 0
         rows = normalized if normalized is not None else [spec.normalize(r) for r in records]
         try:
-            table = _newest_per_key(_records_arrow(account_id, spec, records, rows))
+            table = _records_arrow(account_id, spec, records, rows)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise StoreError(
                 f"records of {account_id}/{spec.entity} cannot be stored, nothing was written: {exc}") from exc
+        return self.upsert_table(account_id, spec, table)
+
+    def upsert_table(self, account_id: str, spec: EntitySpec, table: pa.Table) -> int:
+        """As `Store.upsert_table`."""
+        if not table.num_rows:
+            return 0
+        table = _newest_per_key(with_account(table, account_id))
         try:
             with self._transaction() as con:
                 con.execute("CREATE TEMP TABLE stage (LIKE records INCLUDING DEFAULTS) ON COMMIT DROP")
@@ -282,8 +290,8 @@ class PostgresStore(JobQueue, Store):
                 con.execute("DROP TABLE stage")  # not only at commit: a caller's transaction may upsert again
         except (psycopg.Error, StoreError) as exc:
             raise StoreError(f"upsert into {self.path} failed, nothing was written: {exc}") from exc
-        self._analyze(len(records), "records", "record_keys")
-        return len(records)
+        self._analyze(table.num_rows, "records", "record_keys")
+        return int(table.num_rows)
 
     def records_written(self, rows: int) -> None:
         self._analyze(rows, "records", "record_keys")

@@ -4,6 +4,7 @@ whole-file ingest, whole or nothing when a bad record comes late, and the same w
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from resolver.entities import CONTACT
 from resolver.errors import InputError
 from resolver.ingest import iter_record_batches, read_records
 from resolver.ingest.pipeline import normalized_file_batches
+from resolver.pending import add_pending
 from resolver.scan import ingest, ingest_batches, ingest_normalized
 from resolver.store import open_store
 
@@ -82,9 +84,9 @@ def test_local_phones_are_read_under_the_region(tmp_path):
     path = _write(tmp_path / "kz.json", [{"id": 1, "name": "Асель Нурланова", "custom_fields_values": [
         {"field_code": "PHONE", "values": [{"value": "8 701 123 4567"}]}]}])
 
-    [(_, columns)] = list(normalized_file_batches(path, "contact", region="KZ", workers=0))
+    [rows] = list(normalized_file_batches(path, "contact", region="KZ", workers=0))
 
-    assert columns["phones"] == [["+77011234567"]]
+    assert rows.column("phones").to_pylist() == [["+77011234567"]]
 
 
 def test_a_bad_record_late_in_the_file_stores_nothing(store_target, tmp_path):
@@ -115,3 +117,16 @@ def test_broken_json_late_in_the_file_stores_nothing(store, tmp_path):
 
     assert caught.value.problems[0].reason.startswith("invalid JSON")
     assert store.count_records("acme", "contact") == 0
+
+
+def test_a_file_fulfils_a_waiting_create_anyway(store, tmp_path):
+    """A record of a file's rows (built by a worker) fulfils a "create anyway" waiting for its phone."""
+    add_pending(store, "acme", "contact", record_ids=["1"], phones=["+7 916 123-45-67"], emails=[], reviewer="anna")
+    path = _write(tmp_path / "new.json", [{"id": 2, "name": "Пётр Новый", "custom_fields_values": [
+        {"field_code": "PHONE", "values": [{"value": "8 (916) 123-45-67"}]}]}])
+    assert store.open_pending("acme", "contact", datetime.now(UTC))
+
+    ingest_normalized(store, account_id="acme", entity="contact",
+                      batches=normalized_file_batches(path, "contact", workers=0))
+
+    assert store.open_pending("acme", "contact", datetime.now(UTC)) == []
