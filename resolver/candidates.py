@@ -401,7 +401,13 @@ def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[s
         probe[few_column] = [v for v in probe.get(col) or () if known[v] <= FEW_MAX] or None
         if not known:
             continue
-        for i, r in rows.items():
+        if col in spec.key_columns:  # only the records its key found can carry a value few names share
+            holders: Collection[str] = {i for v, n in known.items() if n <= FEW_MAX
+                                        for i in ids_by_key.get(f"{col}:{v}", ()) if i in rows}
+        else:
+            holders = rows.keys()
+        for i in holders:
+            r = rows[i]
             values = [v for v in (r.get(col) or ()) if v in known]
             if not values:  # both columns None: a stored row lacks them, which reads the same (`.get`)
                 continue
