@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_api import _probes  # noqa: E402  (bench/ is this script's first path entry)
-from bench_postgres import _wait_healthy  # noqa: E402
-from benchkit import free_port, run_reporting  # noqa: E402
+from benchkit import free_port, run_reporting, wait_checks_ready  # noqa: E402
 
 CACHE = ROOT / "var" / "bench"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -123,19 +122,6 @@ def client(url: str, key: str, probes_path: str, start_at: float) -> None:
                                  "start": t0, "end": t1}) + "\n")
 
 
-def _wait_ready(url: str, key: str, body: dict, server: subprocess.Popen[str], workers: int) -> None:
-    """Healthy, and every worker's check index loaded (a check answers fast several times in a row)."""
-    import httpx
-
-    _wait_healthy(url, server)
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as http:
-        quick = 0
-        while quick < 8 * workers:
-            t = time.perf_counter()
-            http.post("/v1/contacts/check", json=body).raise_for_status()
-            quick = quick + 1 if time.perf_counter() - t < 0.2 else 0
-
-
 def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: dict[str, str],
         profile: str | None = None, database_pid: int | None = None) -> dict[str, float]:
     """Serve `db`, let `clients` processes share `probes`; latency percentiles, checks/s, server CPU per check.
@@ -151,7 +137,7 @@ def run(db: str, key: str, probes: list[dict], clients: int, workers: int, env: 
     results = []
     with tempfile.TemporaryDirectory() as d:
         try:
-            _wait_ready(url, key, probes[0], server, workers)
+            wait_checks_ready(url, server, key, probes[0], workers=workers)
             start_at = time.time() + 3.0  # every client connected and loaded by then
             procs = []
             for i in range(clients):

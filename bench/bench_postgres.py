@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_api import _probes  # noqa: E402  (bench/ is this script's first path entry)
-from benchkit import free_port, run_reporting  # noqa: E402
+from benchkit import free_port, run_reporting, wait_checks_ready  # noqa: E402
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -51,24 +51,8 @@ def _timed(*args: str, env: dict[str, str] | None = None) -> float:
     return float(said[-1]) if said else wall
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
-    import httpx
-
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def _checks(db_url: str, key: str, probes: Path, workers: int, concurrency: int) -> dict[str, float]:
     """checks/s and latency percentiles of one `serve --workers N` on the database."""
-    import httpx
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -76,15 +60,7 @@ def _checks(db_url: str, key: str, probes: Path, workers: int, concurrency: int)
                                "--workers", str(workers)], cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        _wait_healthy(url, server)
-        # every worker warms its check index in the background at start: wait until each answers a check fast
-        body = json.loads(probes.read_text(encoding="utf-8"))[0]
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300) as http:
-            quick = 0
-            while quick < 4 * workers:
-                t = time.perf_counter()
-                http.post("/v1/contacts/check", json=body).raise_for_status()
-                quick = quick + 1 if time.perf_counter() - t < 0.5 else 0
+        wait_checks_ready(url, server, key, json.loads(probes.read_text(encoding="utf-8"))[0], workers=workers)
         out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_api.py"), "--client", url, key,
                               str(probes), str(concurrency)], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -277,7 +277,9 @@ class Checker:
         keys = _keys(spec, probe)
         ids_by_key = {key: sorted(snap.keys.get(key, ()))[: MAX_PER_KEY + 1] for key in keys}
         ids = sorted({i for ids in ids_by_key.values() for i in ids})[:MAX_CANDIDATES]
-        rows = {i: dict(snap.rows[i]) for i in ids}
+        # the snapshot's own dicts: `_add_frequency_columns` copies the few it writes to (most candidates of a
+        # common name share no phone or email with the probe, and copying 500 rows was a fifth of a check)
+        rows = {i: snap.rows[i] for i in ids}
         sharing = _add_frequency_columns(spec, probe, rows, ids_by_key, stored=stored)
         candidates = [r for r in rows.values() if r["unique_id"] not in exclude]
         if not candidates:
@@ -390,12 +392,28 @@ def _add_frequency_columns(spec: EntitySpec, probe: dict[str, Any], rows: dict[s
             if not stored and own_name is not None:
                 names.add(own_name)  # the scan would count the probe too
             counts[key] = len(names)
+    copied: set[str] = set()
     for col in spec.frequency_columns:
         # `counts` holds the probe's values only: a row's other values never meet the probe's
         known = {v: counts[f"{col}:{v}"] for v in probe.get(col) or []}
         rare_column, few_column = f"{col}_rare", f"{col}_few"
-        for r in [probe, *rows.values()]:
-            values = [v for v in (r.get(col) or ()) if v in known] if known else []
+        probe[rare_column] = [v for v in probe.get(col) or () if known[v] <= RARE_MAX] or None
+        probe[few_column] = [v for v in probe.get(col) or () if known[v] <= FEW_MAX] or None
+        if not known:
+            continue
+        if col in spec.key_columns:  # only the records its key found can carry a value few names share
+            holders: Collection[str] = {i for v, n in known.items() if n <= FEW_MAX
+                                        for i in ids_by_key.get(f"{col}:{v}", ()) if i in rows}
+        else:
+            holders = rows.keys()
+        for i in holders:
+            r = rows[i]
+            values = [v for v in (r.get(col) or ()) if v in known]
+            if not values:  # both columns None: a stored row lacks them, which reads the same (`.get`)
+                continue
+            if i not in copied:  # the row is the snapshot's: write to a copy
+                r = rows[i] = dict(r)
+                copied.add(i)
             r[rare_column] = [v for v in values if known[v] <= RARE_MAX] or None
             r[few_column] = [v for v in values if known[v] <= FEW_MAX] or None
     return counts

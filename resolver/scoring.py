@@ -64,9 +64,15 @@ def _jw_cmp(a: str, b: str, op: str, t: float) -> Predicate:
 
 
 def _intersect(a: str, b: str, k: int) -> Predicate:
+    if k == 1:  # the usual level ("shares a phone"): no intersection set to build
+        def shares(left: Row, right: Row) -> bool:
+            x, y = left.get(a), right.get(b)
+            return x is not None and y is not None and not set(x).isdisjoint(y)
+        return shares
+
     def pred(left: Row, right: Row) -> bool:
         x, y = left.get(a), right.get(b)
-        return x is not None and y is not None and len(set(x) & set(y)) >= k
+        return x is not None and y is not None and len(set(x).intersection(y)) >= k
     return pred
 
 
@@ -267,7 +273,11 @@ class PairScorer:
         """The level a pair falls in and its weight (term frequency included); None at the null level."""
         if comp.null is not None and comp.null(left, right):
             return None
-        level = next(lvl for lvl in comp.levels if lvl.predicate is None or lvl.predicate(left, right))
+        for level in comp.levels:  # Splink's CASE WHEN: the first level whose condition holds (the last is ELSE)
+            if level.predicate is None or level.predicate(left, right):
+                break
+        else:
+            raise ModelError(f"comparison {comp.name} has no ELSE level")
         w = level.log2_bf
         if level.tf_column and level.tf_weight and tf is not None:
             freqs = tf.get(level.tf_column, {})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,3 +235,19 @@ def cli(capsys, *argv):
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path):
+    """For CLI tests (`pytestmark = pytest.mark.usefixtures("cli_env")`): a developer's own store must not
+    leak in, and the default var/ store must land in tmp_path."""
+    monkeypatch.delenv("CRM_DEDUP_DB", raising=False)
+    monkeypatch.delenv("CRM_DEDUP_MODELS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[Any]], delimiter: str = ",") -> Path:
+    """`rows` (the header first) written to `path` as a CSV file in UTF-8."""
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, delimiter=delimiter).writerows(rows)
+    return path

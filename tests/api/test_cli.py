@@ -13,10 +13,11 @@ import pytest
 from api.cli import GROUPS_CSV_COLUMNS
 from resolver.entities import CONTACT, ExtraField
 from resolver.store import open_store
-from tests.api.conftest import cli
+from tests.api.conftest import cli, write_csv
 from training.synthetic import generate_contacts, write_set
 
-pytestmark = pytest.mark.both_stores  # the commands that use a store run on a DuckDB file and on PostgreSQL
+# the commands that use a store run on a DuckDB file and on PostgreSQL
+pytestmark = [pytest.mark.both_stores, pytest.mark.usefixtures("cli_env")]
 
 FIXTURES = Path(__file__).parents[1] / "resolver" / "ingest" / "fixtures"
 GROUPS_HEADER = "group_id,record_id,group_score,is_survivor,needs_review"
@@ -42,23 +43,10 @@ PEOPLE_SURVIVORS = {"2", "5"}
 MAP = ["--map", "id=Код", "name=Клиент", "phone=Тел", "email=Почта", "updated_at=Изменён"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path):
-    # a developer's own store must not leak in, and the default var/ store must land in tmp_path
-    monkeypatch.delenv("CRM_DEDUP_DB", raising=False)
-    monkeypatch.delenv("CRM_DEDUP_MODELS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-def write_csv(path, rows):
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, delimiter=";").writerows(rows)
-    return path
-
 
 @pytest.fixture
 def people_csv(tmp_path):
-    return write_csv(tmp_path / "people.csv", PEOPLE)
+    return write_csv(tmp_path / "people.csv", PEOPLE, delimiter=";")
 
 
 def parse_groups(text):
@@ -158,7 +146,7 @@ def test_scan_incremental_scores_what_changed_and_equals_a_full_scan(capsys, tmp
 
     # the namesake 4 gets the phone of 1 and 2 (a later edit): it joins their group
     changed = write_csv(tmp_path / "changed.csv", [PEOPLE[0], ["4", "Иван Петров", "+7 916 123-45-67", "", "",
-                                                               "05.03.2024 10:00"]])
+                                                               "05.03.2024 10:00"]], delimiter=";")
     cli(capsys, "import", changed, "--entity", "contact", "--account", "acme", "--db", db, *MAP)
     code, out, err = cli(capsys, "scan", "--account", "acme", "--entity", "contact", "--incremental", "--db", db)
     assert (code, out) == (0, ""), err
@@ -185,7 +173,7 @@ def test_scan_incremental_scores_what_changed_and_equals_a_full_scan(capsys, tmp
 def test_import_of_a_bad_file_writes_nothing(capsys, tmp_path, db, bad_row, message):
     rows = [PEOPLE[0], ["10", "Волкова Юлия", "+7 926 111-22-33", "", "", "01.03.2024"], bad_row,
             ["30", "Лебедева Татьяна", "+7 926 444-55-66", "", "", ""]]
-    path = write_csv(tmp_path / "people.csv", rows)
+    path = write_csv(tmp_path / "people.csv", rows, delimiter=";")
 
     code, out, err = cli(capsys, "import", path, "--entity", "contact", "--account", "acme", "--db", db, *MAP)
 

@@ -12,15 +12,11 @@ from resolver.store import Store
 from tests.api.conftest import cli
 from tests.resolver.test_scan import PEOPLE
 
+pytestmark = pytest.mark.usefixtures("cli_env")
+
 PETROV = mint_group_id("contact", ("101", "102", "103"))
 ORLOV = mint_group_id("contact", ("401", "402"))
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("CRM_DEDUP_DB", raising=False)
-    monkeypatch.delenv("CRM_DEDUP_MODELS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """A file read wrongly says so: unknown --map keys, --field headers not in the file, no name column; a file
 after --map; -q is quiet, -v says one line per training step; `dedupe --help` shows only what dedupe uses."""
 
-import csv
 import subprocess
 import sys
 
 import pytest
 
-from tests.api.conftest import cli
+from tests.api.conftest import cli, write_csv
+
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 # Sites with a site name, an address and 7-digit local phones (a US organisations file)
 SITES = [
@@ -21,19 +22,10 @@ SITES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("CRM_DEDUP_DB", raising=False)
-    monkeypatch.delenv("CRM_DEDUP_MODELS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-
 
 @pytest.fixture
 def sites_csv(tmp_path):
-    path = tmp_path / "sites.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows(SITES)
-    return path
+    return write_csv(tmp_path / "sites.csv", SITES)
 
 
 def test_an_unknown_map_key_lists_the_valid_ones(capsys, sites_csv):

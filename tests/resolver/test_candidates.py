@@ -62,3 +62,21 @@ def test_the_probe_itself_is_not_its_own_duplicate(checker):
     ingest(store, account_id="a", entity="contact", records=[contact("1", "Петров Иван", ["8 916 123-45-67"])])
     assert check.check("a", contact("1", "Петров Иван", ["8 916 123-45-67"])) == []
     assert check.duplicates_of("a", "contact", "1") == []
+
+
+def test_checks_leave_the_in_memory_base_as_stored(checker):
+    """The candidates are the snapshot's own rows (not copies): the frequency columns a check adds must go to
+    copies, so one check never changes what the next one (or another account's) reads."""
+    import copy
+
+    store, check = checker
+    synthetic = generate_contacts(400, seed=12)
+    ingest(store, account_id="a", entity="contact", records=read_amocrm(synthetic.entities, "contact"))
+    probes = [replace(r, record_id="") for r in read_amocrm(synthetic.entities[::7], "contact")]
+    first = [check.check("a", p) for p in probes]
+    snap = check._snapshots[("a", "contact")]
+    before = copy.deepcopy(snap.rows)
+    assert not any(k.endswith(("_rare", "_few")) for row in before.values() for k in row)
+    assert sum(map(bool, first)) > len(probes) // 2  # the probes are stored people: most are found
+    assert [check.check("a", p) for p in reversed(probes)] == first[::-1]
+    assert snap.rows == before
