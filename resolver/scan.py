@@ -91,37 +91,38 @@ def ingest_normalized(store: Persistence, *, account_id: str, entity: Entity,
     the file (the readers raise after the last batch) or a failed write leaves the store as it was.
     Returns the number of distinct records written or kept.
     """
-    from resolver.ingest.pipeline import rows_of
-
     spec = spec_for(entity)
     seen: set[str] = set()
     with store.bulk_transaction():
         for batch in batches:
             if isinstance(batch, pa.Table):  # the store's rows, built by a worker
                 store.upsert_table(account_id, spec, batch)
-                ids = batch.column("record_id").to_pylist()
-                if store.open_pending(account_id, entity, datetime.now(UTC)):
-                    apply_pending(store, account_id, entity, *_pending_view(entity, batch))
-                seen.update(ids)
-                if progress:
-                    progress(len(seen), len(seen))
-                continue
-            records, columns = batch
-            store.upsert_records(account_id, spec, records, columns)
+                ids: list[str] = batch.column("record_id").to_pylist()
+            else:
+                records, columns = batch
+                store.upsert_records(account_id, spec, records, columns)
+                ids = [r.record_id for r in records]
             if store.open_pending(account_id, entity, datetime.now(UTC)):  # rare: rows only when one waits
-                apply_pending(store, account_id, entity, records, rows_of(columns))
-            seen.update(r.record_id for r in records)
+                apply_pending(store, account_id, entity, *_pending_view(entity, batch))
+            seen.update(ids)
             if progress:
                 progress(len(seen), len(seen))
     store.records_written(len(seen))
     return len(seen)
 
 
-def _pending_view(entity: Entity, table: pa.Table) -> tuple[list[Record], list[dict[str, Any]]]:
-    """What `apply_pending` reads of a batch of store rows: ids, deletion, normalized phones and emails."""
+def _pending_view(entity: Entity, batch: tuple[list[Record], Mapping[str, Sequence[Any]]] | pa.Table,
+                  ) -> tuple[list[Record], list[dict[str, Any]]]:
+    """What `apply_pending` reads of a batch: its records, and the normalized rows (of a table of store rows:
+    ids, deletion, normalized phones and emails)."""
+    from resolver.ingest.pipeline import rows_of
+
+    if not isinstance(batch, pa.Table):
+        records, columns = batch
+        return records, rows_of(columns)
     records = [Record(entity=entity, record_id=i, deleted=bool(d)) for i, d in
-               zip(table.column("record_id").to_pylist(), table.column("deleted").to_pylist(), strict=True)]
-    return records, table.select([c for c in ("phones", "emails") if c in table.column_names]).to_pylist()
+               zip(batch.column("record_id").to_pylist(), batch.column("deleted").to_pylist(), strict=True)]
+    return records, batch.select([c for c in ("phones", "emails") if c in batch.column_names]).to_pylist()
 
 
 Phase = Callable[[str, int, int], AbstractContextManager[Progress]]
