@@ -280,11 +280,10 @@ def decode_located(unit: list[tuple[int, object]], *,
         for where, item in unit:
             if not isinstance(item, Chunk):
                 located.append((where, item))
-            elif texts is None:
-                located.extend(enumerate(_decode_chunk(item), start=where))
             else:
                 located.extend(enumerate(_decode_chunk(item), start=where))
-                texts.update(enumerate((str(raw, "utf-8") for raw in _RAW_LIST.decode(item.data)), start=where))
+                if texts is not None:
+                    texts.update(enumerate((str(raw, "utf-8") for raw in _RAW_LIST.decode(item.data)), start=where))
     return located, texts
 
 
